@@ -1,0 +1,286 @@
+//! A base ("base commune"): its folders, its `base.toml` (common settings and
+//! collaborators' rights) and the identity of each dossier (`dossier.toml`).
+//!
+//! Opening a base validates everything a run needs before it touches
+//! anything: the folder, the settings layers, the collaborator. Dossier
+//! identities are parsed per dossier, so one bad `dossier.toml` is an error
+//! line for that dossier, never the end of the run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::config::{self, ConfigError, Effective, Layer, LayerTable};
+
+pub const BASE_TOML: &str = "base.toml";
+pub const DOSSIER_TOML: &str = "dossier.toml";
+pub const LOCK_FILE: &str = "dossier.lock";
+pub const DOCUMENTS: &str = "documents";
+pub const STATE_DIR: &str = ".svgauto";
+
+#[derive(Debug, Error)]
+pub enum BaseError {
+    #[error("base introuvable : {} n'est pas un dossier lisible ({source})", path.display())]
+    Missing {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("base invalide : {} n'a pas de sous-dossier `dossiers/`", path.display())]
+    NoDossiers { path: PathBuf },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: `collaborators.{user}.dossiers` doit valoir \"*\" ou une liste de codes", path.display())]
+    BadRights { path: PathBuf, user: String },
+    #[error(
+        "collaborateur inconnu : {user} (collaborateurs déclarés dans {} : {known})",
+        path.display()
+    )]
+    UnknownUser {
+        path: PathBuf,
+        user: String,
+        known: String,
+    },
+}
+
+/// A collaborator's rights on the dossiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rights {
+    All,
+    Only(Vec<String>),
+}
+
+impl Rights {
+    pub fn allows(&self, code: &str) -> bool {
+        match self {
+            Rights::All => true,
+            Rights::Only(codes) => codes.iter().any(|c| c == code),
+        }
+    }
+}
+
+/// An opened base, with its validated settings.
+#[derive(Debug)]
+pub struct Base {
+    pub root: PathBuf,
+    pub effective: Effective,
+    /// Collaborators of `base.toml`, with their rights.
+    pub collaborators: Vec<(String, Rights)>,
+}
+
+impl Base {
+    /// Opens the base at `root` with an optional workstation settings file.
+    pub fn open(root: &Path, workstation: Option<&Path>) -> Result<Base, BaseError> {
+        std::fs::read_dir(root).map_err(|source| BaseError::Missing {
+            path: root.to_owned(),
+            source,
+        })?;
+        if !root.join("dossiers").is_dir() {
+            return Err(BaseError::NoDossiers {
+                path: root.to_owned(),
+            });
+        }
+        let base_path = root.join(BASE_TOML);
+        let base_table = config::read_toml(&base_path)?;
+        let collaborators = parse_collaborators(&base_path, &base_table)?;
+        let mut layers = Vec::new();
+        if let Some(ws) = workstation {
+            let t = config::read_toml(ws)?;
+            layers.push(LayerTable::new(Layer::Workstation(ws.to_owned()), ws, t, &[])?);
+        }
+        layers.push(LayerTable::new(
+            Layer::Base(base_path.clone()),
+            &base_path,
+            base_table,
+            &["collaborators"],
+        )?);
+        let effective = config::merge(&layers)?;
+        Ok(Base {
+            root: root.to_owned(),
+            effective,
+            collaborators,
+        })
+    }
+
+    pub fn dossiers_dir(&self) -> PathBuf {
+        self.root.join("dossiers")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// `backup.dir`, relative to the base unless absolute.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.root.join(&self.effective.settings.backup.dir)
+    }
+
+    /// The rights of `user`, or the contract's fatal error for an unknown user.
+    pub fn rights(&self, user: &str) -> Result<Rights, BaseError> {
+        self.collaborators
+            .iter()
+            .find(|(name, _)| name == user)
+            .map(|(_, r)| r.clone())
+            .ok_or_else(|| BaseError::UnknownUser {
+                path: self.root.join(BASE_TOML),
+                user: user.to_owned(),
+                known: if self.collaborators.is_empty() {
+                    "aucun".into()
+                } else {
+                    self.collaborators
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })
+    }
+}
+
+fn parse_collaborators(path: &Path, table: &toml::Table) -> Result<Vec<(String, Rights)>, BaseError> {
+    let Some(section) = table.get("collaborators") else {
+        return Ok(Vec::new());
+    };
+    let bad = |user: &str| BaseError::BadRights {
+        path: path.to_owned(),
+        user: user.to_owned(),
+    };
+    let Some(section) = section.as_table() else {
+        return Err(bad("*"));
+    };
+    let mut out = Vec::new();
+    for (user, body) in section {
+        let dossiers = body
+            .as_table()
+            .and_then(|t| t.get("dossiers"))
+            .ok_or_else(|| bad(user))?;
+        let rights = match dossiers {
+            toml::Value::String(s) if s == "*" => Rights::All,
+            toml::Value::Array(a) => Rights::Only(
+                a.iter()
+                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad(user)))
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(bad(user)),
+        };
+        out.push((user.clone(), rights));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Original,
+    Copie,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Normal,
+    Etalon,
+    Test,
+}
+
+/// The identity of a dossier, from its `dossier.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub code: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_status")]
+    pub status: Status,
+    #[serde(default = "default_kind")]
+    pub kind: Kind,
+    #[serde(default = "default_true")]
+    pub transferable: bool,
+}
+
+fn default_status() -> Status {
+    Status::Original
+}
+fn default_kind() -> Kind {
+    Kind::Normal
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A dossier code: 1–32 of `A-Z a-z 0-9 _ -`.
+pub fn valid_code(code: &str) -> bool {
+    (1..=32).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Reads `<dir>/dossier.toml` and checks it against the folder name. The
+/// error is the French sentence the report shows.
+pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, String> {
+    let rel = format!("dossiers/{folder}/{DOSSIER_TOML}");
+    if !valid_code(folder) {
+        return Err(format!(
+            "Nom de dossier invalide : un code fait de 1 à 32 caractères parmi A-Z a-z 0-9 _ - est attendu ({rel} non lu)."
+        ));
+    }
+    let text = match std::fs::read_to_string(dir.join(DOSSIER_TOML)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("Fichier {rel} absent : ce dossier n'a pas d'identité."));
+        }
+        Err(e) => return Err(format!("Fichier {rel} illisible : {e}.")),
+    };
+    let id: Identity = toml::from_str(&text).map_err(|e| {
+        format!(
+            "Fichier {rel} invalide : {}.",
+            e.message().trim_end().trim_end_matches('.')
+        )
+    })?;
+    if id.code != folder {
+        return Err(format!(
+            "Fichier {rel} invalide : code = \"{}\" ne correspond pas au nom du dossier \"{folder}\".",
+            id.code
+        ));
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert!(valid_code("821516"));
+        assert!(valid_code("A_b-9"));
+        assert!(!valid_code(""));
+        assert!(!valid_code("a b"));
+        assert!(!valid_code("é"));
+        assert!(!valid_code(&"x".repeat(33)));
+    }
+
+    #[test]
+    fn identity_defaults_and_mismatch() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(DOSSIER_TOML), "code = \"X1\"\n").unwrap();
+        let id = read_identity(d.path(), "X1").unwrap();
+        assert_eq!((id.status, id.kind, id.transferable), (Status::Original, Kind::Normal, true));
+        let err = read_identity(d.path(), "X2").unwrap_err();
+        assert!(err.contains("dossier.toml") && err.contains("X2"), "{err}");
+        std::fs::write(d.path().join(DOSSIER_TOML), "code = \"X1\"\nkind = \"bof\"\n").unwrap();
+        let err = read_identity(d.path(), "X1").unwrap_err();
+        assert!(err.contains("dossier.toml invalide"), "{err}");
+    }
+
+    #[test]
+    fn rights() {
+        let t: toml::Table = "[collaborators.A]\ndossiers = \"*\"\n[collaborators.B]\ndossiers = [\"X\"]"
+            .parse()
+            .unwrap();
+        let c = parse_collaborators(Path::new("base.toml"), &t).unwrap();
+        assert_eq!(c[0], ("A".into(), Rights::All));
+        assert!(c[1].1.allows("X") && !c[1].1.allows("Y"));
+    }
+}

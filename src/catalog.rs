@@ -1,0 +1,247 @@
+//! The catalog: `<base>/.svgauto/catalog.sqlite`, the tool's memory between
+//! runs — per dossier the fingerprint and time of its last successful backup,
+//! where that archive is, the last result and its error, and an "in
+//! progress" marker; plus the history of runs.
+//!
+//! Only the run's single writer thread owns a `Catalog`. Every change is its
+//! own transaction with `synchronous = FULL`, so what the catalog claims is on
+//! disk: a fingerprint is stored only after its archive was renamed into
+//! place, and the in-progress marker is set before an archive is started, so a
+//! run killed at any moment leaves a catalog the next run can trust.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error("catalogue {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("catalogue {}: création du répertoire impossible : {source}", path.display())]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The last result of a dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastResult {
+    Ok,
+    Error,
+}
+
+/// What the catalog knows of one dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DossierState {
+    /// Fingerprint at the last successful backup.
+    pub fingerprint: Option<String>,
+    pub last_backup_at: Option<String>,
+    pub last_archive: Option<String>,
+    pub last_result: Option<LastResult>,
+    pub last_error: Option<String>,
+    /// Set while a backup of this dossier is under way (the run's id).
+    pub in_progress_run: Option<i64>,
+}
+
+impl DossierState {
+    pub fn failed_last_time(&self) -> bool {
+        self.last_result == Some(LastResult::Error)
+    }
+}
+
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dossier (
+    code            TEXT PRIMARY KEY,
+    fingerprint     TEXT,
+    last_backup_at  TEXT,
+    last_archive    TEXT,
+    last_bytes      INTEGER,
+    last_result     TEXT,
+    last_error      TEXT,
+    last_run        INTEGER,
+    in_progress_run INTEGER
+);
+CREATE TABLE IF NOT EXISTS run (
+    id          INTEGER PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    user        TEXT NOT NULL,
+    report      TEXT,
+    concerned   INTEGER,
+    saved       INTEGER,
+    errors      INTEGER,
+    exit_code   INTEGER
+);
+";
+
+impl Catalog {
+    pub const FILE: &'static str = "catalog.sqlite";
+
+    /// Opens (creating if needed) the catalog in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Catalog, CatalogError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
+            path: state_dir.to_owned(),
+            source,
+        })?;
+        let path = state_dir.join(Self::FILE);
+        let err = |source| CatalogError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Catalog { conn, path })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> CatalogError {
+        CatalogError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Every dossier the catalog knows, by code.
+    pub fn states(&self) -> Result<std::collections::HashMap<String, DossierState>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT code, fingerprint, last_backup_at, last_archive, last_result, last_error, in_progress_run FROM dossier",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let result: Option<String> = r.get(4)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    DossierState {
+                        fingerprint: r.get(1)?,
+                        last_backup_at: r.get(2)?,
+                        last_archive: r.get(3)?,
+                        last_result: result.map(|s| if s == "ok" { LastResult::Ok } else { LastResult::Error }),
+                        last_error: r.get(5)?,
+                        in_progress_run: r.get(6)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn begin_run(&self, started_at: &str, user: &str, report: &str) -> Result<i64, CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO run (started_at, user, report) VALUES (?1, ?2, ?3)",
+                params![started_at, user, report],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn end_run(
+        &self,
+        run: i64,
+        finished_at: &str,
+        counts: (usize, usize, usize),
+        exit_code: i32,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE run SET finished_at = ?2, concerned = ?3, saved = ?4, errors = ?5, exit_code = ?6 WHERE id = ?1",
+                params![run, finished_at, counts.0 as i64, counts.1 as i64, counts.2 as i64, exit_code],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks a dossier's backup as under way, before its archive is started.
+    pub fn mark_in_progress(&self, code: &str, run: i64) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, in_progress_run) VALUES (?1, ?2)
+                 ON CONFLICT(code) DO UPDATE SET in_progress_run = ?2",
+                params![code, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a successful backup: called only once the archive is renamed
+    /// into place and its folder flushed.
+    pub fn record_success(
+        &self,
+        code: &str,
+        run: i64,
+        fingerprint: &str,
+        at: &str,
+        archive: &str,
+        bytes: u64,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, fingerprint, last_backup_at, last_archive, last_bytes, last_result, last_error, last_run, in_progress_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'ok', NULL, ?6, NULL)
+                 ON CONFLICT(code) DO UPDATE SET fingerprint = ?2, last_backup_at = ?3, last_archive = ?4,
+                   last_bytes = ?5, last_result = 'ok', last_error = NULL, last_run = ?6, in_progress_run = NULL",
+                params![code, fingerprint, at, archive, bytes as i64, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a failure; the last good backup's fingerprint is kept.
+    pub fn record_error(&self, code: &str, run: i64, error: &str) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, last_result, last_error, last_run, in_progress_run)
+                 VALUES (?1, 'error', ?2, ?3, NULL)
+                 ON CONFLICT(code) DO UPDATE SET last_result = 'error', last_error = ?2, last_run = ?3, in_progress_run = NULL",
+                params![code, error, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The id of the last run, if any.
+    pub fn last_run(&self) -> Result<Option<i64>, CatalogError> {
+        self.conn
+            .query_row("SELECT max(id) FROM run", [], |r| r.get(0))
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_error_and_progress_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Catalog::open(d.path()).unwrap();
+        let run = c.begin_run("2026-11-28T21:00:00", "COMPT", "r.txt").unwrap();
+        c.mark_in_progress("A", run).unwrap();
+        c.record_success("B", run, "fp-b", "t", "sauve/BB.SVG", 10).unwrap();
+        c.record_error("B", run, "en cours d'utilisation").unwrap();
+        drop(c);
+        let c = Catalog::open(d.path()).unwrap();
+        let s = c.states().unwrap();
+        assert_eq!(s["A"].in_progress_run, Some(run));
+        assert_eq!(s["B"].fingerprint.as_deref(), Some("fp-b"), "an error keeps the last good fingerprint");
+        assert!(s["B"].failed_last_time());
+        assert_eq!(c.last_run().unwrap(), Some(run));
+    }
+}

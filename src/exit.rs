@@ -1,0 +1,26 @@
+//! Exit codes (DESIGN.md §3), one meaning each.
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every selected dossier saved, or nothing to do.
+    Ok,
+    /// At least one dossier in error; the report says which and why.
+    DossierErrors,
+    /// The run could not take place: bad arguments, unreadable base or
+    /// settings, report not writable, another run in progress.
+    Fatal,
+    /// Interrupted by Ctrl-C, after what was under way ended cleanly.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Ok => 0,
+            Exit::DossierErrors => 1,
+            Exit::Fatal => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+}

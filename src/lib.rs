@@ -1,0 +1,18 @@
+//! svgauto: "Sauvegarde des dossiers modifiés". Every dossier of a base
+//! modified since its last backup goes into its own archive `B<CODE>.SVG`,
+//! in parallel, with a report per run. See `DESIGN.md` for the contract;
+//! `main.rs` only parses arguments and maps outcomes to exit codes.
+
+pub mod archive;
+pub mod base;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod exit;
+pub mod lock;
+pub mod pipeline;
+pub mod progress;
+pub mod report;
+pub mod scan;
+pub mod select;

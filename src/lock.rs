@@ -1,0 +1,82 @@
+//! Locks (DESIGN.md §4): a dossier's `dossier.lock`, and the base's run lock.
+//!
+//! An application holds an OS lock (shared or exclusive) on
+//! `<dossier>/dossier.lock` while the dossier is open. svgauto takes the
+//! exclusive lock with `try_lock` — flock on Unix, LockFileEx on Windows,
+//! through std — so it never waits and never saves an open dossier; while it
+//! holds the lock, the application cannot open the dossier. The lock is
+//! released when the [`Held`] value is dropped (the file is closed).
+//!
+//! The run lock (`<base>/.svgauto/run.lock`) is the same mechanism, so two
+//! runs on one base cannot overlap and a killed run leaves no stale lock.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// An exclusive lock, held until dropped.
+#[derive(Debug)]
+pub struct Held {
+    _file: File,
+    pub path: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum LockError {
+    /// Someone else holds it.
+    Busy,
+    Io(io::Error),
+}
+
+/// Takes the exclusive lock on `path` without waiting, creating the file if
+/// needed (its content is never read or written).
+pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(LockError::Io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Held {
+            _file: file,
+            path: path.to_owned(),
+        }),
+        Err(TryLockError::WouldBlock) => Err(LockError::Busy),
+        Err(TryLockError::Error(e)) => Err(LockError::Io(e)),
+    }
+}
+
+/// Takes the exclusive lock on `path`, waiting for it (used by `svgauto hold`).
+pub fn exclusive(path: &Path) -> io::Result<Held> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.lock()?;
+    Ok(Held {
+        _file: file,
+        path: path.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_taker_is_refused_until_release() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("dossier.lock");
+        let held = try_exclusive(&p).unwrap();
+        assert!(matches!(try_exclusive(&p), Err(LockError::Busy)));
+        // A shared lock (an application opening the dossier) is refused too.
+        let f = File::open(&p).unwrap();
+        assert!(matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock)));
+        drop(held);
+        assert!(try_exclusive(&p).is_ok());
+    }
+}

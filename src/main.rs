@@ -1,0 +1,96 @@
+//! The binary: parse the arguments, call the library, map the outcome to an
+//! exit code (see `exit.rs`), print errors with their whole chain.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Parser;
+
+use svgauto::base::{Base, LOCK_FILE, valid_code};
+use svgauto::cli::{self, Cli, Command};
+use svgauto::exit::Exit;
+use svgauto::pipeline::{self, RunOptions};
+use svgauto::progress::{Bar, Hidden, Progress};
+use svgauto::{clock, lock};
+
+fn main() -> ExitCode {
+    let args = match cli::translate_legacy(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => return fail(anyhow::anyhow!(e)),
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Fatal.code() as u8 } else { 0 });
+        }
+    };
+    match dispatch(cli) {
+        Ok(exit) => ExitCode::from(exit.code() as u8),
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("svgauto : erreur : {e:#}");
+    ExitCode::from(Exit::Fatal.code() as u8)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Run(a) => {
+            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            let interrupted = Arc::new(AtomicBool::new(false));
+            let flag = interrupted.clone();
+            ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) {
+                    // Second Ctrl-C: the user insists.
+                    std::process::exit(Exit::Interrupted.code());
+                }
+                eprintln!("svgauto : interruption demandée ; fin propre des sauvegardes en cours…");
+            })
+            .context("installation du gestionnaire de Ctrl-C")?;
+            let progress: Box<dyn Progress> = if !a.no_progress && std::io::stderr().is_terminal() {
+                Box::new(Bar::new())
+            } else {
+                Box::new(Hidden)
+            };
+            let opts = RunOptions {
+                base: a.base,
+                workstation: a.settings.file,
+                user: a.user,
+                force_all: a.all,
+                threads: a.threads,
+            };
+            let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
+            for l in &out.lines {
+                println!("{l}");
+            }
+            Ok(out.exit)
+        }
+        Command::Hold { base, dossier } => {
+            if !valid_code(&dossier) {
+                anyhow::bail!("code de dossier invalide : {dossier}");
+            }
+            let dir = base.join("dossiers").join(&dossier);
+            if !dir.is_dir() {
+                anyhow::bail!("dossier introuvable : {}", dir.display());
+            }
+            let path = dir.join(LOCK_FILE);
+            let _held = lock::exclusive(&path).with_context(|| format!("verrou {}", path.display()))?;
+            println!("Verrou pris sur le dossier {dossier}");
+            std::io::stdout().flush()?;
+            loop {
+                std::thread::park();
+            }
+        }
+        Command::Config { base, settings } => {
+            let b = Base::open(&base, settings.file.as_deref())?;
+            print!("{}", b.effective.render());
+            Ok(Exit::Ok)
+        }
+    }
+}

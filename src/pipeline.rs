@@ -1,0 +1,445 @@
+//! The run (DESIGN.md §3): select, order, then archive the dossiers on a
+//! sized rayon pool, while one writer thread alone owns the catalog, the
+//! report and the progress bar.
+//!
+//! ```text
+//! scan ─► select ─► order ─► [pool: claim lock ► read ► compress ► zip] ─► channel ─► writer: catalog, report, progress
+//! ```
+//!
+//! Workers take the next dossier in plan order (an atomic index, so the
+//! largest and the retried dossiers really start first) and never return
+//! early out of the run: a failing dossier is a message on the channel. A
+//! quit flag (Ctrl-C) is checked before each claim; what is under way is
+//! discarded cleanly and what was never started is "reporté".
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+
+use chrono::{DateTime, Datelike, Local};
+use crossbeam_channel::Sender;
+use thiserror::Error;
+
+use crate::archive::{self, Compression, IoBudget, Job};
+use crate::base::{Base, BaseError, LOCK_FILE};
+use crate::catalog::{Catalog, CatalogError};
+use crate::clock::Clock;
+use crate::config::Subdir;
+use crate::exit::Exit;
+use crate::lock::{self, LockError};
+use crate::progress::Progress;
+use crate::report::{self, DossierLine, Outcome, Report, RunReport, Summary};
+use crate::scan::{self, DossierScan};
+use crate::select::{self, Decision, Facts, Rules, Skip, Why};
+
+/// What `svgauto run` was asked to do, once arguments are validated.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub base: PathBuf,
+    pub workstation: Option<PathBuf>,
+    pub user: String,
+    /// `--all`.
+    pub force_all: bool,
+    /// `--threads`, over `run.threads`.
+    pub threads: Option<usize>,
+}
+
+/// A run that could not take place (exit 2).
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Base(#[from] BaseError),
+    #[error(
+        "une autre exécution de svgauto travaille déjà sur cette base (verrou {}) ; celle-ci s'arrête sans rien faire",
+        path.display()
+    )]
+    Busy { path: PathBuf },
+    #[error("répertoire d'état {} inutilisable : {source}", path.display())]
+    State { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("répertoire de sauvegarde inutilisable : {} : {source} (paramètre backup.dir)", path.display())]
+    BackupDir { path: PathBuf, source: std::io::Error },
+    #[error("rapport de traitement impossible à écrire dans {} : {source}", path.display())]
+    Report { path: PathBuf, source: std::io::Error },
+    #[error("lecture impossible des dossiers de la base {} : {source}", path.display())]
+    Scan { path: PathBuf, source: std::io::Error },
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub exit: Exit,
+    pub summary: Summary,
+    pub report: PathBuf,
+    /// Lines for the terminal (the report's summary and where it is).
+    pub lines: Vec<String>,
+}
+
+enum Msg {
+    Started(String),
+    Bytes(u64),
+    Done(DossierLine),
+}
+
+/// The folder a run writes its archives into: `backup.dir`, plus the
+/// rotation subfolder chosen from the run's start date.
+pub fn target_dir(backup_dir: &Path, subdir: Subdir, started: DateTime<Local>) -> PathBuf {
+    const JOURS: [&str; 7] = ["Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche"];
+    match subdir {
+        Subdir::None => backup_dir.to_owned(),
+        Subdir::Weekday => backup_dir.join(JOURS[started.weekday().num_days_from_monday() as usize]),
+        Subdir::Monthday => backup_dir.join(started.format("%d").to_string()),
+        Subdir::Month => backup_dir.join(started.format("%m").to_string()),
+        Subdir::Date => backup_dir.join(started.format("%Y-%m-%d").to_string()),
+    }
+}
+
+/// One dossier to save, in plan order.
+struct Planned<'a> {
+    scan: &'a DossierScan,
+    why: Why,
+}
+
+pub fn run(
+    opts: &RunOptions,
+    clock: &dyn Clock,
+    interrupted: &AtomicBool,
+    progress: Box<dyn Progress>,
+) -> Result<RunOutcome, RunError> {
+    let base = Base::open(&opts.base, opts.workstation.as_deref())?;
+    let rights = base.rights(&opts.user)?;
+    let settings = &base.effective.settings;
+
+    let state_dir = base.state_dir();
+    std::fs::create_dir_all(&state_dir).map_err(|source| RunError::State {
+        path: state_dir.clone(),
+        source,
+    })?;
+    let run_lock_path = state_dir.join("run.lock");
+    let _run_lock = match lock::try_exclusive(&run_lock_path) {
+        Ok(h) => h,
+        Err(LockError::Busy) => return Err(RunError::Busy { path: run_lock_path }),
+        Err(LockError::Io(source)) => {
+            return Err(RunError::State {
+                path: run_lock_path,
+                source,
+            });
+        }
+    };
+    let catalog = Catalog::open(&state_dir)?;
+
+    let started = clock.now();
+    let backup_dir = base.backup_dir();
+    let target = target_dir(&backup_dir, settings.backup.subdir, started);
+    std::fs::create_dir_all(&target).map_err(|source| RunError::BackupDir {
+        path: target.clone(),
+        source,
+    })?;
+    let mut report = Report::create(&backup_dir.join("log"), started).map_err(|source| RunError::Report {
+        path: backup_dir.join("log"),
+        source,
+    })?;
+
+    // What a killed run left behind: partial archives, in-progress markers.
+    let leftovers: HashSet<String> = archive::clean_partials(&backup_dir).into_iter().collect();
+    let states = catalog.states()?;
+    let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(|source| {
+        RunError::Scan {
+            path: base.dossiers_dir(),
+            source,
+        }
+    })?;
+
+    let rules = Rules {
+        force_all: opts.force_all,
+        modified_only: settings.backup.modified_only,
+        dossiers: settings.backup.dossiers,
+        user: &opts.user,
+        rights: &rights,
+    };
+    let mut decided = Vec::new();
+    let mut plan = Vec::new();
+    for s in &scans {
+        let state = states.get(&s.code);
+        let facts = Facts {
+            identity: &s.identity,
+            walk_error: s.walk_error.as_deref(),
+            fingerprint: &s.fingerprint,
+            state,
+            interrupted: state.is_some_and(|st| st.in_progress_run.is_some()) || leftovers.contains(&s.code),
+        };
+        let outcome = match select::decide(facts, &rules) {
+            Decision::Save(why) => {
+                plan.push(Planned { scan: s, why });
+                continue;
+            }
+            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
+            Decision::Skip(reason) => Outcome::Excluded { reason },
+            Decision::Fail(message) => Outcome::Error { why: None, message },
+        };
+        decided.push(line(s, outcome, None));
+    }
+    select::order(&mut plan, |p| (p.why, p.scan.total_bytes, p.scan.code.as_str()));
+
+    let report_rel = display_path(&report.txt_path, &base.root);
+    let run_id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
+    let threads = match opts.threads.unwrap_or(settings.run.threads) {
+        0 => thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("svgauto-{i}"))
+        .build()
+        .expect("a thread pool of this size can be built");
+    let io = IoBudget::new(settings.run.io_jobs);
+    let compression = Compression {
+        method: settings.archive.method,
+        level: settings.archive.level,
+    };
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
+
+    let plan_bytes = plan.iter().map(|p| p.scan.total_bytes).sum();
+    let writer_result = thread::scope(|scope| {
+        // The one writer: it alone owns the catalog, the report, the progress.
+        let (stop_w, plan_len) = (&stop, plan.len() as u64);
+        let writer = scope.spawn(move || {
+            let mut progress = progress;
+            progress.start(plan_len, plan_bytes);
+            let mut lines = Vec::new();
+            let mut summary = Summary::default();
+            let mut fatal: Option<RunError> = None;
+            for msg in rx {
+                let res = match msg {
+                    Msg::Started(code) => catalog.mark_in_progress(&code, run_id).map_err(RunError::from),
+                    Msg::Bytes(n) => {
+                        progress.bytes(n);
+                        Ok(())
+                    }
+                    Msg::Done(l) => {
+                        let r = record(&catalog, &mut report, run_id, &l);
+                        if l.outcome.concerned() {
+                            progress.dossier_done();
+                        }
+                        summary.add(&l.outcome);
+                        lines.push(l);
+                        r
+                    }
+                };
+                if let Err(e) = res
+                    && fatal.is_none()
+                {
+                    // The catalog or the report cannot be written: stop
+                    // claiming; what is under way finishes.
+                    stop_w.store(true, Ordering::SeqCst);
+                    fatal = Some(e);
+                }
+            }
+            progress.finish();
+            (lines, summary, fatal, report, catalog)
+        });
+
+        for l in decided {
+            let _ = tx.send(Msg::Done(l));
+        }
+        pool.scope(|s| {
+            for _ in 0..threads.min(plan.len()) {
+                let tx = tx.clone();
+                let (plan, next, stop, io) = (&plan, &next, &stop, &io);
+                let target = &target;
+                let root = &base.root;
+                s.spawn(move |_| {
+                    loop {
+                        if interrupted.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(p) = plan.get(i) else { break };
+                        let outcome = save_one(p, target, root, compression, clock, io, interrupted, &tx);
+                        let _ = tx.send(Msg::Done(line(p.scan, outcome, Some(clock.now()))));
+                    }
+                });
+            }
+        });
+        let claimed = next.load(Ordering::SeqCst).min(plan.len());
+        for p in &plan[claimed..] {
+            let _ = tx.send(Msg::Done(line(p.scan, Outcome::Deferred { why: p.why }, None)));
+        }
+        drop(tx);
+        writer.join().expect("the writer thread does not panic")
+    });
+
+    let (lines, summary, fatal, report, catalog) = writer_result;
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    let exit = if interrupted.load(Ordering::SeqCst) {
+        Exit::Interrupted
+    } else if summary.errors > 0 {
+        Exit::DossierErrors
+    } else {
+        Exit::Ok
+    };
+    let finished = clock.now();
+    let in_error: Vec<&str> = lines
+        .iter()
+        .filter(|l| matches!(l.outcome, Outcome::Error { .. }))
+        .map(|l| l.code.as_str())
+        .collect();
+    let json = RunReport {
+        format: 1,
+        generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
+        base: base.root.display().to_string(),
+        user: &opts.user,
+        started_at: started.to_rfc3339(),
+        finished_at: finished.to_rfc3339(),
+        report: report.txt_path.display().to_string(),
+        interrupted: exit == Exit::Interrupted,
+        exit_code: exit.code(),
+        summary,
+        dossiers: &lines,
+    };
+    let txt_path = report.txt_path.clone();
+    report.finish(&summary, &json, &in_error).map_err(|source| RunError::Report {
+        path: txt_path.clone(),
+        source,
+    })?;
+    catalog.end_run(
+        run_id,
+        &finished.to_rfc3339(),
+        (summary.concerned, summary.saved, summary.errors),
+        exit.code(),
+    )?;
+    let mut out = summary.lines();
+    out.push(format!("Rapport : {}", txt_path.display()));
+    Ok(RunOutcome {
+        exit,
+        summary,
+        report: txt_path,
+        lines: out,
+    })
+}
+
+/// Saves one planned dossier: claim its lock, write its archive. Never
+/// returns early out of the run: every failure is an outcome.
+#[allow(clippy::too_many_arguments)]
+fn save_one(
+    p: &Planned<'_>,
+    target_dir: &Path,
+    root: &Path,
+    compression: Compression,
+    clock: &dyn Clock,
+    io: &IoBudget,
+    interrupted: &AtomicBool,
+    tx: &Sender<Msg>,
+) -> Outcome {
+    let error = |message: String| Outcome::Error {
+        why: Some(p.why),
+        message,
+    };
+    let identity = p.scan.identity.as_ref().expect("only dossiers with an identity are planned");
+    let _lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
+        Ok(h) => h,
+        Err(LockError::Busy) => return error(report::IN_USE.into()),
+        Err(LockError::Io(e)) => {
+            return error(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
+        }
+    };
+    let _ = tx.send(Msg::Started(p.scan.code.clone()));
+    let target = target_dir.join(archive::file_name(&p.scan.code));
+    let on_bytes = |n: u64| {
+        let _ = tx.send(Msg::Bytes(n));
+    };
+    let job = Job {
+        scan: p.scan,
+        identity,
+        target: &target,
+        compression,
+        backup_time: clock.now(),
+        io,
+        quit: interrupted,
+        on_bytes: &on_bytes,
+    };
+    match archive::write(&job) {
+        Ok(w) => Outcome::Saved {
+            why: p.why,
+            archive: display_path(&target, root),
+            bytes_in: w.bytes_in,
+            bytes_out: w.bytes_out,
+            files: w.files,
+            fingerprint: p.scan.fingerprint.clone(),
+            skipped: p.scan.skipped.iter().map(|s| format!("{} ({})", s.rel, s.why)).collect(),
+        },
+        Err(e) => error(e.to_string()),
+    }
+}
+
+fn line(s: &DossierScan, outcome: Outcome, finished: Option<DateTime<Local>>) -> DossierLine {
+    DossierLine {
+        code: s.code.clone(),
+        name: s.identity.as_ref().ok().and_then(|i| i.name.clone()),
+        message: outcome.text(),
+        outcome,
+        finished_at: finished.map(|t| t.to_rfc3339()),
+    }
+}
+
+/// Catalog first, then the report line: a line saying "réussi" is only
+/// written once the catalog knows it.
+fn record(catalog: &Catalog, report: &mut Report, run: i64, l: &DossierLine) -> Result<(), RunError> {
+    match &l.outcome {
+        Outcome::Saved {
+            archive,
+            bytes_out,
+            fingerprint,
+            ..
+        } => catalog.record_success(
+            &l.code,
+            run,
+            fingerprint,
+            l.finished_at.as_deref().unwrap_or_default(),
+            archive,
+            *bytes_out,
+        )?,
+        Outcome::Error { message, .. } => catalog.record_error(&l.code, run, message)?,
+        _ => {}
+    }
+    if let Some(text) = &l.message {
+        report
+            .line(&report::dossier_line(&l.code, text))
+            .map_err(|source| RunError::Report {
+                path: report.txt_path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// A path relative to the base when it is inside it, for reports and the
+/// catalog.
+fn display_path(p: &Path, root: &Path) -> String {
+    p.strip_prefix(root)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|_| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn rotation_folders() {
+        let b = Path::new("sauve");
+        let t = Local.with_ymd_and_hms(2026, 11, 28, 21, 0, 0).unwrap(); // a Saturday
+        assert_eq!(target_dir(b, Subdir::None, t), Path::new("sauve"));
+        assert_eq!(target_dir(b, Subdir::Weekday, t), Path::new("sauve/Samedi"));
+        assert_eq!(target_dir(b, Subdir::Monthday, t), Path::new("sauve/28"));
+        assert_eq!(target_dir(b, Subdir::Month, t), Path::new("sauve/11"));
+        assert_eq!(target_dir(b, Subdir::Date, t), Path::new("sauve/2026-11-28"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The run's report (DESIGN.md §7): `svgauto-YYYYMMDD-HHMMSS.txt` in
+//! `<backup.dir>/log/`, one line per dossier concerned written and flushed as
+//! each finishes, the summary lines at the end; its JSON twin, which lists
+//! every dossier considered with its outcome or the reason it was not
+//! concerned; and `Svgauto-DossiersEnErreur.isa`, the codes in error.
+//!
+//! The text is UTF-8 without BOM with the platform's line endings, and the
+//! sentences are the original product's. The report file is created before
+//! any dossier is touched: a run that cannot write its report does not start.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local};
+use serde::Serialize;
+
+use crate::select::{Skip, Why};
+
+pub const EOL: &str = if cfg!(windows) { "\r\n" } else { "\n" };
+pub const ERROR_LIST: &str = "Svgauto-DossiersEnErreur.isa";
+pub const IN_USE: &str = "Les données concernées sont utilisées par un utilisateur. Ce ou ces utilisateurs doivent fermer les fenêtres ouvertes.";
+
+/// What happened to one dossier.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Saved {
+        why: Why,
+        archive: String,
+        bytes_in: u64,
+        bytes_out: u64,
+        files: usize,
+        /// The dossier's fingerprint at this backup.
+        fingerprint: String,
+        /// Things in the dossier that are not archived, and why.
+        skipped: Vec<String>,
+    },
+    Error {
+        /// Why it was to be saved, if it got that far.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<Why>,
+        message: String,
+    },
+    /// Not started: the run was stopped first. Goes first next time.
+    Deferred { why: Why },
+    Unchanged,
+    Excluded { reason: Skip },
+}
+
+impl Outcome {
+    /// Is this dossier "concerned" (a line in the text report)?
+    pub fn concerned(&self) -> bool {
+        matches!(self, Outcome::Saved { .. } | Outcome::Error { .. } | Outcome::Deferred { .. })
+    }
+
+    /// The text after `Dossier X : `, or `None` for dossiers not listed.
+    pub fn text(&self) -> Option<String> {
+        Some(match self {
+            Outcome::Saved { why, skipped, .. } => {
+                let mut s = String::from("Traitement réussi");
+                if *why == Why::Interrupted {
+                    s.push_str(" (reprise : la sauvegarde précédente de ce dossier avait été interrompue)");
+                }
+                if !skipped.is_empty() {
+                    s.push_str(&format!(
+                        " ({} élément(s) non sauvegardé(s) : {})",
+                        skipped.len(),
+                        skipped.join(", ")
+                    ));
+                }
+                s
+            }
+            Outcome::Error { message, .. } => format!("Echec du traitement. {message}"),
+            Outcome::Deferred { .. } => "Reporté au prochain traitement".into(),
+            Outcome::Unchanged | Outcome::Excluded { .. } => return None,
+        })
+    }
+}
+
+/// One dossier in the JSON report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DossierLine {
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The text report's line, for dossiers that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub concerned: usize,
+    pub saved: usize,
+    pub errors: usize,
+    pub deferred: usize,
+}
+
+impl Summary {
+    pub fn add(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Saved { .. } => self.saved += 1,
+            Outcome::Error { .. } => self.errors += 1,
+            Outcome::Deferred { .. } => self.deferred += 1,
+            Outcome::Unchanged | Outcome::Excluded { .. } => return,
+        }
+        self.concerned += 1;
+    }
+
+    /// The closing lines of the text report.
+    pub fn lines(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("{} / {} dossier(s) traité(s)", self.saved, self.concerned),
+            format!("{} / {} dossier(s) en erreur(s)", self.errors, self.concerned),
+        ];
+        if self.deferred > 0 {
+            v.push(format!("{} dossier(s) reporté(s)", self.deferred));
+        }
+        v
+    }
+}
+
+/// The JSON twin.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    pub format: u32,
+    pub generator: String,
+    pub base: String,
+    pub user: &'a str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub report: String,
+    pub interrupted: bool,
+    pub exit_code: i32,
+    pub summary: Summary,
+    pub dossiers: &'a [DossierLine],
+}
+
+/// The report files of one run.
+#[derive(Debug)]
+pub struct Report {
+    txt: File,
+    pub txt_path: PathBuf,
+    pub json_path: PathBuf,
+    pub errors_path: PathBuf,
+}
+
+impl Report {
+    /// Creates `<log_dir>/svgauto-YYYYMMDD-HHMMSS.txt`, never overwriting a
+    /// report: if the name is taken (two runs in the same second), `-2`,
+    /// `-3`… is added before the extension.
+    pub fn create(log_dir: &Path, started: DateTime<Local>) -> io::Result<Report> {
+        fs::create_dir_all(log_dir)?;
+        let stem = format!("svgauto-{}", started.format("%Y%m%d-%H%M%S"));
+        let mut n = 1;
+        loop {
+            let name = if n == 1 { stem.clone() } else { format!("{stem}-{n}") };
+            let txt_path = log_dir.join(format!("{name}.txt"));
+            match OpenOptions::new().write(true).create_new(true).open(&txt_path) {
+                Ok(txt) => {
+                    return Ok(Report {
+                        txt,
+                        json_path: log_dir.join(format!("{name}.json")),
+                        errors_path: log_dir.join(ERROR_LIST),
+                        txt_path,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Appends one line and hands it to the OS at once, so a report read
+    /// during the run (or after a crash) shows every dossier finished.
+    pub fn line(&mut self, text: &str) -> io::Result<()> {
+        self.txt.write_all(format!("{text}{EOL}").as_bytes())?;
+        self.txt.flush()
+    }
+
+    /// Writes the summary, the JSON twin and the error list, and flushes all.
+    pub fn finish(mut self, summary: &Summary, json: &RunReport<'_>, in_error: &[&str]) -> io::Result<()> {
+        for l in summary.lines() {
+            self.txt.write_all(format!("{l}{EOL}").as_bytes())?;
+        }
+        self.txt.sync_all()?;
+        let mut j = serde_json::to_vec_pretty(json).map_err(io::Error::other)?;
+        j.push(b'\n');
+        write_synced(&self.json_path, &j)?;
+        let list: String = in_error.iter().map(|c| format!("{c}{EOL}")).collect();
+        write_synced(&self.errors_path, list.as_bytes())
+    }
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+pub fn dossier_line(code: &str, text: &str) -> String {
+    format!("Dossier {code} : {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn two_runs_in_the_same_second_get_two_reports() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Local.with_ymd_and_hms(2026, 11, 28, 21, 0, 0).unwrap();
+        let a = Report::create(d.path(), t).unwrap();
+        let b = Report::create(d.path(), t).unwrap();
+        assert!(a.txt_path.ends_with("svgauto-20261128-210000.txt"));
+        assert!(b.txt_path.ends_with("svgauto-20261128-210000-2.txt"));
+        assert!(b.json_path.ends_with("svgauto-20261128-210000-2.json"));
+    }
+
+    #[test]
+    fn summary_counts_only_concerned_dossiers() {
+        let mut s = Summary::default();
+        s.add(&Outcome::Unchanged);
+        s.add(&Outcome::Excluded { reason: Skip::Etalon });
+        s.add(&Outcome::Error { why: None, message: "x".into() });
+        s.add(&Outcome::Saved {
+            why: Why::New,
+            archive: String::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+            files: 0,
+            fingerprint: String::new(),
+            skipped: vec![],
+        });
+        assert_eq!(
+            s.lines(),
+            ["1 / 2 dossier(s) traité(s)", "1 / 2 dossier(s) en erreur(s)"]
+        );
+    }
+
+    #[test]
+    fn lines_read_as_the_original() {
+        let o = Outcome::Error { why: Some(Why::Modified), message: IN_USE.into() };
+        assert_eq!(
+            dossier_line("PRESSE", &o.text().unwrap()),
+            "Dossier PRESSE : Echec du traitement. Les données concernées sont utilisées par un utilisateur. Ce ou ces utilisateurs doivent fermer les fenêtres ouvertes."
+        );
+        assert_eq!(Outcome::Unchanged.text(), None);
+    }
+}

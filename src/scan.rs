@@ -1,0 +1,323 @@
+//! Scan: walk every dossier (in parallel, one rayon task per dossier), stat
+//! every file once, and fingerprint the result.
+//!
+//! "Modified since the last backup" is decided from the fingerprint alone —
+//! relative path, size and modification time of every file — so a night where
+//! nothing changed costs one `stat` per file and reads no content. The lock
+//! file is never part of a dossier; `documents/` only when the setting says
+//! so. Symbolic links and special files (FIFO, socket, device) are not
+//! followed nor archived: they are listed as skipped, so the report says so.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+
+use crate::base::{self, DOCUMENTS, Identity, LOCK_FILE};
+
+/// A modification time as seconds and nanoseconds since the Unix epoch
+/// (negative seconds for times before 1970).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mtime {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Mtime {
+    pub fn from_system(t: SystemTime) -> Mtime {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Mtime {
+                secs: d.as_secs() as i64,
+                nanos: d.subsec_nanos(),
+            },
+            Err(e) => {
+                let d = e.duration();
+                let (mut secs, mut nanos) = (-(d.as_secs() as i64), d.subsec_nanos());
+                if nanos > 0 {
+                    secs -= 1;
+                    nanos = 1_000_000_000 - nanos;
+                }
+                Mtime { secs, nanos }
+            }
+        }
+    }
+
+    pub fn of(meta: &fs::Metadata) -> Mtime {
+        meta.modified().map(Mtime::from_system).unwrap_or(Mtime { secs: 0, nanos: 0 })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    /// A folder with nothing archivable in it, kept so restore recreates it.
+    EmptyDir,
+}
+
+/// One archivable thing of a dossier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative path with `/` separators, valid UTF-8.
+    pub rel: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub mtime: Mtime,
+}
+
+/// Something in a dossier that is not archived, and why (French).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub rel: String,
+    pub why: &'static str,
+}
+
+/// The scan of one dossier folder.
+#[derive(Debug, Clone)]
+pub struct DossierScan {
+    /// The folder name (the code, if valid).
+    pub code: String,
+    pub dir: PathBuf,
+    /// The identity, or the French sentence saying what is wrong with it.
+    pub identity: Result<Identity, String>,
+    /// Sorted by `rel`.
+    pub entries: Vec<Entry>,
+    pub skipped: Vec<Skipped>,
+    pub total_bytes: u64,
+    pub fingerprint: String,
+    /// A folder that could not be walked: the dossier cannot be saved.
+    pub walk_error: Option<String>,
+}
+
+/// Scans every folder under `<base>/dossiers/`, in parallel. Plain files
+/// directly under `dossiers/` are not dossiers and are ignored.
+pub fn scan_base(dossiers_dir: &Path, include_documents: bool) -> std::io::Result<Vec<DossierScan>> {
+    let mut folders = Vec::new();
+    for entry in fs::read_dir(dossiers_dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            folders.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+        }
+    }
+    folders.sort();
+    Ok(folders
+        .into_par_iter()
+        .map(|(code, dir)| scan_dossier(&code, &dir, include_documents))
+        .collect())
+}
+
+/// Scans one dossier folder.
+pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierScan {
+    let identity = base::read_identity(dir, code);
+    let mut walk = Walk::default();
+    if identity.is_ok() {
+        walk.dir(dir, "", include_documents);
+    }
+    let Walk {
+        mut entries,
+        skipped,
+        error,
+    } = walk;
+    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let total_bytes = entries.iter().map(|e| e.size).sum();
+    let fingerprint = fingerprint(&entries);
+    DossierScan {
+        code: code.to_owned(),
+        dir: dir.to_owned(),
+        identity,
+        entries,
+        skipped,
+        total_bytes,
+        fingerprint,
+        walk_error: error,
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    entries: Vec<Entry>,
+    skipped: Vec<Skipped>,
+    error: Option<String>,
+}
+
+impl Walk {
+    /// Walks `dir` (relative path `prefix`); returns whether it held anything
+    /// archivable, so empty folders can be recorded.
+    fn dir(&mut self, dir: &Path, prefix: &str, include_documents: bool) -> bool {
+        let read = match fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error.get_or_insert_with(|| format!("Lecture impossible du répertoire {} : {e}", display_rel(prefix)));
+                return true;
+            }
+        };
+        let mut any = false;
+        for item in read {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    self.error.get_or_insert_with(|| format!("Lecture impossible du répertoire {} : {e}", display_rel(prefix)));
+                    continue;
+                }
+            };
+            let name = item.file_name();
+            let Some(name) = name.to_str() else {
+                self.skipped.push(Skipped {
+                    rel: format!("{prefix}{}", name.to_string_lossy()),
+                    why: "nom de fichier non UTF-8",
+                });
+                continue;
+            };
+            let rel = format!("{prefix}{name}");
+            if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents)) {
+                continue;
+            }
+            // DirEntry::metadata does not follow symbolic links.
+            let meta = match item.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.error.get_or_insert_with(|| format!("Lecture impossible de {rel} : {e}"));
+                    continue;
+                }
+            };
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                let sub = format!("{rel}/");
+                if !self.dir(&item.path(), &sub, include_documents) {
+                    self.entries.push(Entry {
+                        rel: sub,
+                        kind: EntryKind::EmptyDir,
+                        size: 0,
+                        mtime: Mtime::of(&meta),
+                    });
+                }
+                any = true;
+            } else if ft.is_file() {
+                self.entries.push(Entry {
+                    rel,
+                    kind: EntryKind::File,
+                    size: meta.len(),
+                    mtime: Mtime::of(&meta),
+                });
+                any = true;
+            } else if ft.is_symlink() {
+                self.skipped.push(Skipped {
+                    rel,
+                    why: "lien symbolique non suivi",
+                });
+            } else {
+                self.skipped.push(Skipped {
+                    rel,
+                    why: "fichier spécial (tube, socket ou périphérique)",
+                });
+            }
+        }
+        any
+    }
+}
+
+fn display_rel(prefix: &str) -> &str {
+    if prefix.is_empty() { "du dossier" } else { prefix }
+}
+
+/// The fingerprint of a dossier: a hash of every entry's path, size and
+/// modification time (empty folders count by path only: their time changes
+/// whenever something inside them does). `dossier.toml` is part of it, so a
+/// change of identity re-saves the dossier.
+pub fn fingerprint(entries: &[Entry]) -> String {
+    let mut h = blake3::Hasher::new();
+    for e in entries {
+        h.update(e.rel.as_bytes());
+        h.update(&[0]);
+        if e.kind == EntryKind::File {
+            h.update(&e.size.to_le_bytes());
+            h.update(&e.mtime.secs.to_le_bytes());
+            h.update(&e.mtime.nanos.to_le_bytes());
+        }
+        h.update(&[1]);
+    }
+    h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::DOSSIER_TOML;
+    use std::fs::File;
+
+    fn dossier(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join(DOSSIER_TOML), "code = \"D\"\n").unwrap();
+        for (rel, data) in files {
+            let p = d.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, data).unwrap();
+        }
+        d
+    }
+
+    fn fp(d: &tempfile::TempDir, docs: bool) -> String {
+        scan_dossier("D", d.path(), docs).fingerprint
+    }
+
+    #[test]
+    fn lock_file_and_documents_are_not_part_of_the_dossier() {
+        let d = dossier(&[("a.dat", b"1"), ("documents/x.pdf", b"2")]);
+        let before = fp(&d, false);
+        fs::write(d.path().join(LOCK_FILE), b"").unwrap();
+        fs::write(d.path().join("documents/y.pdf"), b"3").unwrap();
+        assert_eq!(before, fp(&d, false));
+        assert_ne!(fp(&d, false), fp(&d, true));
+        let s = scan_dossier("D", d.path(), false);
+        let rels: Vec<_> = s.entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["a.dat", "dossier.toml"]);
+    }
+
+    #[test]
+    fn every_kind_of_change_changes_the_fingerprint() {
+        let d = dossier(&[("a/b.dat", b"hello"), ("c.dat", b"x")]);
+        let mut seen = vec![fp(&d, false)];
+        let changed = |seen: &mut Vec<String>| {
+            let now = fp(&d, false);
+            assert_ne!(seen.last(), Some(&now), "fingerprint did not change");
+            seen.push(now);
+        };
+        fs::write(d.path().join("a/b.dat"), b"hello!").unwrap(); // append
+        changed(&mut seen);
+        fs::write(d.path().join("n.dat"), b"").unwrap(); // add
+        changed(&mut seen);
+        fs::rename(d.path().join("n.dat"), d.path().join("m.dat")).unwrap(); // rename
+        changed(&mut seen);
+        fs::remove_file(d.path().join("m.dat")).unwrap(); // delete
+        changed(&mut seen);
+        let f = File::options().write(true).open(d.path().join("c.dat")).unwrap();
+        f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap(); // touch
+        changed(&mut seen);
+    }
+
+    #[test]
+    fn empty_folders_are_entries() {
+        let d = dossier(&[]);
+        fs::create_dir_all(d.path().join("vide/encore")).unwrap();
+        let s = scan_dossier("D", d.path(), false);
+        let rels: Vec<_> = s.entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["dossier.toml", "vide/encore/"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_skipped_not_followed() {
+        let d = dossier(&[("a.dat", b"1")]);
+        std::os::unix::fs::symlink("/etc", d.path().join("lien")).unwrap();
+        let s = scan_dossier("D", d.path(), false);
+        assert_eq!(s.skipped.len(), 1);
+        assert_eq!(s.skipped[0].rel, "lien");
+        assert_eq!(s.entries.len(), 2);
+    }
+
+    #[test]
+    fn mtime_before_epoch() {
+        let t = UNIX_EPOCH - std::time::Duration::new(1, 250_000_000);
+        assert_eq!(Mtime::from_system(t), Mtime { secs: -2, nanos: 750_000_000 });
+    }
+}
