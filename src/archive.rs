@@ -65,7 +65,9 @@ pub enum ArchiveError {
     DiskFull { dir: PathBuf },
     #[error("Ecriture impossible de {} : {source}.", path.display())]
     Write { path: PathBuf, source: io::Error },
-    #[error("Sauvegarde interrompue à la demande de l'utilisateur ; elle sera refaite au prochain traitement.")]
+    #[error(
+        "Sauvegarde interrompue à la demande de l'utilisateur ; elle sera refaite au prochain traitement."
+    )]
     Interrupted,
 }
 
@@ -87,7 +89,9 @@ impl IoBudget {
     }
 
     fn acquire(&self) -> IoToken<'_> {
-        self.take.recv().expect("the budget owns both ends of its channel");
+        self.take
+            .recv()
+            .expect("the budget owns both ends of its channel");
         IoToken(self)
     }
 }
@@ -177,7 +181,10 @@ pub fn write(job: &Job<'_>) -> Result<Written, ArchiveError> {
 }
 
 fn write_error(path: &Path, e: io::Error) -> ArchiveError {
-    if matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) {
         ArchiveError::DiskFull {
             dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
         }
@@ -263,7 +270,8 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                         return Err(changed());
                     }
                     hasher.update(&buf[..got]);
-                    zip.write_all(&buf[..got]).map_err(|err| write_error(partial, err))?;
+                    zip.write_all(&buf[..got])
+                        .map_err(|err| write_error(partial, err))?;
                     unreported += got as u64;
                     if unreported >= PROGRESS_STEP {
                         (job.on_bytes)(unreported);
@@ -316,10 +324,13 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
     let now = Mtime::from_system(job.backup_time.into());
     zip.start_file(MANIFEST, entry_options(base, now, json.len() as u64)?)
         .map_err(|err| zip_error(partial, err))?;
-    zip.write_all(&json).map_err(|err| write_error(partial, err))?;
+    zip.write_all(&json)
+        .map_err(|err| write_error(partial, err))?;
 
     let out = zip.finish().map_err(|err| zip_error(partial, err))?;
-    let file = out.into_inner().map_err(|e| write_error(partial, e.into_error()))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| write_error(partial, e.into_error()))?;
     file.sync_all().map_err(|e| write_error(partial, e))?;
     let bytes_out = file.metadata().map_err(|e| write_error(partial, e))?.len();
     Ok(Written {
@@ -341,7 +352,9 @@ fn entry_options(
         .single()
         .and_then(|t| zip::DateTime::try_from(t.naive_local()).ok())
         .unwrap_or_default();
-    let unix = u32::try_from(mtime.secs).ok().filter(|s| *s <= i32::MAX as u32);
+    let unix = u32::try_from(mtime.secs)
+        .ok()
+        .filter(|s| *s <= i32::MAX as u32);
     base.last_modified_time(dos)
         .large_file(size > LARGE_ENTRY)
         .with_extended_timestamp(unix, None, None)
@@ -378,7 +391,11 @@ pub fn clean_partials(dir: &Path) -> Vec<String> {
     let mut codes = Vec::new();
     let mut dirs = vec![dir.to_owned()];
     if let Ok(rd) = fs::read_dir(dir) {
-        dirs.extend(rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        dirs.extend(
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
     }
     for d in dirs {
         let Ok(rd) = fs::read_dir(&d) else { continue };
@@ -422,7 +439,10 @@ mod tests {
             scan: &scan,
             identity: &identity,
             target: out,
-            compression: Compression { method, level: if method == Method::Deflate { 6 } else { 3 } },
+            compression: Compression {
+                method,
+                level: if method == Method::Deflate { 6 } else { 3 },
+            },
             backup_time: Local::now(),
             io: &io,
             quit: &quit,
@@ -443,7 +463,10 @@ mod tests {
             let last = z.len() - 1;
             assert_eq!(z.by_index(last).unwrap().name().unwrap(), MANIFEST);
             let mut data = Vec::new();
-            z.by_name("a/b/c.dat").unwrap().read_to_end(&mut data).unwrap();
+            z.by_name("a/b/c.dat")
+                .unwrap()
+                .read_to_end(&mut data)
+                .unwrap();
             assert_eq!(data, vec![7u8; 131072]);
             assert!(z.by_name("rien/").unwrap().is_dir());
         }
@@ -464,14 +487,20 @@ mod tests {
             scan: &scan,
             identity: &identity,
             target: &target,
-            compression: Compression { method: Method::Zstd, level: 3 },
+            compression: Compression {
+                method: Method::Zstd,
+                level: 3,
+            },
             backup_time: Local::now(),
             io: &io,
             quit: &quit,
             on_bytes: &|_| {},
         })
         .unwrap_err();
-        assert!(matches!(err, ArchiveError::ChangedDuringRead { ref rel } if rel == "vide.dat"), "{err}");
+        assert!(
+            matches!(err, ArchiveError::ChangedDuringRead { ref rel } if rel == "vide.dat"),
+            "{err}"
+        );
         assert_eq!(fs::read(&target).unwrap(), b"previous good archive");
         assert!(!partial_path(&target).exists());
     }

@@ -86,7 +86,12 @@ impl Base {
         let mut layers = Vec::new();
         if let Some(ws) = workstation {
             let t = config::read_toml(ws)?;
-            layers.push(LayerTable::new(Layer::Workstation(ws.to_owned()), ws, t, &[])?);
+            layers.push(LayerTable::new(
+                Layer::Workstation(ws.to_owned()),
+                ws,
+                t,
+                &[],
+            )?);
         }
         layers.push(LayerTable::new(
             Layer::Base(base_path.clone()),
@@ -137,7 +142,10 @@ impl Base {
     }
 }
 
-fn parse_collaborators(path: &Path, table: &toml::Table) -> Result<Vec<(String, Rights)>, BaseError> {
+fn parse_collaborators(
+    path: &Path,
+    table: &toml::Table,
+) -> Result<Vec<(String, Rights)>, BaseError> {
     let Some(section) = table.get("collaborators") else {
         return Ok(Vec::new());
     };
@@ -228,7 +236,9 @@ pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, String> {
     let text = match std::fs::read_to_string(dir.join(DOSSIER_TOML)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("Fichier {rel} absent : ce dossier n'a pas d'identité."));
+            return Err(format!(
+                "Fichier {rel} absent : ce dossier n'a pas d'identité."
+            ));
         }
         Err(e) => return Err(format!("Fichier {rel} illisible : {e}.")),
     };
@@ -266,19 +276,27 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join(DOSSIER_TOML), "code = \"X1\"\n").unwrap();
         let id = read_identity(d.path(), "X1").unwrap();
-        assert_eq!((id.status, id.kind, id.transferable), (Status::Original, Kind::Normal, true));
+        assert_eq!(
+            (id.status, id.kind, id.transferable),
+            (Status::Original, Kind::Normal, true)
+        );
         let err = read_identity(d.path(), "X2").unwrap_err();
         assert!(err.contains("dossier.toml") && err.contains("X2"), "{err}");
-        std::fs::write(d.path().join(DOSSIER_TOML), "code = \"X1\"\nkind = \"bof\"\n").unwrap();
+        std::fs::write(
+            d.path().join(DOSSIER_TOML),
+            "code = \"X1\"\nkind = \"bof\"\n",
+        )
+        .unwrap();
         let err = read_identity(d.path(), "X1").unwrap_err();
         assert!(err.contains("dossier.toml invalide"), "{err}");
     }
 
     #[test]
     fn rights() {
-        let t: toml::Table = "[collaborators.A]\ndossiers = \"*\"\n[collaborators.B]\ndossiers = [\"X\"]"
-            .parse()
-            .unwrap();
+        let t: toml::Table =
+            "[collaborators.A]\ndossiers = \"*\"\n[collaborators.B]\ndossiers = [\"X\"]"
+                .parse()
+                .unwrap();
         let c = parse_collaborators(Path::new("base.toml"), &t).unwrap();
         assert_eq!(c[0], ("A".into(), Rights::All));
         assert!(c[1].1.allows("X") && !c[1].1.allows("Y"));

@@ -99,7 +99,8 @@ impl Catalog {
             source,
         };
         let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -130,7 +131,13 @@ impl Catalog {
                         fingerprint: r.get(1)?,
                         last_backup_at: r.get(2)?,
                         last_archive: r.get(3)?,
-                        last_result: result.map(|s| if s == "ok" { LastResult::Ok } else { LastResult::Error }),
+                        last_result: result.map(|s| {
+                            if s == "ok" {
+                                LastResult::Ok
+                            } else {
+                                LastResult::Error
+                            }
+                        }),
                         last_error: r.get(5)?,
                         in_progress_run: r.get(6)?,
                     },
@@ -140,7 +147,12 @@ impl Catalog {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    pub fn begin_run(&self, started_at: &str, user: &str, report: &str) -> Result<i64, CatalogError> {
+    pub fn begin_run(
+        &self,
+        started_at: &str,
+        user: &str,
+        report: &str,
+    ) -> Result<i64, CatalogError> {
         self.conn
             .execute(
                 "INSERT INTO run (started_at, user, report) VALUES (?1, ?2, ?3)",
@@ -232,15 +244,22 @@ mod tests {
     fn success_error_and_progress_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let c = Catalog::open(d.path()).unwrap();
-        let run = c.begin_run("2026-11-28T21:00:00", "COMPT", "r.txt").unwrap();
+        let run = c
+            .begin_run("2026-11-28T21:00:00", "COMPT", "r.txt")
+            .unwrap();
         c.mark_in_progress("A", run).unwrap();
-        c.record_success("B", run, "fp-b", "t", "sauve/BB.SVG", 10).unwrap();
+        c.record_success("B", run, "fp-b", "t", "sauve/BB.SVG", 10)
+            .unwrap();
         c.record_error("B", run, "en cours d'utilisation").unwrap();
         drop(c);
         let c = Catalog::open(d.path()).unwrap();
         let s = c.states().unwrap();
         assert_eq!(s["A"].in_progress_run, Some(run));
-        assert_eq!(s["B"].fingerprint.as_deref(), Some("fp-b"), "an error keeps the last good fingerprint");
+        assert_eq!(
+            s["B"].fingerprint.as_deref(),
+            Some("fp-b"),
+            "an error keeps the last good fingerprint"
+        );
         assert!(s["B"].failed_last_time());
         assert_eq!(c.last_run().unwrap(), Some(run));
     }

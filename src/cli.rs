@@ -86,7 +86,9 @@ pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
             base = Some(s[3..].to_string());
         } else if upper.starts_with("/CO.") {
             if upper != "/CO.BATCH.SAUVEGARDEAUTO" {
-                return Err(format!("commande d'origine non prise en charge : {s} (seule /CO.BATCH.SAUVEGARDEAUTO l'est)"));
+                return Err(format!(
+                    "commande d'origine non prise en charge : {s} (seule /CO.BATCH.SAUVEGARDEAUTO l'est)"
+                ));
             }
             batch = true;
         } else if upper.starts_with("/C:") {
@@ -129,7 +131,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let giw = d.path().join("BZZ.GIW");
         std::fs::write(&giw, "").unwrap();
-        let args = os(&["svgauto", &format!("/P:{}", giw.display()), "/C:COMPT", "/CO.BATCH.SAUVEGARDEAUTO"]);
+        let args = os(&[
+            "svgauto",
+            &format!("/P:{}", giw.display()),
+            "/C:COMPT",
+            "/CO.BATCH.SAUVEGARDEAUTO",
+        ]);
         let out = translate_legacy(args).unwrap();
         assert_eq!(out[1], "run");
         assert_eq!(PathBuf::from(&out[3]), d.path());

@@ -41,7 +41,9 @@ pub fn from_env() -> Result<Box<dyn Clock>, String> {
     match std::env::var("SVGAUTO_NOW") {
         Ok(s) => parse(&s)
             .map(|t| Box::new(FixedClock(t)) as Box<dyn Clock>)
-            .ok_or_else(|| format!("SVGAUTO_NOW={s} : date invalide (attendu AAAA-MM-JJTHH:MM:SS)")),
+            .ok_or_else(|| {
+                format!("SVGAUTO_NOW={s} : date invalide (attendu AAAA-MM-JJTHH:MM:SS)")
+            }),
         Err(_) => Ok(Box::new(SystemClock)),
     }
 }

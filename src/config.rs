@@ -133,7 +133,13 @@ const METHODS: &[&str] = &["zstd", "deflate", "store"];
 
 /// Every setting, in the order `svgauto config` prints them.
 pub static KEYS: &[KeyDef] = &[
-    key!("backup", "dir", "sauve", Accepts::Str, "Répertoire local de sauvegarde"),
+    key!(
+        "backup",
+        "dir",
+        "sauve",
+        Accepts::Str,
+        "Répertoire local de sauvegarde"
+    ),
     key!(
         "backup",
         "subdir",
@@ -162,7 +168,13 @@ pub static KEYS: &[KeyDef] = &[
         Accepts::Bool,
         "Sauvegarde des documents associés au dossier"
     ),
-    key!("events", "on_exit", false, Accepts::Bool, "A la sortie du dossier"),
+    key!(
+        "events",
+        "on_exit",
+        false,
+        Accepts::Bool,
+        "A la sortie du dossier"
+    ),
     key!(
         "events",
         "before_provider_exchange",
@@ -170,7 +182,13 @@ pub static KEYS: &[KeyDef] = &[
         Accepts::Bool,
         "Avant réception échange prestataire"
     ),
-    key!("events", "before_closing", true, Accepts::Bool, "Avant clôture du dossier"),
+    key!(
+        "events",
+        "before_closing",
+        true,
+        Accepts::Bool,
+        "Avant clôture du dossier"
+    ),
     key!(
         "report",
         "recipients",
@@ -181,7 +199,13 @@ pub static KEYS: &[KeyDef] = &[
     key!("smtp", "name", "", Accepts::Str, "Nom"),
     key!("smtp", "email", "", Accepts::Str, "Email"),
     key!("smtp", "server", "", Accepts::Str, "Serveur Mail"),
-    key!("smtp", "port", 25, Accepts::Int { min: 1, max: 65535 }, "Port à utiliser"),
+    key!(
+        "smtp",
+        "port",
+        25,
+        Accepts::Int { min: 1, max: 65535 },
+        "Port à utiliser"
+    ),
     key!("smtp", "username", "", Accepts::Str, "Nom d'utilisateur"),
     key!(
         "smtp",
@@ -190,7 +214,13 @@ pub static KEYS: &[KeyDef] = &[
         Accepts::Str,
         "Variable d'environnement du mot de passe"
     ),
-    key!("smtp", "tls", "none", Accepts::OneOf(&["none", "starttls", "tls"]), "Chiffrement"),
+    key!(
+        "smtp",
+        "tls",
+        "none",
+        Accepts::OneOf(&["none", "starttls", "tls"]),
+        "Chiffrement"
+    ),
     key!(
         "smtp",
         "delay_s",
@@ -198,7 +228,13 @@ pub static KEYS: &[KeyDef] = &[
         Accepts::Int { min: 0, max: 3600 },
         "Délai entre chaque envoi (secondes)"
     ),
-    key!("archive", "method", "zstd", Accepts::OneOf(METHODS), "Compression"),
+    key!(
+        "archive",
+        "method",
+        "zstd",
+        Accepts::OneOf(METHODS),
+        "Compression"
+    ),
     key!(
         "archive",
         "level",
@@ -417,7 +453,10 @@ pub fn merge(layers: &[LayerTable]) -> Result<Effective, ConfigError> {
     for def in KEYS {
         let (value, layer) = layers
             .iter()
-            .find_map(|l| l.get(def.section, def.key).map(|v| (v.clone(), l.layer.clone())))
+            .find_map(|l| {
+                l.get(def.section, def.key)
+                    .map(|v| (v.clone(), l.layer.clone()))
+            })
             .unwrap_or_else(|| ((def.default)(), Layer::Default));
         merged
             .entry(def.section)
@@ -472,7 +511,12 @@ pub fn method_name(m: Method) -> &'static str {
 impl Effective {
     /// The text `svgauto config` prints: one line per key, with its layer.
     pub fn render(&self) -> String {
-        let width = self.sources.iter().map(|(k, v, _)| k.len() + v.to_string().len()).max().unwrap_or(0);
+        let width = self
+            .sources
+            .iter()
+            .map(|(k, v, _)| k.len() + v.to_string().len())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         for (key, value, layer) in &self.sources {
             let v = value.to_string();
@@ -527,7 +571,11 @@ mod tests {
         let e = merge(&[ws, base]).unwrap();
         assert_eq!(e.settings.archive.method, Method::Deflate);
         assert_eq!(e.settings.archive.level, 5);
-        let level = e.sources.iter().find(|(k, _, _)| k == "archive.level").unwrap();
+        let level = e
+            .sources
+            .iter()
+            .find(|(k, _, _)| k == "archive.level")
+            .unwrap();
         assert_eq!(level.2, Layer::Base("base.toml".into()));
     }
 
@@ -559,6 +607,9 @@ mod tests {
     fn level_is_checked_against_the_effective_method() {
         let ws = layer("[archive]\nmethod = \"deflate\"\nlevel = 15").unwrap();
         let err = merge(&[ws]).unwrap_err().to_string();
-        assert!(err.contains("archive.level") && err.contains("de 0 à 9"), "{err}");
+        assert!(
+            err.contains("archive.level") && err.contains("de 0 à 9"),
+            "{err}"
+        );
     }
 }

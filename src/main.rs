@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { Exit::Fatal.code() as u8 } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Fatal.code() as u8
+            } else {
+                0
+            });
         }
     };
     match dispatch(cli) {
@@ -80,7 +84,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 anyhow::bail!("dossier introuvable : {}", dir.display());
             }
             let path = dir.join(LOCK_FILE);
-            let _held = lock::exclusive(&path).with_context(|| format!("verrou {}", path.display()))?;
+            let _held =
+                lock::exclusive(&path).with_context(|| format!("verrou {}", path.display()))?;
             println!("Verrou pris sur le dossier {dossier}");
             std::io::stdout().flush()?;
             loop {

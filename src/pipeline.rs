@@ -56,15 +56,27 @@ pub enum RunError {
     )]
     Busy { path: PathBuf },
     #[error("répertoire d'état {} inutilisable : {source}", path.display())]
-    State { path: PathBuf, source: std::io::Error },
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("répertoire de sauvegarde inutilisable : {} : {source} (paramètre backup.dir)", path.display())]
-    BackupDir { path: PathBuf, source: std::io::Error },
+    BackupDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("rapport de traitement impossible à écrire dans {} : {source}", path.display())]
-    Report { path: PathBuf, source: std::io::Error },
+    Report {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("lecture impossible des dossiers de la base {} : {source}", path.display())]
-    Scan { path: PathBuf, source: std::io::Error },
+    Scan {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// How a run ended.
@@ -86,10 +98,14 @@ enum Msg {
 /// The folder a run writes its archives into: `backup.dir`, plus the
 /// rotation subfolder chosen from the run's start date.
 pub fn target_dir(backup_dir: &Path, subdir: Subdir, started: DateTime<Local>) -> PathBuf {
-    const JOURS: [&str; 7] = ["Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche"];
+    const JOURS: [&str; 7] = [
+        "Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche",
+    ];
     match subdir {
         Subdir::None => backup_dir.to_owned(),
-        Subdir::Weekday => backup_dir.join(JOURS[started.weekday().num_days_from_monday() as usize]),
+        Subdir::Weekday => {
+            backup_dir.join(JOURS[started.weekday().num_days_from_monday() as usize])
+        }
         Subdir::Monthday => backup_dir.join(started.format("%d").to_string()),
         Subdir::Month => backup_dir.join(started.format("%m").to_string()),
         Subdir::Date => backup_dir.join(started.format("%Y-%m-%d").to_string()),
@@ -120,7 +136,11 @@ pub fn run(
     let run_lock_path = state_dir.join("run.lock");
     let _run_lock = match lock::try_exclusive(&run_lock_path) {
         Ok(h) => h,
-        Err(LockError::Busy) => return Err(RunError::Busy { path: run_lock_path }),
+        Err(LockError::Busy) => {
+            return Err(RunError::Busy {
+                path: run_lock_path,
+            });
+        }
         Err(LockError::Io(source)) => {
             return Err(RunError::State {
                 path: run_lock_path,
@@ -137,20 +157,21 @@ pub fn run(
         path: target.clone(),
         source,
     })?;
-    let mut report = Report::create(&backup_dir.join("log"), started).map_err(|source| RunError::Report {
-        path: backup_dir.join("log"),
-        source,
-    })?;
+    let mut report =
+        Report::create(&backup_dir.join("log"), started).map_err(|source| RunError::Report {
+            path: backup_dir.join("log"),
+            source,
+        })?;
 
     // What a killed run left behind: partial archives, in-progress markers.
     let leftovers: HashSet<String> = archive::clean_partials(&backup_dir).into_iter().collect();
     let states = catalog.states()?;
-    let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(|source| {
-        RunError::Scan {
+    let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(
+        |source| RunError::Scan {
             path: base.dossiers_dir(),
             source,
-        }
-    })?;
+        },
+    )?;
 
     let rules = Rules {
         force_all: opts.force_all,
@@ -168,7 +189,8 @@ pub fn run(
             walk_error: s.walk_error.as_deref(),
             fingerprint: &s.fingerprint,
             state,
-            interrupted: state.is_some_and(|st| st.in_progress_run.is_some()) || leftovers.contains(&s.code),
+            interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
+                || leftovers.contains(&s.code),
         };
         let outcome = match select::decide(facts, &rules) {
             Decision::Save(why) => {
@@ -181,7 +203,9 @@ pub fn run(
         };
         decided.push(line(s, outcome, None));
     }
-    select::order(&mut plan, |p| (p.why, p.scan.total_bytes, p.scan.code.as_str()));
+    select::order(&mut plan, |p| {
+        (p.why, p.scan.total_bytes, p.scan.code.as_str())
+    });
 
     let report_rel = display_path(&report.txt_path, &base.root);
     let run_id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
@@ -215,7 +239,9 @@ pub fn run(
             let mut fatal: Option<RunError> = None;
             for msg in rx {
                 let res = match msg {
-                    Msg::Started(code) => catalog.mark_in_progress(&code, run_id).map_err(RunError::from),
+                    Msg::Started(code) => catalog
+                        .mark_in_progress(&code, run_id)
+                        .map_err(RunError::from),
                     Msg::Bytes(n) => {
                         progress.bytes(n);
                         Ok(())
@@ -259,7 +285,8 @@ pub fn run(
                         }
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(p) = plan.get(i) else { break };
-                        let outcome = save_one(p, target, root, compression, clock, io, interrupted, &tx);
+                        let outcome =
+                            save_one(p, target, root, compression, clock, io, interrupted, &tx);
                         let _ = tx.send(Msg::Done(line(p.scan, outcome, Some(clock.now()))));
                     }
                 });
@@ -267,7 +294,11 @@ pub fn run(
         });
         let claimed = next.load(Ordering::SeqCst).min(plan.len());
         for p in &plan[claimed..] {
-            let _ = tx.send(Msg::Done(line(p.scan, Outcome::Deferred { why: p.why }, None)));
+            let _ = tx.send(Msg::Done(line(
+                p.scan,
+                Outcome::Deferred { why: p.why },
+                None,
+            )));
         }
         drop(tx);
         writer.join().expect("the writer thread does not panic")
@@ -304,10 +335,12 @@ pub fn run(
         dossiers: &lines,
     };
     let txt_path = report.txt_path.clone();
-    report.finish(&summary, &json, &in_error).map_err(|source| RunError::Report {
-        path: txt_path.clone(),
-        source,
-    })?;
+    report
+        .finish(&summary, &json, &in_error)
+        .map_err(|source| RunError::Report {
+            path: txt_path.clone(),
+            source,
+        })?;
     catalog.end_run(
         run_id,
         &finished.to_rfc3339(),
@@ -341,7 +374,11 @@ fn save_one(
         why: Some(p.why),
         message,
     };
-    let identity = p.scan.identity.as_ref().expect("only dossiers with an identity are planned");
+    let identity = p
+        .scan
+        .identity
+        .as_ref()
+        .expect("only dossiers with an identity are planned");
     let _lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
         Ok(h) => h,
         Err(LockError::Busy) => return error(report::IN_USE.into()),
@@ -372,7 +409,12 @@ fn save_one(
             bytes_out: w.bytes_out,
             files: w.files,
             fingerprint: p.scan.fingerprint.clone(),
-            skipped: p.scan.skipped.iter().map(|s| format!("{} ({})", s.rel, s.why)).collect(),
+            skipped: p
+                .scan
+                .skipped
+                .iter()
+                .map(|s| format!("{} ({})", s.rel, s.why))
+                .collect(),
         },
         Err(e) => error(e.to_string()),
     }
@@ -390,7 +432,12 @@ fn line(s: &DossierScan, outcome: Outcome, finished: Option<DateTime<Local>>) ->
 
 /// Catalog first, then the report line: a line saying "réussi" is only
 /// written once the catalog knows it.
-fn record(catalog: &Catalog, report: &mut Report, run: i64, l: &DossierLine) -> Result<(), RunError> {
+fn record(
+    catalog: &Catalog,
+    report: &mut Report,
+    run: i64,
+    l: &DossierLine,
+) -> Result<(), RunError> {
     match &l.outcome {
         Outcome::Saved {
             archive,
@@ -440,6 +487,9 @@ mod tests {
         assert_eq!(target_dir(b, Subdir::Weekday, t), Path::new("sauve/Samedi"));
         assert_eq!(target_dir(b, Subdir::Monthday, t), Path::new("sauve/28"));
         assert_eq!(target_dir(b, Subdir::Month, t), Path::new("sauve/11"));
-        assert_eq!(target_dir(b, Subdir::Date, t), Path::new("sauve/2026-11-28"));
+        assert_eq!(
+            target_dir(b, Subdir::Date, t),
+            Path::new("sauve/2026-11-28")
+        );
     }
 }

@@ -40,7 +40,11 @@ impl Bar {
             )
             .expect("the template is valid"),
         );
-        Bar { bar, done: 0, total: 0 }
+        Bar {
+            bar,
+            done: 0,
+            total: 0,
+        }
     }
 }
 
@@ -61,7 +65,8 @@ impl Progress for Bar {
     }
     fn dossier_done(&mut self) {
         self.done += 1;
-        self.bar.set_message(format!("dossiers {}/{}", self.done, self.total));
+        self.bar
+            .set_message(format!("dossiers {}/{}", self.done, self.total));
     }
     fn finish(&mut self) {
         self.bar.finish_and_clear();

@@ -43,15 +43,22 @@ pub enum Outcome {
         message: String,
     },
     /// Not started: the run was stopped first. Goes first next time.
-    Deferred { why: Why },
+    Deferred {
+        why: Why,
+    },
     Unchanged,
-    Excluded { reason: Skip },
+    Excluded {
+        reason: Skip,
+    },
 }
 
 impl Outcome {
     /// Is this dossier "concerned" (a line in the text report)?
     pub fn concerned(&self) -> bool {
-        matches!(self, Outcome::Saved { .. } | Outcome::Error { .. } | Outcome::Deferred { .. })
+        matches!(
+            self,
+            Outcome::Saved { .. } | Outcome::Error { .. } | Outcome::Deferred { .. }
+        )
     }
 
     /// The text after `Dossier X : `, or `None` for dossiers not listed.
@@ -60,7 +67,9 @@ impl Outcome {
             Outcome::Saved { why, skipped, .. } => {
                 let mut s = String::from("Traitement réussi");
                 if *why == Why::Interrupted {
-                    s.push_str(" (reprise : la sauvegarde précédente de ce dossier avait été interrompue)");
+                    s.push_str(
+                        " (reprise : la sauvegarde précédente de ce dossier avait été interrompue)",
+                    );
                 }
                 if !skipped.is_empty() {
                     s.push_str(&format!(
@@ -116,7 +125,10 @@ impl Summary {
     pub fn lines(&self) -> Vec<String> {
         let mut v = vec![
             format!("{} / {} dossier(s) traité(s)", self.saved, self.concerned),
-            format!("{} / {} dossier(s) en erreur(s)", self.errors, self.concerned),
+            format!(
+                "{} / {} dossier(s) en erreur(s)",
+                self.errors, self.concerned
+            ),
         ];
         if self.deferred > 0 {
             v.push(format!("{} dossier(s) reporté(s)", self.deferred));
@@ -159,9 +171,17 @@ impl Report {
         let stem = format!("svgauto-{}", started.format("%Y%m%d-%H%M%S"));
         let mut n = 1;
         loop {
-            let name = if n == 1 { stem.clone() } else { format!("{stem}-{n}") };
+            let name = if n == 1 {
+                stem.clone()
+            } else {
+                format!("{stem}-{n}")
+            };
             let txt_path = log_dir.join(format!("{name}.txt"));
-            match OpenOptions::new().write(true).create_new(true).open(&txt_path) {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&txt_path)
+            {
                 Ok(txt) => {
                     return Ok(Report {
                         txt,
@@ -184,7 +204,12 @@ impl Report {
     }
 
     /// Writes the summary, the JSON twin and the error list, and flushes all.
-    pub fn finish(mut self, summary: &Summary, json: &RunReport<'_>, in_error: &[&str]) -> io::Result<()> {
+    pub fn finish(
+        mut self,
+        summary: &Summary,
+        json: &RunReport<'_>,
+        in_error: &[&str],
+    ) -> io::Result<()> {
         for l in summary.lines() {
             self.txt.write_all(format!("{l}{EOL}").as_bytes())?;
         }
@@ -227,8 +252,13 @@ mod tests {
     fn summary_counts_only_concerned_dossiers() {
         let mut s = Summary::default();
         s.add(&Outcome::Unchanged);
-        s.add(&Outcome::Excluded { reason: Skip::Etalon });
-        s.add(&Outcome::Error { why: None, message: "x".into() });
+        s.add(&Outcome::Excluded {
+            reason: Skip::Etalon,
+        });
+        s.add(&Outcome::Error {
+            why: None,
+            message: "x".into(),
+        });
         s.add(&Outcome::Saved {
             why: Why::New,
             archive: String::new(),
@@ -240,13 +270,19 @@ mod tests {
         });
         assert_eq!(
             s.lines(),
-            ["1 / 2 dossier(s) traité(s)", "1 / 2 dossier(s) en erreur(s)"]
+            [
+                "1 / 2 dossier(s) traité(s)",
+                "1 / 2 dossier(s) en erreur(s)"
+            ]
         );
     }
 
     #[test]
     fn lines_read_as_the_original() {
-        let o = Outcome::Error { why: Some(Why::Modified), message: IN_USE.into() };
+        let o = Outcome::Error {
+            why: Some(Why::Modified),
+            message: IN_USE.into(),
+        };
         assert_eq!(
             dossier_line("PRESSE", &o.text().unwrap()),
             "Dossier PRESSE : Echec du traitement. Les données concernées sont utilisées par un utilisateur. Ce ou ces utilisateurs doivent fermer les fenêtres ouvertes."

@@ -44,7 +44,9 @@ impl Mtime {
     }
 
     pub fn of(meta: &fs::Metadata) -> Mtime {
-        meta.modified().map(Mtime::from_system).unwrap_or(Mtime { secs: 0, nanos: 0 })
+        meta.modified()
+            .map(Mtime::from_system)
+            .unwrap_or(Mtime { secs: 0, nanos: 0 })
     }
 }
 
@@ -91,12 +93,18 @@ pub struct DossierScan {
 
 /// Scans every folder under `<base>/dossiers/`, in parallel. Plain files
 /// directly under `dossiers/` are not dossiers and are ignored.
-pub fn scan_base(dossiers_dir: &Path, include_documents: bool) -> std::io::Result<Vec<DossierScan>> {
+pub fn scan_base(
+    dossiers_dir: &Path,
+    include_documents: bool,
+) -> std::io::Result<Vec<DossierScan>> {
     let mut folders = Vec::new();
     for entry in fs::read_dir(dossiers_dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
-            folders.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+            folders.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
         }
     }
     folders.sort();
@@ -147,7 +155,12 @@ impl Walk {
         let read = match fs::read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
-                self.error.get_or_insert_with(|| format!("Lecture impossible du répertoire {} : {e}", display_rel(prefix)));
+                self.error.get_or_insert_with(|| {
+                    format!(
+                        "Lecture impossible du répertoire {} : {e}",
+                        display_rel(prefix)
+                    )
+                });
                 return true;
             }
         };
@@ -156,7 +169,12 @@ impl Walk {
             let item = match item {
                 Ok(i) => i,
                 Err(e) => {
-                    self.error.get_or_insert_with(|| format!("Lecture impossible du répertoire {} : {e}", display_rel(prefix)));
+                    self.error.get_or_insert_with(|| {
+                        format!(
+                            "Lecture impossible du répertoire {} : {e}",
+                            display_rel(prefix)
+                        )
+                    });
                     continue;
                 }
             };
@@ -169,14 +187,16 @@ impl Walk {
                 continue;
             };
             let rel = format!("{prefix}{name}");
-            if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents)) {
+            if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents))
+            {
                 continue;
             }
             // DirEntry::metadata does not follow symbolic links.
             let meta = match item.metadata() {
                 Ok(m) => m,
                 Err(e) => {
-                    self.error.get_or_insert_with(|| format!("Lecture impossible de {rel} : {e}"));
+                    self.error
+                        .get_or_insert_with(|| format!("Lecture impossible de {rel} : {e}"));
                     continue;
                 }
             };
@@ -217,7 +237,11 @@ impl Walk {
 }
 
 fn display_rel(prefix: &str) -> &str {
-    if prefix.is_empty() { "du dossier" } else { prefix }
+    if prefix.is_empty() {
+        "du dossier"
+    } else {
+        prefix
+    }
 }
 
 /// The fingerprint of a dossier: a hash of every entry's path, size and
@@ -290,8 +314,12 @@ mod tests {
         changed(&mut seen);
         fs::remove_file(d.path().join("m.dat")).unwrap(); // delete
         changed(&mut seen);
-        let f = File::options().write(true).open(d.path().join("c.dat")).unwrap();
-        f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap(); // touch
+        let f = File::options()
+            .write(true)
+            .open(d.path().join("c.dat"))
+            .unwrap();
+        f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+            .unwrap(); // touch
         changed(&mut seen);
     }
 
@@ -318,6 +346,12 @@ mod tests {
     #[test]
     fn mtime_before_epoch() {
         let t = UNIX_EPOCH - std::time::Duration::new(1, 250_000_000);
-        assert_eq!(Mtime::from_system(t), Mtime { secs: -2, nanos: 750_000_000 });
+        assert_eq!(
+            Mtime::from_system(t),
+            Mtime {
+                secs: -2,
+                nanos: 750_000_000
+            }
+        );
     }
 }

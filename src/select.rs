@@ -164,7 +164,10 @@ mod tests {
         }
     }
 
-    fn facts<'a>(identity: &'a Result<Identity, String>, state: Option<&'a DossierState>) -> Facts<'a> {
+    fn facts<'a>(
+        identity: &'a Result<Identity, String>,
+        state: Option<&'a DossierState>,
+    ) -> Facts<'a> {
         Facts {
             identity,
             walk_error: None,
@@ -178,11 +181,20 @@ mod tests {
     fn first_run_modified_unchanged() {
         let all = Rights::All;
         let i = Ok(id("A"));
-        assert_eq!(decide(facts(&i, None), &rules(&all)), Decision::Save(Why::New));
+        assert_eq!(
+            decide(facts(&i, None), &rules(&all)),
+            Decision::Save(Why::New)
+        );
         let same = saved("fp1");
-        assert_eq!(decide(facts(&i, Some(&same)), &rules(&all)), Decision::Skip(Skip::Unchanged));
+        assert_eq!(
+            decide(facts(&i, Some(&same)), &rules(&all)),
+            Decision::Skip(Skip::Unchanged)
+        );
         let other = saved("fp0");
-        assert_eq!(decide(facts(&i, Some(&other)), &rules(&all)), Decision::Save(Why::Modified));
+        assert_eq!(
+            decide(facts(&i, Some(&other)), &rules(&all)),
+            Decision::Save(Why::Modified)
+        );
     }
 
     #[test]
@@ -192,10 +204,16 @@ mod tests {
         let same = saved("fp1");
         let mut r = rules(&all);
         r.force_all = true;
-        assert_eq!(decide(facts(&i, Some(&same)), &r), Decision::Save(Why::Forced));
+        assert_eq!(
+            decide(facts(&i, Some(&same)), &r),
+            Decision::Save(Why::Forced)
+        );
         let mut r = rules(&all);
         r.modified_only = false;
-        assert_eq!(decide(facts(&i, Some(&same)), &r), Decision::Save(Why::Forced));
+        assert_eq!(
+            decide(facts(&i, Some(&same)), &r),
+            Decision::Save(Why::Forced)
+        );
     }
 
     #[test]
@@ -204,7 +222,10 @@ mod tests {
         let i = Ok(id("A"));
         let mut failed = saved("fp1");
         failed.last_result = Some(LastResult::Error);
-        assert_eq!(decide(facts(&i, Some(&failed)), &rules(&all)), Decision::Save(Why::Retry));
+        assert_eq!(
+            decide(facts(&i, Some(&failed)), &rules(&all)),
+            Decision::Save(Why::Retry)
+        );
         let same = saved("fp1");
         let mut f = facts(&i, Some(&same));
         f.interrupted = true;
@@ -217,7 +238,10 @@ mod tests {
         let mut r = rules(&all);
         r.force_all = true;
         for (change, skip) in [
-            ((|i: &mut Identity| i.kind = Kind::Etalon) as fn(&mut Identity), Skip::Etalon),
+            (
+                (|i: &mut Identity| i.kind = Kind::Etalon) as fn(&mut Identity),
+                Skip::Etalon,
+            ),
             (|i| i.kind = Kind::Test, Skip::Test),
             (|i| i.transferable = false, Skip::NonTransferable),
         ] {
@@ -236,7 +260,10 @@ mod tests {
         r.dossiers = DossierSet::Copies;
         assert_eq!(decide(facts(&copie, None), &r), Decision::Save(Why::New));
         let orig = Ok(id("O"));
-        assert_eq!(decide(facts(&orig, None), &r), Decision::Skip(Skip::Original));
+        assert_eq!(
+            decide(facts(&orig, None), &r),
+            Decision::Skip(Skip::Original)
+        );
     }
 
     #[test]
@@ -244,16 +271,24 @@ mod tests {
         let only = Rights::Only(vec!["B".into()]);
         let i = Ok(id("A"));
         let d = decide(facts(&i, None), &rules(&only));
-        assert_eq!(d, Decision::Fail("Le collaborateur COMPT n'a pas les droits sur ce dossier.".into()));
+        assert_eq!(
+            d,
+            Decision::Fail("Le collaborateur COMPT n'a pas les droits sur ce dossier.".into())
+        );
         let same = saved("fp1");
-        assert_eq!(decide(facts(&i, Some(&same)), &rules(&only)), Decision::Skip(Skip::Unchanged));
+        assert_eq!(
+            decide(facts(&i, Some(&same)), &rules(&only)),
+            Decision::Skip(Skip::Unchanged)
+        );
     }
 
     #[test]
     fn invalid_identity_is_an_error_line() {
         let all = Rights::All;
         let bad: Result<Identity, String> = Err("Fichier dossiers/A/dossier.toml absent".into());
-        assert!(matches!(decide(facts(&bad, None), &rules(&all)), Decision::Fail(m) if m.contains("dossier.toml")));
+        assert!(
+            matches!(decide(facts(&bad, None), &rules(&all)), Decision::Fail(m) if m.contains("dossier.toml"))
+        );
     }
 
     #[test]
