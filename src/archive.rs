@@ -226,7 +226,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         if job.quit.load(Ordering::Relaxed) {
             return Err(ArchiveError::Interrupted);
         }
-        let opts = entry_options(base, e.mtime, e.size)?;
+        let opts = entry_options(base, e.mtime, e.size, partial)?;
         let crc = match e.kind {
             EntryKind::EmptyDir => {
                 zip.add_directory(e.rel.as_str(), opts)
@@ -241,7 +241,12 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                     source,
                 };
                 let changed = || ArchiveError::ChangedDuringRead { rel: e.rel.clone() };
-                let mut src = File::open(&path).map_err(read_err)?;
+                let mut src = match File::open(&path) {
+                    Ok(f) => f,
+                    // Deleted since the scan: the dossier changed under us.
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
+                    Err(err) => return Err(read_err(err)),
+                };
                 let before = src.metadata().map_err(read_err)?;
                 if before.len() != e.size || Mtime::of(&before) != e.mtime {
                     return Err(changed());
@@ -322,8 +327,11 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
     let now = Mtime::from_system(job.backup_time.into());
-    zip.start_file(MANIFEST, entry_options(base, now, json.len() as u64)?)
-        .map_err(|err| zip_error(partial, err))?;
+    zip.start_file(
+        MANIFEST,
+        entry_options(base, now, json.len() as u64, partial)?,
+    )
+    .map_err(|err| zip_error(partial, err))?;
     zip.write_all(&json)
         .map_err(|err| write_error(partial, err))?;
 
@@ -346,6 +354,7 @@ fn entry_options(
     base: SimpleFileOptions,
     mtime: Mtime,
     size: u64,
+    partial: &Path,
 ) -> Result<FullFileOptions<'static, 'static>, ArchiveError> {
     let dos = Local
         .timestamp_opt(mtime.secs, 0)
@@ -358,10 +367,7 @@ fn entry_options(
     base.last_modified_time(dos)
         .large_file(size > LARGE_ENTRY)
         .with_extended_timestamp(unix, None, None)
-        .map_err(|e| ArchiveError::Write {
-            path: PathBuf::from(MANIFEST),
-            source: io::Error::other(e),
-        })
+        .map_err(|e| zip_error(partial, e))
 }
 
 pub fn rfc3339(m: Mtime) -> String {

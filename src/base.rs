@@ -21,7 +21,7 @@ pub const STATE_DIR: &str = ".svgauto";
 
 #[derive(Debug, Error)]
 pub enum BaseError {
-    #[error("base introuvable : {} n'est pas un dossier lisible ({source})", path.display())]
+    #[error("base introuvable : {} n'est pas un dossier lisible", path.display())]
     Missing {
         path: PathBuf,
         source: std::io::Error,

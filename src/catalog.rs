@@ -16,12 +16,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
-    #[error("catalogue {}: {source}", path.display())]
+    #[error("catalogue {}", path.display())]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("catalogue {}: création du répertoire impossible : {source}", path.display())]
+    #[error("catalogue {} : création du répertoire impossible", path.display())]
     Dir {
         path: PathBuf,
         source: std::io::Error,

@@ -38,7 +38,7 @@ impl fmt::Display for Layer {
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{}: lecture impossible : {source}", path.display())]
+    #[error("{} : lecture impossible", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -31,13 +31,7 @@ pub enum LockError {
 /// Takes the exclusive lock on `path` without waiting, creating the file if
 /// needed (its content is never read or written).
 pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(LockError::Io)?;
+    let file = open(path).map_err(LockError::Io)?;
     match file.try_lock() {
         Ok(()) => Ok(Held {
             _file: file,
@@ -50,17 +44,27 @@ pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
 
 /// Takes the exclusive lock on `path`, waiting for it (used by `svgauto hold`).
 pub fn exclusive(path: &Path) -> io::Result<Held> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let file = open(path)?;
     file.lock()?;
     Ok(Held {
         _file: file,
         path: path.to_owned(),
     })
+}
+
+/// Opens (creating if needed) a lock file. An existing lock file that is
+/// read-only for us is opened for reading: the OS lock works on it too.
+fn open(path: &Path) -> io::Result<File> {
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && path.is_file() => File::open(path),
+        other => other,
+    }
 }
 
 #[cfg(test)]

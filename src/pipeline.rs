@@ -55,24 +55,24 @@ pub enum RunError {
         path.display()
     )]
     Busy { path: PathBuf },
-    #[error("répertoire d'état {} inutilisable : {source}", path.display())]
+    #[error("répertoire d'état {} inutilisable", path.display())]
     State {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error("répertoire de sauvegarde inutilisable : {} : {source} (paramètre backup.dir)", path.display())]
+    #[error("répertoire de sauvegarde inutilisable (paramètre backup.dir) : {}", path.display())]
     BackupDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("rapport de traitement impossible à écrire dans {} : {source}", path.display())]
+    #[error("rapport de traitement impossible à écrire dans {}", path.display())]
     Report {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("lecture impossible des dossiers de la base {} : {source}", path.display())]
+    #[error("lecture impossible des dossiers de la base {}", path.display())]
     Scan {
         path: PathBuf,
         source: std::io::Error,

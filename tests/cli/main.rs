@@ -1,0 +1,15 @@
+//! Integration tests of `svgauto`: the real binary, run on bases built in
+//! temp folders, checked against the contract of DESIGN.md.
+//!
+//! External tools: 7-Zip (`7zz` or `7z`) and Info-ZIP `unzip` must be on the
+//! PATH — the tests that need them fail, they do not skip.
+
+mod harness;
+
+mod archive;
+mod badinput;
+mod example;
+mod kill;
+mod report;
+mod run;
+mod settings;
