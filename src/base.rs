@@ -30,7 +30,7 @@ pub enum BaseError {
     NoDossiers { path: PathBuf },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{}: `collaborators.{user}.dossiers` doit valoir \"*\" ou une liste de codes", path.display())]
+    #[error("{} : `collaborators.{user}.dossiers` doit valoir \"*\" ou une liste de codes", path.display())]
     BadRights { path: PathBuf, user: String },
     #[error(
         "collaborateur inconnu : {user} (collaborateurs déclarés dans {} : {known})",
@@ -245,7 +245,7 @@ pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, String> {
     let id: Identity = toml::from_str(&text).map_err(|e| {
         format!(
             "Fichier {rel} invalide : {}.",
-            e.message().trim_end().trim_end_matches('.')
+            config::syntax_message(&text, &e)
         )
     })?;
     if id.code != folder {

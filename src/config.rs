@@ -43,29 +43,29 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: syntaxe TOML invalide : {message}", path.display())]
+    #[error("{} : syntaxe TOML invalide : {message}", path.display())]
     Syntax { path: PathBuf, message: String },
-    #[error("{}: section inconnue [{section}] (sections acceptées : {accepted})", path.display())]
+    #[error("{} : section inconnue [{section}] (sections acceptées : {accepted})", path.display())]
     UnknownSection {
         path: PathBuf,
         section: String,
         accepted: String,
     },
-    #[error("{}: clé inconnue `{key}` (clés acceptées dans [{section}] : {accepted})", path.display())]
+    #[error("{} : clé inconnue `{key}` (clés acceptées dans [{section}] : {accepted})", path.display())]
     UnknownKey {
         path: PathBuf,
         section: String,
         key: String,
         accepted: String,
     },
-    #[error("{}: valeur invalide pour `{key}` : {value} (attendu : {accepted})", path.display())]
+    #[error("{} : valeur invalide pour `{key}` : {value} (attendu : {accepted})", path.display())]
     BadValue {
         path: PathBuf,
         key: String,
         value: String,
         accepted: String,
     },
-    #[error("{}: `{section}` doit être une table [{section}]", path.display())]
+    #[error("{} : `{section}` doit être une table [{section}]", path.display())]
     NotATable { path: PathBuf, section: String },
 }
 
@@ -376,8 +376,23 @@ pub fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: syntax_message(&text, &e),
         })
+}
+
+/// "ligne L, colonne C : what" from a TOML error (its own rendering spans
+/// several lines, which a log line cannot hold).
+pub fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim_end().trim_end_matches('.');
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("ligne {line}, colonne {col} : {what}")
+        }
+        None => what.to_owned(),
+    }
 }
 
 impl LayerTable {

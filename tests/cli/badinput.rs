@@ -253,3 +253,54 @@ fn error_messages_do_not_repeat_their_cause() {
     }
     assert!(bad.is_empty(), "messages repeat their cause:\n{bad}");
 }
+
+/// The messages an administrator reads when a run cannot take place, as
+/// they read them (temp paths redacted). Each names the file, the key or the
+/// collaborator, and prints each cause once.
+#[test]
+fn fatal_messages_snapshot() {
+    let (base, _) = saved_base();
+    let tmp = base.scratch("");
+    let tmp = tmp.to_str().unwrap().trim_end_matches('/');
+    let mut shown = String::new();
+    let mut show = |title: &str, out: Out| {
+        assert_eq!(out.code, Some(2), "{title}: {out}");
+        shown.push_str(&format!(
+            "--- {title}\n{}",
+            out.stderr.replace(tmp, "[TMP]")
+        ));
+    };
+    let missing = base.scratch("pas-de-base");
+    show(
+        "missing base",
+        base.svgauto(&[
+            "run",
+            "--base",
+            missing.to_str().unwrap(),
+            "--user",
+            "COMPT",
+        ]),
+    );
+    show("unknown user", base.run(&["--user", "INCONNU"]));
+    for (name, text) in [
+        ("unknown key", "[backup]\nmodifed_only = false\n"),
+        ("unknown section", "[sauvegarde]\nmodified_only = false\n"),
+        ("bad value", "[archive]\nmethod = \"rar\"\n"),
+        (
+            "level out of range",
+            "[archive]\nmethod = \"deflate\"\nlevel = 12\n",
+        ),
+        ("not toml", "[backup\n"),
+    ] {
+        let poste = base.config_file("poste.toml", text);
+        show(name, base.run_compt(&["--config", poste.to_str().unwrap()]));
+    }
+    let absent = base.scratch("absent.toml");
+    show(
+        "missing settings file",
+        base.run_compt(&["--config", absent.to_str().unwrap()]),
+    );
+    // Replace the errno text, which differs between systems.
+    let shown = shown.replace("No such file or directory (os error 2)", "[ENOENT]");
+    insta::assert_snapshot!(shown);
+}
