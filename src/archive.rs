@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Local, TimeZone};
 use crossbeam_channel::{Receiver, Sender};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zip::write::{FullFileOptions, SimpleFileOptions, ZipWriter};
 use zip::{CompressionMethod, result::ZipError};
@@ -65,6 +65,10 @@ pub enum ArchiveError {
     DiskFull { dir: PathBuf },
     #[error("Ecriture impossible de {} : {source}.", path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error(
+        "L'archive écrite ne se relit pas correctement ({0}) ; l'ancienne sauvegarde est conservée."
+    )]
+    Verify(String),
     #[error(
         "Sauvegarde interrompue à la demande de l'utilisateur ; elle sera refaite au prochain traitement."
     )]
@@ -111,36 +115,50 @@ pub struct Compression {
     pub level: i64,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Manifest<'a> {
+/// `.svgauto/manifest.json`: what the archive claims to hold. Written last
+/// by `write`, read first by restore and verify.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
     pub format: u32,
     pub generator: String,
-    pub dossier: &'a Identity,
+    pub dossier: Identity,
     pub backup_time: String,
-    pub fingerprint: &'a str,
-    pub method: &'static str,
+    pub fingerprint: String,
+    pub method: String,
+    /// Whether `documents/` was archived (`backup.include_documents`): if
+    /// not, a restore keeps the live dossier's documents.
+    pub documents_included: bool,
     pub entries: Vec<ManifestEntry>,
     /// What the dossier held that is not archived, and why.
+    #[serde(default)]
     pub skipped: Vec<ManifestSkipped>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManifestKind {
+    File,
+    Dir,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestEntry {
     pub path: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ManifestKind,
     pub size: u64,
     pub mtime: String,
     pub mtime_s: i64,
     pub mtime_ns: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// CRC-32 of a file's content, 8 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc32: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestSkipped {
     pub path: String,
-    pub why: &'static str,
+    pub why: String,
 }
 
 /// What was written.
@@ -162,6 +180,10 @@ pub struct Job<'a> {
     pub quit: &'a AtomicBool,
     /// Called with the number of bytes read since the last call.
     pub on_bytes: &'a (dyn Fn(u64) + Sync),
+    /// Whether the scan included `documents/` (recorded in the manifest).
+    pub documents_included: bool,
+    /// `run --verify`: read the archive back before putting it in place.
+    pub verify: bool,
 }
 
 /// Writes the dossier's archive and puts it in place atomically. On any
@@ -169,6 +191,10 @@ pub struct Job<'a> {
 pub fn write(job: &Job<'_>) -> Result<Written, ArchiveError> {
     let partial = partial_path(job.target);
     let result = write_partial(job, &partial).and_then(|w| {
+        if job.verify {
+            crate::verify::check(&partial, None)
+                .map_err(|d| ArchiveError::Verify(d.to_string()))?;
+        }
         fs::rename(&partial, job.target).map_err(|e| write_error(&partial, e))?;
         sync_dir(job.target.parent().unwrap_or(Path::new(".")))
             .map_err(|e| write_error(job.target, e))?;
@@ -295,8 +321,8 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         entries.push(ManifestEntry {
             path: e.rel.clone(),
             kind: match e.kind {
-                EntryKind::File => "file",
-                EntryKind::EmptyDir => "dir",
+                EntryKind::File => ManifestKind::File,
+                EntryKind::EmptyDir => ManifestKind::Dir,
             },
             size: e.size,
             mtime: rfc3339(e.mtime),
@@ -306,14 +332,18 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         });
     }
 
-    let files = entries.iter().filter(|e| e.kind == "file").count();
+    let files = entries
+        .iter()
+        .filter(|e| e.kind == ManifestKind::File)
+        .count();
     let manifest = Manifest {
         format: FORMAT_VERSION,
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
-        dossier: job.identity,
+        dossier: job.identity.clone(),
         backup_time: job.backup_time.to_rfc3339(),
-        fingerprint: &job.scan.fingerprint,
-        method: crate::config::method_name(job.compression.method),
+        fingerprint: job.scan.fingerprint.clone(),
+        method: crate::config::method_name(job.compression.method).to_owned(),
+        documents_included: job.documents_included,
         entries,
         skipped: job
             .scan
@@ -321,7 +351,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
             .iter()
             .map(|s| ManifestSkipped {
                 path: s.rel.clone(),
-                why: s.why,
+                why: s.why.to_owned(),
             })
             .collect(),
     };
@@ -453,6 +483,8 @@ mod tests {
             io: &io,
             quit: &quit,
             on_bytes: &|_| {},
+            documents_included: false,
+            verify: true,
         })
     }
 
@@ -501,6 +533,8 @@ mod tests {
             io: &io,
             quit: &quit,
             on_bytes: &|_| {},
+            documents_included: false,
+            verify: true,
         })
         .unwrap_err();
         assert!(

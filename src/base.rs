@@ -12,6 +12,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::{self, ConfigError, Effective, Layer, LayerTable};
+use crate::lock::{self, LockError};
 
 pub const BASE_TOML: &str = "base.toml";
 pub const DOSSIER_TOML: &str = "dossier.toml";
@@ -30,6 +31,16 @@ pub enum BaseError {
     NoDossiers { path: PathBuf },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(
+        "une autre exécution de svgauto travaille déjà sur cette base (verrou {}) ; celle-ci s'arrête sans rien faire",
+        path.display()
+    )]
+    Busy { path: PathBuf },
+    #[error("répertoire d'état {} inutilisable", path.display())]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} : `collaborators.{user}.dossiers` doit valoir \"*\" ou une liste de codes", path.display())]
     BadRights { path: PathBuf, user: String },
     #[error(
@@ -113,6 +124,22 @@ impl Base {
 
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(STATE_DIR)
+    }
+
+    /// Takes the base's run lock (`.svgauto/run.lock`) without waiting: one
+    /// svgauto at a time writes into a base (run, restore, import).
+    pub fn lock_run(&self) -> Result<lock::Held, BaseError> {
+        let dir = self.state_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| BaseError::State {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join("run.lock");
+        match lock::try_exclusive(&path) {
+            Ok(h) => Ok(h),
+            Err(LockError::Busy) => Err(BaseError::Busy { path }),
+            Err(LockError::Io(source)) => Err(BaseError::State { path, source }),
+        }
     }
 
     /// `backup.dir`, relative to the base unless absolute.

@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS run (
     errors      INTEGER,
     exit_code   INTEGER
 );
+CREATE TABLE IF NOT EXISTS restore (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    code     TEXT,
+    archive  TEXT NOT NULL,
+    source   TEXT NOT NULL,   -- 'restore' | 'import'
+    result   TEXT NOT NULL,   -- 'ok' | 'error'
+    error    TEXT
+);
 ";
 
 impl Catalog {
@@ -221,6 +230,24 @@ impl Catalog {
                  VALUES (?1, 'error', ?2, ?3, NULL)
                  ON CONFLICT(code) DO UPDATE SET last_result = 'error', last_error = ?2, last_run = ?3, in_progress_run = NULL",
                 params![code, error, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a restore or an import, successful or refused.
+    pub fn record_restore(
+        &self,
+        at: &str,
+        code: Option<&str>,
+        archive: &str,
+        source: &str,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO restore (at, code, archive, source, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![at, code, archive, source, if error.is_some() { "error" } else { "ok" }, error],
             )
             .map(drop)
             .map_err(|e| self.err(e))

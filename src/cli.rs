@@ -23,6 +23,28 @@ pub struct Cli {
 pub enum Command {
     /// Save every dossier modified since its last backup (the nightly batch).
     Run(RunArgs),
+    /// "Remonter": bring dossiers back to the state of their B<CODE>.SVG.
+    Restore {
+        /// The base whose dossiers are restored.
+        #[arg(long, required_unless_present = "to")]
+        base: Option<PathBuf>,
+        /// Restore into DIR/<CODE>/ instead, without touching any base.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// The archives.
+        #[arg(required = true, value_name = "FILE.SVG")]
+        files: Vec<PathBuf>,
+    },
+    /// Restore every B*.SVG dropped into <base>/maj/, then move it to done/ or failed/.
+    Import {
+        #[arg(long)]
+        base: PathBuf,
+    },
+    /// Check archives (CRCs and manifest); folders are searched for *.SVG.
+    Verify {
+        #[arg(required = true, value_name = "FILE.SVG|DIR")]
+        paths: Vec<PathBuf>,
+    },
     /// Hold a dossier's lock until killed, as an application that opened it.
     Hold {
         #[arg(long)]
@@ -60,6 +82,9 @@ pub struct RunArgs {
     /// Worker threads (overrides run.threads; 0: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Read each archive back and check it before putting it in place.
+    #[arg(long)]
+    pub verify: bool,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,

@@ -24,3 +24,23 @@ impl Exit {
         }
     }
 }
+
+/// What a command has to say: lines for stdout (`Ok`) or stderr (`Err`), in
+/// order, and how it ends.
+#[derive(Debug)]
+pub struct Said {
+    pub lines: Vec<Result<String, String>>,
+    pub exit: Exit,
+}
+
+impl Said {
+    /// `Exit::Ok` if no line is an error, else `Exit::DossierErrors`.
+    pub fn from_lines(lines: Vec<Result<String, String>>) -> Said {
+        let exit = if lines.iter().any(Result::is_err) {
+            Exit::DossierErrors
+        } else {
+            Exit::Ok
+        };
+        Said { lines, exit }
+    }
+}

@@ -14,5 +14,7 @@ pub mod lock;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod restore;
 pub mod scan;
 pub mod select;
+pub mod verify;

@@ -12,9 +12,10 @@ use clap::Parser;
 use svgauto::base::{Base, LOCK_FILE, valid_code};
 use svgauto::cli::{self, Cli, Command};
 use svgauto::exit::Exit;
+use svgauto::exit::Said;
 use svgauto::pipeline::{self, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::{clock, lock};
+use svgauto::{clock, lock, restore, verify};
 
 fn main() -> ExitCode {
     let args = match cli::translate_legacy(std::env::args_os().collect()) {
@@ -68,6 +69,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 user: a.user,
                 force_all: a.all,
                 threads: a.threads,
+                verify: a.verify,
             };
             let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
             for l in &out.lines {
@@ -75,6 +77,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             }
             Ok(out.exit)
         }
+        Command::Restore { base, to, files } => {
+            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            Ok(print(restore::restore_command(
+                base.as_deref(),
+                to.as_deref(),
+                &files,
+                clock.as_ref(),
+            )?))
+        }
+        Command::Import { base } => {
+            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            Ok(print(restore::import_command(&base, clock.as_ref())?))
+        }
+        Command::Verify { paths } => Ok(print(
+            verify::verify_command(&paths).map_err(anyhow::Error::msg)?,
+        )),
         Command::Hold { base, dossier } => {
             if !valid_code(&dossier) {
                 anyhow::bail!("code de dossier invalide : {dossier}");
@@ -98,4 +116,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// Prints what a command said and returns how it ends.
+fn print(said: Said) -> Exit {
+    for l in said.lines {
+        match l {
+            Ok(l) => println!("{l}"),
+            Err(l) => eprintln!("svgauto : {l}"),
+        }
+    }
+    said.exit
 }

@@ -30,6 +30,7 @@ use crate::exit::Exit;
 use crate::lock::{self, LockError};
 use crate::progress::Progress;
 use crate::report::{self, DossierLine, Outcome, Report, RunReport, Summary};
+use crate::restore;
 use crate::scan::{self, DossierScan};
 use crate::select::{self, Decision, Facts, Rules, Skip, Why};
 
@@ -43,6 +44,8 @@ pub struct RunOptions {
     pub force_all: bool,
     /// `--threads`, over `run.threads`.
     pub threads: Option<usize>,
+    /// `--verify`: read every archive back before putting it in place.
+    pub verify: bool,
 }
 
 /// A run that could not take place (exit 2).
@@ -50,16 +53,6 @@ pub struct RunOptions {
 pub enum RunError {
     #[error(transparent)]
     Base(#[from] BaseError),
-    #[error(
-        "une autre exécution de svgauto travaille déjà sur cette base (verrou {}) ; celle-ci s'arrête sans rien faire",
-        path.display()
-    )]
-    Busy { path: PathBuf },
-    #[error("répertoire d'état {} inutilisable", path.display())]
-    State {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("répertoire de sauvegarde inutilisable (paramètre backup.dir) : {}", path.display())]
@@ -128,27 +121,10 @@ pub fn run(
     let rights = base.rights(&opts.user)?;
     let settings = &base.effective.settings;
 
-    let state_dir = base.state_dir();
-    std::fs::create_dir_all(&state_dir).map_err(|source| RunError::State {
-        path: state_dir.clone(),
-        source,
-    })?;
-    let run_lock_path = state_dir.join("run.lock");
-    let _run_lock = match lock::try_exclusive(&run_lock_path) {
-        Ok(h) => h,
-        Err(LockError::Busy) => {
-            return Err(RunError::Busy {
-                path: run_lock_path,
-            });
-        }
-        Err(LockError::Io(source)) => {
-            return Err(RunError::State {
-                path: run_lock_path,
-                source,
-            });
-        }
-    };
-    let catalog = Catalog::open(&state_dir)?;
+    let _run_lock = base.lock_run()?;
+    // What a killed restore left beside the dossiers, before they are scanned.
+    restore::recover(&base.dossiers_dir());
+    let catalog = Catalog::open(&base.state_dir())?;
 
     let started = clock.now();
     let backup_dir = base.backup_dir();
@@ -223,6 +199,16 @@ pub fn run(
         method: settings.archive.method,
         level: settings.archive.level,
     };
+    let worker = Worker {
+        target_dir: &target,
+        root: &base.root,
+        compression,
+        clock,
+        io: &io,
+        interrupted,
+        documents_included: settings.backup.include_documents,
+        verify: opts.verify,
+    };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
@@ -275,9 +261,7 @@ pub fn run(
         pool.scope(|s| {
             for _ in 0..threads.min(plan.len()) {
                 let tx = tx.clone();
-                let (plan, next, stop, io) = (&plan, &next, &stop, &io);
-                let target = &target;
-                let root = &base.root;
+                let (plan, next, stop, worker) = (&plan, &next, &stop, &worker);
                 s.spawn(move |_| {
                     loop {
                         if interrupted.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
@@ -285,8 +269,7 @@ pub fn run(
                         }
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(p) = plan.get(i) else { break };
-                        let outcome =
-                            save_one(p, target, root, compression, clock, io, interrupted, &tx);
+                        let outcome = worker.save(p, &tx);
                         let _ = tx.send(Msg::Done(line(p.scan, outcome, Some(clock.now()))));
                     }
                 });
@@ -357,66 +340,72 @@ pub fn run(
     })
 }
 
-/// Saves one planned dossier: claim its lock, write its archive. Never
-/// returns early out of the run: every failure is an outcome.
-#[allow(clippy::too_many_arguments)]
-fn save_one(
-    p: &Planned<'_>,
-    target_dir: &Path,
-    root: &Path,
+/// What every worker needs to save a dossier.
+struct Worker<'a> {
+    target_dir: &'a Path,
+    root: &'a Path,
     compression: Compression,
-    clock: &dyn Clock,
-    io: &IoBudget,
-    interrupted: &AtomicBool,
-    tx: &Sender<Msg>,
-) -> Outcome {
-    let error = |message: String| Outcome::Error {
-        why: Some(p.why),
-        message,
-    };
-    let identity = p
-        .scan
-        .identity
-        .as_ref()
-        .expect("only dossiers with an identity are planned");
-    let _lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
-        Ok(h) => h,
-        Err(LockError::Busy) => return error(report::IN_USE.into()),
-        Err(LockError::Io(e)) => {
-            return error(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
+    clock: &'a dyn Clock,
+    io: &'a IoBudget,
+    interrupted: &'a AtomicBool,
+    documents_included: bool,
+    verify: bool,
+}
+
+impl Worker<'_> {
+    /// Saves one planned dossier: claim its lock, write its archive. Never
+    /// returns early out of the run: every failure is an outcome.
+    fn save(&self, p: &Planned<'_>, tx: &Sender<Msg>) -> Outcome {
+        let error = |message: String| Outcome::Error {
+            why: Some(p.why),
+            message,
+        };
+        let identity = p
+            .scan
+            .identity
+            .as_ref()
+            .expect("only dossiers with an identity are planned");
+        let _lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
+            Ok(h) => h,
+            Err(LockError::Busy) => return error(report::IN_USE.into()),
+            Err(LockError::Io(e)) => {
+                return error(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
+            }
+        };
+        let _ = tx.send(Msg::Started(p.scan.code.clone()));
+        let target = self.target_dir.join(archive::file_name(&p.scan.code));
+        let on_bytes = |n: u64| {
+            let _ = tx.send(Msg::Bytes(n));
+        };
+        let job = Job {
+            scan: p.scan,
+            identity,
+            target: &target,
+            compression: self.compression,
+            backup_time: self.clock.now(),
+            io: self.io,
+            quit: self.interrupted,
+            on_bytes: &on_bytes,
+            documents_included: self.documents_included,
+            verify: self.verify,
+        };
+        match archive::write(&job) {
+            Ok(w) => Outcome::Saved {
+                why: p.why,
+                archive: display_path(&target, self.root),
+                bytes_in: w.bytes_in,
+                bytes_out: w.bytes_out,
+                files: w.files,
+                fingerprint: p.scan.fingerprint.clone(),
+                skipped: p
+                    .scan
+                    .skipped
+                    .iter()
+                    .map(|s| format!("{} ({})", s.rel, s.why))
+                    .collect(),
+            },
+            Err(e) => error(e.to_string()),
         }
-    };
-    let _ = tx.send(Msg::Started(p.scan.code.clone()));
-    let target = target_dir.join(archive::file_name(&p.scan.code));
-    let on_bytes = |n: u64| {
-        let _ = tx.send(Msg::Bytes(n));
-    };
-    let job = Job {
-        scan: p.scan,
-        identity,
-        target: &target,
-        compression,
-        backup_time: clock.now(),
-        io,
-        quit: interrupted,
-        on_bytes: &on_bytes,
-    };
-    match archive::write(&job) {
-        Ok(w) => Outcome::Saved {
-            why: p.why,
-            archive: display_path(&target, root),
-            bytes_in: w.bytes_in,
-            bytes_out: w.bytes_out,
-            files: w.files,
-            fingerprint: p.scan.fingerprint.clone(),
-            skipped: p
-                .scan
-                .skipped
-                .iter()
-                .map(|s| format!("{} ({})", s.rel, s.why))
-                .collect(),
-        },
-        Err(e) => error(e.to_string()),
     }
 }
 

@@ -92,7 +92,8 @@ pub struct DossierScan {
 }
 
 /// Scans every folder under `<base>/dossiers/`, in parallel. Plain files
-/// directly under `dossiers/` are not dossiers and are ignored.
+/// directly under `dossiers/` are not dossiers and are ignored, as are
+/// restore's temporary folders.
 pub fn scan_base(
     dossiers_dir: &Path,
     include_documents: bool,
@@ -100,6 +101,15 @@ pub fn scan_base(
     let mut folders = Vec::new();
     for entry in fs::read_dir(dossiers_dir)? {
         let entry = entry?;
+        let name = entry.file_name();
+        // Restore's temporary folders live beside the dossiers; they are not
+        // dossiers (and `restore::recover` deals with any left behind).
+        if name
+            .to_string_lossy()
+            .starts_with(crate::restore::TEMP_PREFIX)
+        {
+            continue;
+        }
         if entry.file_type()?.is_dir() {
             folders.push((
                 entry.file_name().to_string_lossy().into_owned(),
