@@ -45,6 +45,13 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE.SVG|DIR")]
         paths: Vec<PathBuf>,
     },
+    /// Send a test message to the report's recipients with the effective settings.
+    MailTest {
+        #[arg(long)]
+        base: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArg,
+    },
     /// Hold a dossier's lock until killed, as an application that opened it.
     Hold {
         #[arg(long)]

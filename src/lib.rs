@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod exit;
 pub mod lock;
+pub mod notify;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

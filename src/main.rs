@@ -15,7 +15,7 @@ use svgauto::exit::Exit;
 use svgauto::exit::Said;
 use svgauto::pipeline::{self, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::{clock, lock, restore, verify};
+use svgauto::{clock, lock, notify, restore, verify};
 
 fn main() -> ExitCode {
     let args = match cli::translate_legacy(std::env::args_os().collect()) {
@@ -75,6 +75,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             for l in &out.lines {
                 println!("{l}");
             }
+            for w in &out.warnings {
+                eprintln!("svgauto : {w}");
+            }
             Ok(out.exit)
         }
         Command::Restore { base, to, files } => {
@@ -93,6 +96,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Verify { paths } => Ok(print(
             verify::verify_command(&paths).map_err(anyhow::Error::msg)?,
         )),
+        Command::MailTest { base, settings } => {
+            let b = Base::open(&base, settings.file.as_deref())?;
+            Ok(print(notify::mail_test(&b.effective)?))
+        }
         Command::Hold { base, dossier } => {
             if !valid_code(&dossier) {
                 anyhow::bail!("code de dossier invalide : {dossier}");

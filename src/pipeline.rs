@@ -28,6 +28,7 @@ use crate::clock::Clock;
 use crate::config::Subdir;
 use crate::exit::Exit;
 use crate::lock::{self, LockError};
+use crate::notify::{MailSettingsError, Mailer};
 use crate::progress::Progress;
 use crate::report::{self, DossierLine, Outcome, Report, RunReport, Summary};
 use crate::restore;
@@ -55,6 +56,8 @@ pub enum RunError {
     Base(#[from] BaseError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Mail(#[from] MailSettingsError),
     #[error("répertoire de sauvegarde inutilisable (paramètre backup.dir) : {}", path.display())]
     BackupDir {
         path: PathBuf,
@@ -80,6 +83,8 @@ pub struct RunOutcome {
     pub report: PathBuf,
     /// Lines for the terminal (the report's summary and where it is).
     pub lines: Vec<String>,
+    /// Lines for stderr: what went wrong besides the dossiers (the mail).
+    pub warnings: Vec<String>,
 }
 
 enum Msg {
@@ -119,6 +124,7 @@ pub fn run(
 ) -> Result<RunOutcome, RunError> {
     let base = Base::open(&opts.base, opts.workstation.as_deref())?;
     let rights = base.rights(&opts.user)?;
+    let mailer = Mailer::from_settings(&base.effective)?;
     let settings = &base.effective.settings;
 
     let _run_lock = base.lock_run()?;
@@ -287,7 +293,7 @@ pub fn run(
         writer.join().expect("the writer thread does not panic")
     });
 
-    let (lines, summary, fatal, report, catalog) = writer_result;
+    let (lines, summary, fatal, mut report, catalog) = writer_result;
     if let Some(e) = fatal {
         return Err(e);
     }
@@ -304,6 +310,27 @@ pub fn run(
         .filter(|l| matches!(l.outcome, Outcome::Error { .. }))
         .map(|l| l.code.as_str())
         .collect();
+    let txt_path = report.txt_path.clone();
+    let report_err = |source| RunError::Report {
+        path: txt_path.clone(),
+        source,
+    };
+    report
+        .finish_text(&summary, &in_error)
+        .map_err(report_err)?;
+    let mail = match &mailer {
+        Some(m) if summary.errors > 0 => Some(m.send_report(&report.txt_path, &report.errors_path)),
+        _ => None,
+    };
+    let warnings: Vec<String> = mail
+        .iter()
+        .flatten()
+        .filter_map(|s| {
+            s.error
+                .as_ref()
+                .map(|e| format!("mail au destinataire {} non envoyé : {e}", s.to))
+        })
+        .collect();
     let json = RunReport {
         format: 1,
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
@@ -311,19 +338,14 @@ pub fn run(
         user: &opts.user,
         started_at: started.to_rfc3339(),
         finished_at: finished.to_rfc3339(),
-        report: report.txt_path.display().to_string(),
+        report: txt_path.display().to_string(),
         interrupted: exit == Exit::Interrupted,
         exit_code: exit.code(),
         summary,
+        mail: mail.as_deref(),
         dossiers: &lines,
     };
-    let txt_path = report.txt_path.clone();
-    report
-        .finish(&summary, &json, &in_error)
-        .map_err(|source| RunError::Report {
-            path: txt_path.clone(),
-            source,
-        })?;
+    report.write_json(&json).map_err(report_err)?;
     catalog.end_run(
         run_id,
         &finished.to_rfc3339(),
@@ -337,6 +359,7 @@ pub fn run(
         summary,
         report: txt_path,
         lines: out,
+        warnings,
     })
 }
 

@@ -150,6 +150,10 @@ pub struct RunReport<'a> {
     pub interrupted: bool,
     pub exit_code: i32,
     pub summary: Summary,
+    /// The mail on error: one entry per recipient, with the error if it
+    /// could not be sent; absent when no mail was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail: Option<&'a [crate::notify::Sent]>,
     pub dossiers: &'a [DossierLine],
 }
 
@@ -203,22 +207,22 @@ impl Report {
         self.txt.flush()
     }
 
-    /// Writes the summary, the JSON twin and the error list, and flushes all.
-    pub fn finish(
-        mut self,
-        summary: &Summary,
-        json: &RunReport<'_>,
-        in_error: &[&str],
-    ) -> io::Result<()> {
+    /// Writes the summary lines and the error list, and flushes both: after
+    /// this the report can be mailed.
+    pub fn finish_text(&mut self, summary: &Summary, in_error: &[&str]) -> io::Result<()> {
         for l in summary.lines() {
             self.txt.write_all(format!("{l}{EOL}").as_bytes())?;
         }
         self.txt.sync_all()?;
-        let mut j = serde_json::to_vec_pretty(json).map_err(io::Error::other)?;
-        j.push(b'\n');
-        write_synced(&self.json_path, &j)?;
         let list: String = in_error.iter().map(|c| format!("{c}{EOL}")).collect();
         write_synced(&self.errors_path, list.as_bytes())
+    }
+
+    /// Writes the JSON twin (last: it also says what became of the mail).
+    pub fn write_json(&self, json: &RunReport<'_>) -> io::Result<()> {
+        let mut j = serde_json::to_vec_pretty(json).map_err(io::Error::other)?;
+        j.push(b'\n');
+        write_synced(&self.json_path, &j)
     }
 }
 
