@@ -1,10 +1,11 @@
 //! The SVG archive (DESIGN.md §5): one standard zip per dossier, written so
 //! that an older good backup is never replaced by an incomplete one.
 //!
-//! The archive is streamed to `B<CODE>.SVG.partial` beside the target —
-//! each file read in buffered chunks and compressed as it is read, never
-//! loaded whole — then flushed (`sync_all`), renamed over `B<CODE>.SVG`, and
-//! the folder flushed. Entries keep their modification time (DOS local time
+//! The archive is written to `B<CODE>.SVG.partial` beside the target, then
+//! flushed (`sync_all`), renamed over `B<CODE>.SVG`, and the folder flushed.
+//! Files are read and compressed in chunks of 4 MiB on the rayon pool — the
+//! chunks of one huge file on several cores at once — a bounded batch at a
+//! time, and written in order (see `zipout` for why our own zip writer). Entries keep their modification time (DOS local time
 //! plus the UTC extended-timestamp field); ZIP64 is used where sizes need it.
 //! The last entry, `.svgauto/manifest.json`, describes the dossier and every
 //! entry with its CRC-32, so restore and verify can check an archive against
@@ -15,29 +16,28 @@
 //! never had.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Local, TimeZone};
 use crossbeam_channel::{Receiver, Sender};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use zip::write::{FullFileOptions, SimpleFileOptions, ZipWriter};
-use zip::{CompressionMethod, result::ZipError};
 
 use crate::base::Identity;
 use crate::config::Method;
-use crate::scan::{DossierScan, EntryKind, Mtime};
+use crate::scan::{DossierScan, Entry, EntryKind, Mtime};
+use crate::zipout::{self, EntryMeta, Sums, ZipOut};
 
 pub const MANIFEST: &str = ".svgauto/manifest.json";
 pub const FORMAT_VERSION: u32 = 1;
-const READ_BUF: usize = 256 * 1024;
-/// Report read progress to the caller every this many bytes.
-const PROGRESS_STEP: u64 = 4 * 1024 * 1024;
-/// Above this size an entry is written with ZIP64 sizes: its compressed size
-/// may exceed the input's (incompressible data) and must still fit.
-const LARGE_ENTRY: u64 = 0xF000_0000;
+/// Files are read and compressed in chunks of this size: the unit of work
+/// the pool's workers share, below the dossier.
+pub const CHUNK: u64 = 4 << 20;
+/// Uncompressed bytes in flight for one dossier (a batch of chunks).
+const BATCH: u64 = 32 << 20;
 
 /// The archive name of a dossier.
 pub fn file_name(code: &str) -> String {
@@ -222,114 +222,263 @@ fn write_error(path: &Path, e: io::Error) -> ArchiveError {
     }
 }
 
-fn zip_error(path: &Path, e: ZipError) -> ArchiveError {
-    match e {
-        ZipError::Io(e) => write_error(path, e),
-        other => write_error(path, io::Error::other(other)),
+/// One piece of work: a directory entry, or a chunk of a file.
+struct Task<'a> {
+    entry: &'a Entry,
+    offset: u64,
+    len: u64,
+    first: bool,
+    last: bool,
+}
+
+/// A compressed chunk and the CRC of its raw bytes.
+struct Done {
+    data: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+/// Splits the dossier into tasks, in archive order: each file into chunks
+/// of [`CHUNK`] bytes (an empty file is one empty chunk).
+fn tasks(entries: &[Entry]) -> impl Iterator<Item = Task<'_>> {
+    entries.iter().flat_map(|e| {
+        let n = match e.kind {
+            EntryKind::EmptyDir => 1,
+            EntryKind::File => e.size.div_ceil(CHUNK).max(1),
+        };
+        (0..n).map(move |i| Task {
+            entry: e,
+            offset: i * CHUNK,
+            len: if e.kind == EntryKind::File {
+                (e.size - i * CHUNK).min(CHUNK)
+            } else {
+                0
+            },
+            first: i == 0,
+            last: i + 1 == n,
+        })
+    })
+}
+
+/// Reads and compresses one chunk (on any worker of the pool). The chunk is
+/// read with a positioned read, so the chunks of one file are read and
+/// compressed in parallel; each is compressed independently (a zstd frame,
+/// or deflate blocks ending with a full flush), so their concatenation is
+/// the entry's compressed stream.
+fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
+    if job.quit.load(Ordering::Relaxed) {
+        return Err(ArchiveError::Interrupted);
+    }
+    let e = t.entry;
+    let changed = || ArchiveError::ChangedDuringRead { rel: e.rel.clone() };
+    let read_err = |source| ArchiveError::Read {
+        rel: e.rel.clone(),
+        source,
+    };
+    let mut raw = vec![0u8; t.len as usize];
+    {
+        let _token = job.io.acquire();
+        let f = match File::open(job.scan.dir.join(&e.rel)) {
+            Ok(f) => f,
+            // Deleted since the scan: the dossier changed under us.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
+            Err(err) => return Err(read_err(err)),
+        };
+        let same = |f: &File| -> Result<bool, ArchiveError> {
+            let m = f.metadata().map_err(read_err)?;
+            Ok(m.len() == e.size && Mtime::of(&m) == e.mtime)
+        };
+        if t.first && !same(&f)? {
+            return Err(changed());
+        }
+        match read_exact_at(&f, &mut raw, t.offset) {
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
+            r => r.map_err(read_err)?,
+        }
+        if t.last {
+            // Nothing after the end, and nothing changed while we read.
+            let mut one = [0u8; 1];
+            if read_at(&f, &mut one, t.offset + t.len).map_err(read_err)? != 0 || !same(&f)? {
+                return Err(changed());
+            }
+        }
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&raw);
+    let data = compress(job.compression, &raw, t.last).map_err(|err| ArchiveError::Write {
+        path: PathBuf::from(&e.rel),
+        source: err,
+    })?;
+    (job.on_bytes)(t.len);
+    Ok(Done { data, crc })
+}
+
+fn compress(c: Compression, raw: &[u8], last: bool) -> io::Result<Vec<u8>> {
+    match c.method {
+        Method::Store => Ok(raw.to_vec()),
+        Method::Zstd => zstd::bulk::compress(raw, c.level as i32),
+        Method::Deflate => {
+            use flate2::{Compress, FlushCompress, Status};
+            let mut z = Compress::new(flate2::Compression::new(c.level as u32), false);
+            let mut out = Vec::with_capacity(raw.len() + raw.len() / 8 + 64);
+            let flush = if last {
+                FlushCompress::Finish
+            } else {
+                FlushCompress::Full
+            };
+            loop {
+                let consumed = z.total_in() as usize;
+                let status = z
+                    .compress_vec(&raw[consumed..], &mut out, flush)
+                    .map_err(io::Error::other)?;
+                let done = match status {
+                    Status::StreamEnd => true,
+                    // A full flush is complete when all input is in and the
+                    // output buffer was not filled up.
+                    _ => !last && z.total_in() as usize == raw.len() && out.len() < out.capacity(),
+                };
+                if done {
+                    return Ok(out);
+                }
+                out.reserve(out.capacity().max(64 * 1024));
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(f, buf, offset)
+}
+
+fn read_exact_at(f: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(f, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The zip entry of a scanned entry.
+fn entry_meta(c: Compression, rel: &str, mtime: Mtime, size: u64, mode: u32) -> EntryMeta {
+    let (dos_time, dos_date) = dos_time(mtime);
+    EntryMeta {
+        name: rel.to_owned(),
+        method: match c.method {
+            // A directory has no data, not even an empty compressed stream.
+            _ if rel.ends_with('/') => zipout::STORED,
+            Method::Zstd => zipout::ZSTD,
+            Method::Deflate => zipout::DEFLATED,
+            Method::Store => zipout::STORED,
+        },
+        dos_time,
+        dos_date,
+        unix_mtime: u32::try_from(mtime.secs)
+            .ok()
+            .filter(|s| *s <= i32::MAX as u32),
+        mode,
+        zip64: size > zipout::ZIP64_FROM,
+    }
+}
+
+/// Local time in the DOS format of zip headers, clamped to its range
+/// (1980–2107): the extended timestamp carries the exact UTC time.
+fn dos_time(m: Mtime) -> (u16, u16) {
+    use chrono::{Datelike, Timelike};
+    match Local.timestamp_opt(m.secs, 0).single() {
+        Some(t) if (1980..=2107).contains(&t.year()) => (
+            ((t.hour() << 11) | (t.minute() << 5) | (t.second() / 2)) as u16,
+            (((t.year() as u32 - 1980) << 9) | (t.month() << 5) | t.day()) as u16,
+        ),
+        _ => (0, (1 << 5) | 1),
     }
 }
 
 fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError> {
     let file = File::create(partial).map_err(|e| write_error(partial, e))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let method = match job.compression.method {
-        Method::Zstd => CompressionMethod::Zstd,
-        Method::Deflate => CompressionMethod::Deflated,
-        Method::Store => CompressionMethod::Stored,
-    };
-    let level = match job.compression.method {
-        Method::Store => None,
-        _ => Some(job.compression.level),
-    };
-    let base = SimpleFileOptions::default()
-        .compression_method(method)
-        .compression_level(level);
+    let mut zip = ZipOut::new(BufWriter::with_capacity(1 << 20, file));
+    let werr = |e| write_error(partial, e);
+    let c = job.compression;
 
     let mut entries = Vec::with_capacity(job.scan.entries.len());
-    let mut buf = vec![0u8; READ_BUF];
+    let mut crc = crc32fast::Hasher::new();
     let mut bytes_in = 0u64;
-    for e in &job.scan.entries {
-        if job.quit.load(Ordering::Relaxed) {
-            return Err(ArchiveError::Interrupted);
+    let mut pending = tasks(&job.scan.entries).peekable();
+    while pending.peek().is_some() {
+        // A batch: consecutive tasks up to BATCH bytes, compressed in
+        // parallel (idle workers of the pool steal them), then written in
+        // order. The batch bounds the data in flight for this dossier.
+        let mut batch = Vec::new();
+        let mut size = 0;
+        while let Some(t) = pending.next_if(|t| batch.is_empty() || size + t.len <= BATCH) {
+            size += t.len;
+            batch.push(t);
         }
-        let opts = entry_options(base, e.mtime, e.size, partial)?;
-        let crc = match e.kind {
-            EntryKind::EmptyDir => {
-                zip.add_directory(e.rel.as_str(), opts)
-                    .map_err(|err| zip_error(partial, err))?;
-                None
+        let done: Vec<Result<Option<Done>, ArchiveError>> = batch
+            .par_iter()
+            .map(|t| match t.entry.kind {
+                EntryKind::EmptyDir => Ok(None),
+                EntryKind::File => compress_chunk(job, t).map(Some),
+            })
+            .collect();
+        for (t, d) in batch.iter().zip(done) {
+            let e = t.entry;
+            let Some(d) = d? else {
+                zip.add(
+                    entry_meta(c, &e.rel, e.mtime, 0, 0o755),
+                    Sums::default(),
+                    &[],
+                )
+                .map_err(werr)?;
+                entries.push(manifest_entry(e, None));
+                continue;
+            };
+            if t.first {
+                crc = crc32fast::Hasher::new();
             }
-            EntryKind::File => {
-                let _token = job.io.acquire();
-                let path = job.scan.dir.join(&e.rel);
-                let read_err = |source| ArchiveError::Read {
-                    rel: e.rel.clone(),
-                    source,
+            crc.combine(&d.crc);
+            let meta = || entry_meta(c, &e.rel, e.mtime, e.size, mode_of(job, e));
+            if t.first && t.last {
+                let sums = Sums {
+                    crc: d.crc.clone().finalize(),
+                    csize: d.data.len() as u64,
+                    usize: e.size,
                 };
-                let changed = || ArchiveError::ChangedDuringRead { rel: e.rel.clone() };
-                let mut src = match File::open(&path) {
-                    Ok(f) => f,
-                    // Deleted since the scan: the dossier changed under us.
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
-                    Err(err) => return Err(read_err(err)),
-                };
-                let before = src.metadata().map_err(read_err)?;
-                if before.len() != e.size || Mtime::of(&before) != e.mtime {
-                    return Err(changed());
+                zip.add(meta(), sums, &[&d.data]).map_err(werr)?;
+            } else {
+                if t.first {
+                    zip.begin(meta()).map_err(werr)?;
                 }
-                #[cfg(unix)]
-                let opts = {
-                    use std::os::unix::fs::PermissionsExt;
-                    opts.unix_permissions(before.permissions().mode() & 0o7777)
-                };
-                zip.start_file(e.rel.as_str(), opts)
-                    .map_err(|err| zip_error(partial, err))?;
-                let mut hasher = crc32fast::Hasher::new();
-                let (mut n, mut unreported) = (0u64, 0u64);
-                loop {
-                    if job.quit.load(Ordering::Relaxed) {
-                        return Err(ArchiveError::Interrupted);
-                    }
-                    let got = match src.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(got) => got,
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(err) => return Err(read_err(err)),
-                    };
-                    n += got as u64;
-                    if n > e.size {
-                        return Err(changed());
-                    }
-                    hasher.update(&buf[..got]);
-                    zip.write_all(&buf[..got])
-                        .map_err(|err| write_error(partial, err))?;
-                    unreported += got as u64;
-                    if unreported >= PROGRESS_STEP {
-                        (job.on_bytes)(unreported);
-                        unreported = 0;
+                zip.write(&d.data).map_err(werr)?;
+                if t.last {
+                    zip.end(crc.clone().finalize(), e.size).map_err(werr)?;
+                    // Chunks were read in parallel: check the file once more
+                    // now that every one of them is in.
+                    let m = fs::metadata(job.scan.dir.join(&e.rel));
+                    if !m.is_ok_and(|m| m.len() == e.size && Mtime::of(&m) == e.mtime) {
+                        return Err(ArchiveError::ChangedDuringRead { rel: e.rel.clone() });
                     }
                 }
-                (job.on_bytes)(unreported);
-                let after = src.metadata().map_err(read_err)?;
-                if n != e.size || after.len() != e.size || Mtime::of(&after) != e.mtime {
-                    return Err(changed());
-                }
-                bytes_in += n;
-                Some(format!("{:08x}", hasher.finalize()))
             }
-        };
-        entries.push(ManifestEntry {
-            path: e.rel.clone(),
-            kind: match e.kind {
-                EntryKind::File => ManifestKind::File,
-                EntryKind::EmptyDir => ManifestKind::Dir,
-            },
-            size: e.size,
-            mtime: rfc3339(e.mtime),
-            mtime_s: e.mtime.secs,
-            mtime_ns: e.mtime.nanos,
-            crc32: crc,
-        });
+            if t.last {
+                bytes_in += e.size;
+                entries.push(manifest_entry(
+                    e,
+                    Some(format!("{:08x}", crc.clone().finalize())),
+                ));
+            }
+        }
     }
 
     let files = entries
@@ -342,7 +491,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         dossier: job.identity.clone(),
         backup_time: job.backup_time.to_rfc3339(),
         fingerprint: job.scan.fingerprint.clone(),
-        method: crate::config::method_name(job.compression.method).to_owned(),
+        method: crate::config::method_name(c.method).to_owned(),
         documents_included: job.documents_included,
         entries,
         skipped: job
@@ -357,20 +506,23 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
     let now = Mtime::from_system(job.backup_time.into());
-    zip.start_file(
-        MANIFEST,
-        entry_options(base, now, json.len() as u64, partial)?,
+    let data = compress(c, &json, true).map_err(werr)?;
+    let sums = Sums {
+        crc: crc32fast::hash(&json),
+        csize: data.len() as u64,
+        usize: json.len() as u64,
+    };
+    zip.add(
+        entry_meta(c, MANIFEST, now, json.len() as u64, 0o644),
+        sums,
+        &[&data],
     )
-    .map_err(|err| zip_error(partial, err))?;
-    zip.write_all(&json)
-        .map_err(|err| write_error(partial, err))?;
+    .map_err(werr)?;
 
-    let out = zip.finish().map_err(|err| zip_error(partial, err))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| write_error(partial, e.into_error()))?;
-    file.sync_all().map_err(|e| write_error(partial, e))?;
-    let bytes_out = file.metadata().map_err(|e| write_error(partial, e))?.len();
+    let out = zip.finish().map_err(werr)?;
+    let file = out.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    let bytes_out = file.metadata().map_err(werr)?.len();
     Ok(Written {
         bytes_in,
         bytes_out,
@@ -378,26 +530,34 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
     })
 }
 
-/// Options of one entry: its modification time as DOS local time (clamped
-/// to the DOS range) and as the UTC extended timestamp (when it fits).
-fn entry_options(
-    base: SimpleFileOptions,
-    mtime: Mtime,
-    size: u64,
-    partial: &Path,
-) -> Result<FullFileOptions<'static, 'static>, ArchiveError> {
-    let dos = Local
-        .timestamp_opt(mtime.secs, 0)
-        .single()
-        .and_then(|t| zip::DateTime::try_from(t.naive_local()).ok())
-        .unwrap_or_default();
-    let unix = u32::try_from(mtime.secs)
-        .ok()
-        .filter(|s| *s <= i32::MAX as u32);
-    base.last_modified_time(dos)
-        .large_file(size > LARGE_ENTRY)
-        .with_extended_timestamp(unix, None, None)
-        .map_err(|e| zip_error(partial, e))
+fn manifest_entry(e: &Entry, crc32: Option<String>) -> ManifestEntry {
+    ManifestEntry {
+        path: e.rel.clone(),
+        kind: match e.kind {
+            EntryKind::File => ManifestKind::File,
+            EntryKind::EmptyDir => ManifestKind::Dir,
+        },
+        size: e.size,
+        mtime: rfc3339(e.mtime),
+        mtime_s: e.mtime.secs,
+        mtime_ns: e.mtime.nanos,
+        crc32,
+    }
+}
+
+/// The file's Unix permissions, kept in the archive (0o644 elsewhere).
+fn mode_of(job: &Job<'_>, e: &Entry) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::symlink_metadata(job.scan.dir.join(&e.rel))
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (job, e);
+        0o644
+    }
 }
 
 pub fn rfc3339(m: Mtime) -> String {
@@ -454,7 +614,7 @@ pub fn clean_partials(dir: &Path) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::scan::scan_dossier;
-    use std::io::Cursor;
+    use std::io::{Cursor, Read};
 
     fn make_dossier() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

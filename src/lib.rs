@@ -19,3 +19,4 @@ pub mod restore;
 pub mod scan;
 pub mod select;
 pub mod verify;
+pub mod zipout;

@@ -211,6 +211,7 @@ impl Mailer {
 
     fn message(&self, to: &Mailbox, subject: &str) -> lettre::message::MessageBuilder {
         Message::builder()
+            .message_id(None)
             .from(self.from.clone())
             .to(to.clone())
             .subject(subject)
@@ -266,7 +267,9 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         " (authentification refusée : vérifier smtp.username et le mot de passe)"
     } else if e.is_timeout() {
         " (le serveur ne répond pas)"
-    } else if e.is_tls() {
+    } else if e.is_tls() || s.contains("certificate") {
+        // rustls shakes hands lazily: an unknown CA surfaces as a network
+        // error whose text names the certificate.
         " (échec TLS : certificat du serveur non reconnu, ou serveur sans TLS)"
     } else {
         ""

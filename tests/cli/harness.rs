@@ -161,6 +161,12 @@ impl Base {
         self.tmp.path().join(name)
     }
 
+    /// The temp folder itself: the base and every scratch file are under
+    /// it, so a snapshot of it tells whether a command wrote anywhere.
+    pub fn top(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// Writes a workstation settings file (for `--config`) outside the base.
     pub fn config_file(&self, name: &str, text: &str) -> PathBuf {
         let p = self.scratch(name);
@@ -1373,4 +1379,561 @@ pub fn big_base(n: usize, random_kb: usize, text_kb: usize) -> Base {
 /// A set of codes, to compare with [`Base::archived`].
 pub fn set(codes: &[&str]) -> BTreeSet<String> {
     codes.iter().map(|c| (*c).to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Restore, import, verify
+// ---------------------------------------------------------------------------
+
+/// The manifest's entry name (DESIGN.md §5).
+pub const MANIFEST: &str = ".svgauto/manifest.json";
+
+impl Base {
+    /// `svgauto restore --base <base> <files…>`.
+    pub fn restore(&self, files: &[&Path]) -> Out {
+        Out::of(
+            self.command(&["restore", "--base"])
+                .arg(&self.root)
+                .args(files),
+        )
+    }
+
+    /// `svgauto restore --to <dir> <files…>` (no `--base`).
+    pub fn restore_to(&self, dir: &Path, files: &[&Path]) -> Out {
+        Out::of(self.command(&["restore", "--to"]).arg(dir).args(files))
+    }
+
+    /// `svgauto import --base <base>`.
+    pub fn import(&self) -> Out {
+        Out::of(self.command(&["import", "--base"]).arg(&self.root))
+    }
+
+    /// `svgauto verify <paths…>`.
+    pub fn verify(&self, paths: &[&Path]) -> Out {
+        Out::of(self.command(&["verify"]).args(paths))
+    }
+
+    /// The drop folder of `svgauto import`.
+    pub fn maj(&self) -> PathBuf {
+        self.root.join("maj")
+    }
+
+    /// Copies `sauve/B<code>.SVG` to `<scratch>/<folder>/<name>` and returns
+    /// the copy.
+    pub fn copy_archive(&self, code: &str, folder: &str, name: &str) -> PathBuf {
+        let dir = self.scratch(folder);
+        fs::create_dir_all(&dir).unwrap();
+        let to = dir.join(name);
+        fs::copy(self.archive(code), &to)
+            .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", code, to.display()));
+        to
+    }
+
+    /// A dossier as a restore must give it back: every file with its bytes
+    /// and modification time, every folder; without the lock file, and
+    /// without `documents/` unless `with_documents`.
+    pub fn dossier_snapshot(&self, code: &str, with_documents: bool) -> Snapshot {
+        snapshot(&self.dossier_dir(code), &|rel| {
+            rel == "dossier.lock"
+                || (!with_documents && (rel == "documents" || rel.starts_with("documents/")))
+        })
+    }
+
+    /// Everything under the temp folder (the base and every scratch file)
+    /// but the lock files, which taking a lock may create, and the tool's
+    /// own state (`<base>/.svgauto/`: catalog, run lock), where it may
+    /// record what it did.
+    pub fn everything(&self) -> Snapshot {
+        snapshot(self.top(), &|rel| {
+            rel.ends_with("/dossier.lock") || rel == "base/.svgauto"
+        })
+    }
+
+    /// Asserts `dossiers/` holds no `.svgauto-*` folder or file left by a
+    /// restore (its staging and swap-out folders).
+    #[track_caller]
+    pub fn assert_no_restore_leftovers(&self) {
+        let left: Vec<String> = list_dir(&self.root.join("dossiers"))
+            .into_iter()
+            .filter(|n| n.starts_with(".svgauto-"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "restore left {left:?} in {}",
+            self.root.join("dossiers").display()
+        );
+    }
+}
+
+impl Out {
+    /// Panics unless stdout contains every one of `needles`.
+    #[track_caller]
+    pub fn stdout_has(&self, needles: &[&str]) -> &Self {
+        for n in needles {
+            assert!(
+                self.stdout.contains(n),
+                "stdout should contain {n:?}\n{self}"
+            );
+        }
+        self
+    }
+
+    /// Panics unless the process exited by itself with 0 or 1: not a panic
+    /// (101), not a usage error (2), not killed by a signal.
+    #[track_caller]
+    pub fn exited_0_or_1(&self) -> &Self {
+        assert!(
+            matches!(self.code, Some(0 | 1)),
+            "expected exit code 0 or 1 (no panic, no signal)\n{self}"
+        );
+        self
+    }
+
+    /// Panics unless stderr has a line `svgauto : <…file> : refusé : <reason>`
+    /// naming `file`, whose reason holds each of `needles`.
+    #[track_caller]
+    pub fn refused(&self, file: &str, needles: &[&str]) -> &Self {
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("svgauto : ") && l.contains(file) && l.contains(" : refusé : "))
+            .unwrap_or_else(|| {
+                panic!("stderr should have a line `svgauto : …{file} : refusé : …`\n{self}")
+            });
+        let reason = &line[line.find(" : refusé : ").unwrap()..];
+        for n in needles {
+            assert!(
+                reason.contains(n),
+                "the refusal of {file} should say {n:?}: {line}\n{self}"
+            );
+        }
+        self
+    }
+
+    /// Panics unless stdout has the line `Dossier <code> : remonté depuis
+    /// <…file>`.
+    #[track_caller]
+    pub fn restored(&self, code: &str, file: &str) -> &Self {
+        let prefix = format!("Dossier {code} : remonté depuis ");
+        assert!(
+            self.stdout
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.trim_end().ends_with(file)),
+            "stdout should have the line `{prefix}…{file}`\n{self}"
+        );
+        self
+    }
+
+    /// The stdout lines, without line-end characters.
+    pub fn stdout_lines(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+}
+
+/// One thing of a tree, as precisely as a restore must give it back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Item {
+    Dir,
+    File {
+        bytes: Vec<u8>,
+        mtime: SystemTime,
+    },
+    Link(PathBuf),
+    /// FIFO, socket, device.
+    Special,
+}
+
+/// Relative path (with `/`) → item, for everything under a folder; empty
+/// when the folder does not exist. Symbolic links are recorded, never
+/// followed.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Snapshot(pub BTreeMap<String, Item>);
+
+impl Snapshot {
+    /// The files alone, without their times.
+    pub fn files(&self) -> BTreeMap<&str, &[u8]> {
+        self.0
+            .iter()
+            .filter_map(|(p, i)| match i {
+                Item::File { bytes, .. } => Some((p.as_str(), bytes.as_slice())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The part under `prefix/`, with paths relative to it.
+    pub fn under(&self, prefix: &str) -> Snapshot {
+        let p = format!("{prefix}/");
+        Snapshot(
+            self.0
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(&p)?.to_owned(), v.clone())))
+                .collect(),
+        )
+    }
+}
+
+/// Snapshot of `root`, leaving out what `skip` names (a skipped folder is
+/// not entered).
+pub fn snapshot(root: &Path, skip: &dyn Fn(&str) -> bool) -> Snapshot {
+    fn go(dir: &Path, prefix: &str, skip: &dyn Fn(&str) -> bool, out: &mut Snapshot) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if skip(&rel) {
+                continue;
+            }
+            let p = e.path();
+            let md = fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let ft = md.file_type();
+            if ft.is_symlink() {
+                out.0
+                    .insert(rel, Item::Link(fs::read_link(&p).unwrap_or_default()));
+            } else if ft.is_dir() {
+                out.0.insert(rel.clone(), Item::Dir);
+                go(&p, &rel, skip, out);
+            } else if ft.is_file() {
+                let bytes = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                out.0.insert(
+                    rel,
+                    Item::File {
+                        bytes,
+                        mtime: md.modified().unwrap(),
+                    },
+                );
+            } else {
+                out.0.insert(rel, Item::Special);
+            }
+        }
+    }
+    let mut out = Snapshot::default();
+    go(root, "", skip, &mut out);
+    out
+}
+
+fn show_time(t: SystemTime) -> String {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+        Err(e) => format!("-{:?}", e.duration()),
+    }
+}
+
+fn show_item(i: &Item) -> String {
+    match i {
+        Item::Dir => "a folder".into(),
+        Item::File { bytes, mtime } => {
+            format!(
+                "a file of {} bytes, mtime {}",
+                bytes.len(),
+                show_time(*mtime)
+            )
+        }
+        Item::Link(t) => format!("a symbolic link to {}", t.display()),
+        Item::Special => "a special file".into(),
+    }
+}
+
+/// Panics with a per-path account of the differences: names, kinds, bytes
+/// and modification times (to the nanosecond).
+#[track_caller]
+pub fn assert_same_snapshot(want: &Snapshot, got: &Snapshot, what: &str) {
+    let mut msg = String::new();
+    for (p, w) in &want.0 {
+        let Some(g) = got.0.get(p) else {
+            let _ = writeln!(msg, "  missing:    {} ({})", show(p), show_item(w));
+            continue;
+        };
+        match (w, g) {
+            (
+                Item::File {
+                    bytes: a,
+                    mtime: ta,
+                },
+                Item::File {
+                    bytes: b,
+                    mtime: tb,
+                },
+            ) => {
+                if a != b {
+                    let at = a
+                        .iter()
+                        .zip(b.iter())
+                        .position(|(x, y)| x != y)
+                        .unwrap_or(a.len().min(b.len()));
+                    let _ = writeln!(
+                        msg,
+                        "  differs:    {} (expected {} bytes, got {} bytes, first difference at byte {at})",
+                        show(p),
+                        a.len(),
+                        b.len()
+                    );
+                }
+                if ta != tb {
+                    let _ = writeln!(
+                        msg,
+                        "  mtime:      {} (expected {}, got {})",
+                        show(p),
+                        show_time(*ta),
+                        show_time(*tb)
+                    );
+                }
+            }
+            (w, g) if w != g => {
+                let _ = writeln!(
+                    msg,
+                    "  kind:       {} (expected {}, got {})",
+                    show(p),
+                    show_item(w),
+                    show_item(g)
+                );
+            }
+            _ => {}
+        }
+    }
+    for (p, g) in &got.0 {
+        if !want.0.contains_key(p) {
+            let _ = writeln!(msg, "  unexpected: {} ({})", show(p), show_item(g));
+        }
+    }
+    assert!(msg.is_empty(), "{what}: trees differ\n{msg}");
+}
+
+/// Flips one byte in the middle of `content` where the archive stores it
+/// (an entry written with the `store` method, so its bytes are there as
+/// they are): a CRC mismatch that leaves every header intact.
+pub fn flip_stored_byte(archive: &Path, content: &[u8]) {
+    assert!(content.len() >= 256, "give a file of at least 256 bytes");
+    let mid = content.len() / 2;
+    let window = &content[mid - 64..mid + 64];
+    let mut bytes = fs::read(archive).unwrap();
+    let at = bytes
+        .windows(window.len())
+        .position(|w| w == window)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: the file's bytes are not stored as they are (method store?)",
+                archive.display()
+            )
+        });
+    bytes[at + 64] ^= 0x5A;
+    fs::write(archive, bytes).unwrap();
+}
+
+/// Keeps only the first half of a file.
+pub fn cut_in_half(p: &Path) {
+    let bytes = fs::read(p).unwrap();
+    fs::write(p, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+/// The manifest of an archive, parsed.
+pub fn read_manifest(archive: &Path) -> serde_json::Value {
+    let mut z = zip::ZipArchive::new(fs::File::open(archive).unwrap())
+        .unwrap_or_else(|e| panic!("{}: not a zip archive: {e}", archive.display()));
+    let mut text = String::new();
+    z.by_name(MANIFEST)
+        .unwrap_or_else(|e| panic!("{}: no {MANIFEST}: {e}", archive.display()))
+        .read_to_string(&mut text)
+        .unwrap();
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: manifest is not JSON: {e}\n{text}", archive.display()))
+}
+
+enum Extra {
+    File(Vec<u8>),
+    Symlink(String),
+}
+
+/// A real archive rewritten with changes, to craft damaged or hostile
+/// archives that otherwise look like svgauto's own: the entries are copied
+/// raw (same data, times, extra fields), then the added entries, then the
+/// manifest — its fingerprint recomputed as `scan` does, so that the only
+/// thing wrong is the one the test put there.
+pub struct Craft {
+    src: PathBuf,
+    pub manifest: serde_json::Value,
+    dropped: BTreeSet<String>,
+    extra: Vec<(String, Extra)>,
+}
+
+impl Craft {
+    pub fn of(archive: &Path) -> Craft {
+        Craft {
+            src: archive.to_owned(),
+            manifest: read_manifest(archive),
+            dropped: BTreeSet::new(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Leaves entry `name` out of the zip; the manifest still lists it.
+    pub fn drop_entry(mut self, name: &str) -> Craft {
+        self.dropped.insert(name.to_owned());
+        self
+    }
+
+    /// Adds a file entry; `listed`: the manifest describes it, exactly.
+    pub fn add_file(mut self, name: &str, bytes: &[u8], listed: bool) -> Craft {
+        if listed {
+            self.list(name, bytes);
+        }
+        self.extra
+            .push((name.to_owned(), Extra::File(bytes.to_vec())));
+        self
+    }
+
+    /// Adds a symbolic link entry; `listed`: the manifest describes it as a
+    /// file holding the target's path (which is what the zip stores).
+    pub fn add_symlink(mut self, name: &str, target: &str, listed: bool) -> Craft {
+        if listed {
+            self.list(name, target.as_bytes());
+        }
+        self.extra
+            .push((name.to_owned(), Extra::Symlink(target.to_owned())));
+        self
+    }
+
+    /// Changes the manifest's entry of `path`.
+    pub fn edit_entry(mut self, path: &str, f: impl FnOnce(&mut serde_json::Value)) -> Craft {
+        let e = self.manifest["entries"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|e| e["path"] == path)
+            .unwrap_or_else(|| panic!("no manifest entry {path}"));
+        f(e);
+        self
+    }
+
+    fn list(&mut self, name: &str, bytes: &[u8]) {
+        let entries = self.manifest["entries"]
+            .as_array_mut()
+            .expect("manifest `entries` array");
+        entries.push(serde_json::json!({
+            "path": name,
+            "type": "file",
+            "size": bytes.len(),
+            "mtime": "2025-01-02T03:04:05.000000006Z",
+            "mtime_s": 1_735_787_045i64,
+            "mtime_ns": 6,
+            "crc32": format!("{:08x}", crc32fast::hash(bytes)),
+        }));
+        entries.sort_by(|a, b| {
+            a["path"]
+                .as_str()
+                .unwrap_or("")
+                .cmp(b["path"].as_str().unwrap_or(""))
+        });
+    }
+
+    /// The fingerprint `scan` computes, over the manifest's entries.
+    fn refresh_fingerprint(&mut self) {
+        let mut h = blake3::Hasher::new();
+        for e in self.manifest["entries"].as_array().unwrap() {
+            h.update(e["path"].as_str().unwrap_or("").as_bytes());
+            h.update(&[0]);
+            if e["type"] == "file" {
+                h.update(&e["size"].as_u64().unwrap_or(0).to_le_bytes());
+                h.update(&e["mtime_s"].as_i64().unwrap_or(0).to_le_bytes());
+                h.update(&(e["mtime_ns"].as_u64().unwrap_or(0) as u32).to_le_bytes());
+            }
+            h.update(&[1]);
+        }
+        if self.manifest.get("fingerprint").is_some() {
+            self.manifest["fingerprint"] = h.finalize().to_hex().to_string().into();
+        }
+    }
+
+    /// Writes the crafted archive to `dest` (its folder is created).
+    pub fn write(mut self, dest: &Path) {
+        use std::io::Write;
+        use zip::write::SimpleFileOptions;
+        self.refresh_fingerprint();
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let mut src = zip::ZipArchive::new(fs::File::open(&self.src).unwrap()).unwrap();
+        let mut w = zip::ZipWriter::new(fs::File::create(dest).unwrap());
+        for i in 0..src.len() {
+            let f = src.by_index_raw(i).unwrap();
+            let name = f.name().unwrap().into_owned();
+            if name == MANIFEST || self.dropped.contains(&name) {
+                continue;
+            }
+            w.raw_copy_file(f)
+                .unwrap_or_else(|e| panic!("copy of entry {name}: {e}"));
+        }
+        let opts = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(zip::DateTime::from_date_and_time(2025, 1, 2, 3, 4, 6).unwrap());
+        for (name, extra) in &self.extra {
+            match extra {
+                Extra::File(bytes) => {
+                    w.start_file(name.as_str(), opts)
+                        .unwrap_or_else(|e| panic!("entry {name}: {e}"));
+                    w.write_all(bytes).unwrap();
+                }
+                Extra::Symlink(target) => {
+                    w.add_symlink(name.as_str(), target.as_str(), opts)
+                        .unwrap_or_else(|e| panic!("symlink entry {name}: {e}"));
+                }
+            }
+        }
+        w.start_file(MANIFEST, opts).unwrap();
+        w.write_all(&serde_json::to_vec_pretty(&self.manifest).unwrap())
+            .unwrap();
+        w.finish().unwrap();
+    }
+}
+
+/// The incompressible file of dossier `A` of [`restorable_base`]: big
+/// enough that a byte flipped in its middle lands in file data, far from
+/// any header.
+pub fn pieces_bin() -> Vec<u8> {
+    random_bytes(41, 300_000)
+}
+
+/// A base with two saved dossiers, `A` and `C`, archived with `method`
+/// (`zstd`, `deflate`, `store`): files with nanosecond modification times,
+/// an empty folder, accented names, associated documents (not archived by
+/// default).
+pub fn restorable_base(method: &str) -> Base {
+    let base = Base::new().collaborator("COMPT", "*").setting(
+        "archive",
+        "method",
+        &format!("\"{method}\""),
+    );
+    base.dossier("A")
+        .file("compta/ecritures.dat", text_bytes(40, 40_000))
+        .file("compta/pieces.bin", pieces_bin())
+        .file("notes.txt", "à relire\n")
+        .file("a/b/profond.txt", "tout au fond\n")
+        .file("Clôture/état récapitulatif.csv", "compte;solde\n")
+        .file("vide.dat", "")
+        .empty_dir("exports")
+        .file("documents/statuts.txt", "statuts\n");
+    base.dossier("C")
+        .file("compta/ecritures.dat", text_bytes(42, 10_000))
+        .file("documents/kbis.txt", "kbis\n");
+    let mut i = 0;
+    for code in ["A", "C"] {
+        walk_files(&base.dossier_dir(code), &mut |p| {
+            i += 1;
+            set_mtime(
+                p,
+                SystemTime::UNIX_EPOCH
+                    + Duration::new(1_600_000_000 + i * 3_607, 123_456_789 + i as u32),
+            );
+        });
+    }
+    base.run_compt(&[]).code(0);
+    assert_eq!(base.archived(), set(&["A", "C"]), "archives in sauve/");
+    base
 }

@@ -1,0 +1,424 @@
+//! A minimal zip *writer* for entries whose compressed bytes were produced
+//! elsewhere: in independent chunks, on several workers, with a CRC-32
+//! combined from the chunks' CRCs.
+//!
+//! Why not the zip crate's writer: zip 9.x compresses an entry itself, in one
+//! stream — `ZipWriter::start_file`, or `ZipFileBuilder` → `PreparedZipFile`
+//! for a whole entry compressed in memory on one worker. Neither accepts an
+//! entry made of chunks compressed on several workers (concatenated zstd
+//! frames, or deflate blocks ended by a full flush) with a CRC computed
+//! outside, which is what keeps every core busy on a dossier holding one
+//! huge file and keeps memory flat. The zip crate still reads every archive
+//! (restore, verify, the tests), so this writer is checked by an independent
+//! reader, and by 7-Zip and Info-ZIP in the tests.
+//!
+//! What it writes (APPNOTE 6.3.10): local header, data, central directory,
+//! end of central directory; UTF-8 names (flag bit 11); DOS local time plus
+//! the UTC extended timestamp (0x5455); Unix permissions; ZIP64 (0x0001)
+//! wherever a size, an offset or the entry count needs it. Sizes and CRC are
+//! written in the local header: directly when the entry is complete before
+//! it is written, else patched in place once its last chunk is written (the
+//! archive is a seekable file) — no data descriptors.
+
+use std::io::{self, Seek, SeekFrom, Write};
+
+const LOCAL_SIG: u32 = 0x0403_4b50;
+const CENTRAL_SIG: u32 = 0x0201_4b50;
+const EOCD_SIG: u32 = 0x0605_4b50;
+const EOCD64_SIG: u32 = 0x0606_4b50;
+const LOCATOR64_SIG: u32 = 0x0706_4b50;
+const FLAG_UTF8: u16 = 1 << 11;
+/// "Made by" Unix (3), spec 6.3: external attributes hold a Unix mode.
+const MADE_BY: u16 = (3 << 8) | 63;
+const U32_MAX: u64 = 0xFFFF_FFFF;
+
+/// Compression methods of the zip format.
+pub const STORED: u16 = 0;
+pub const DEFLATED: u16 = 8;
+pub const ZSTD: u16 = 93;
+
+/// An entry's identity: everything but its content.
+#[derive(Debug, Clone)]
+pub struct EntryMeta {
+    /// Relative, `/`-separated; a directory ends with `/`.
+    pub name: String,
+    pub method: u16,
+    pub dos_time: u16,
+    pub dos_date: u16,
+    /// Modification time for the extended timestamp, when it fits in it.
+    pub unix_mtime: Option<u32>,
+    /// Unix permission bits (0o644…); file type bits are added here.
+    pub mode: u32,
+    /// Whether the local header carries ZIP64 sizes: decided before the
+    /// data is written, from the uncompressed size (compressed data may
+    /// exceed it a little, hence a margin).
+    pub zip64: bool,
+}
+
+/// Above this uncompressed size an entry is written with ZIP64 sizes.
+pub const ZIP64_FROM: u64 = 0xF000_0000;
+
+impl EntryMeta {
+    fn is_dir(&self) -> bool {
+        self.name.ends_with('/')
+    }
+
+    fn version_needed(&self) -> u16 {
+        match self.method {
+            ZSTD => 63,
+            _ if self.zip64 => 45,
+            _ => 20,
+        }
+    }
+
+    fn external_attributes(&self) -> u32 {
+        let (kind, dos) = if self.is_dir() {
+            (0o040000, 0x10)
+        } else {
+            (0o100000, 0)
+        };
+        ((kind | (self.mode & 0o7777)) << 16) | dos
+    }
+
+    fn ut_extra(&self, out: &mut Vec<u8>) {
+        if let Some(t) = self.unix_mtime {
+            out.extend_from_slice(&0x5455u16.to_le_bytes());
+            out.extend_from_slice(&5u16.to_le_bytes());
+            out.push(1); // modification time present
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+    }
+}
+
+struct Central {
+    meta: EntryMeta,
+    crc: u32,
+    csize: u64,
+    usize: u64,
+    offset: u64,
+}
+
+/// Sizes and CRC of a finished entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sums {
+    pub crc: u32,
+    pub csize: u64,
+    pub usize: u64,
+}
+
+/// The writer. Entries are written one after the other.
+pub struct ZipOut<W: Write + Seek> {
+    w: W,
+    pos: u64,
+    central: Vec<Central>,
+    /// The entry being streamed: its meta, its header's offset, bytes so far.
+    open: Option<(EntryMeta, u64, u64)>,
+}
+
+impl<W: Write + Seek> ZipOut<W> {
+    pub fn new(w: W) -> ZipOut<W> {
+        ZipOut {
+            w,
+            pos: 0,
+            central: Vec::new(),
+            open: None,
+        }
+    }
+
+    fn put(&mut self, b: &[u8]) -> io::Result<()> {
+        self.w.write_all(b)?;
+        self.pos += b.len() as u64;
+        Ok(())
+    }
+
+    fn local_header(meta: &EntryMeta, sums: Sums) -> Vec<u8> {
+        let mut extra = Vec::new();
+        if meta.zip64 {
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&16u16.to_le_bytes());
+            extra.extend_from_slice(&sums.usize.to_le_bytes());
+            extra.extend_from_slice(&sums.csize.to_le_bytes());
+        }
+        meta.ut_extra(&mut extra);
+        let (c32, u32_) = if meta.zip64 {
+            (U32_MAX as u32, U32_MAX as u32)
+        } else {
+            (sums.csize as u32, sums.usize as u32)
+        };
+        let mut h = Vec::with_capacity(30 + meta.name.len() + extra.len());
+        h.extend_from_slice(&LOCAL_SIG.to_le_bytes());
+        h.extend_from_slice(&meta.version_needed().to_le_bytes());
+        h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+        h.extend_from_slice(&meta.method.to_le_bytes());
+        h.extend_from_slice(&meta.dos_time.to_le_bytes());
+        h.extend_from_slice(&meta.dos_date.to_le_bytes());
+        h.extend_from_slice(&sums.crc.to_le_bytes());
+        h.extend_from_slice(&c32.to_le_bytes());
+        h.extend_from_slice(&u32_.to_le_bytes());
+        h.extend_from_slice(&(meta.name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        h.extend_from_slice(meta.name.as_bytes());
+        h.extend_from_slice(&extra);
+        h
+    }
+
+    fn check(meta: &EntryMeta, sums: Sums) -> io::Result<()> {
+        if meta.name.len() > u16::MAX as usize {
+            return Err(io::Error::other(format!(
+                "nom d'entrée trop long : {}",
+                meta.name
+            )));
+        }
+        if !meta.zip64 && (sums.csize >= U32_MAX || sums.usize >= U32_MAX) {
+            return Err(io::Error::other(format!(
+                "entrée {} : taille imprévue au-delà de 4 Gio sans ZIP64",
+                meta.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a whole entry whose compressed data is known: `data` parts are
+    /// written in order.
+    pub fn add(&mut self, meta: EntryMeta, sums: Sums, data: &[&[u8]]) -> io::Result<()> {
+        debug_assert!(self.open.is_none());
+        Self::check(&meta, sums)?;
+        let offset = self.pos;
+        self.put(&Self::local_header(&meta, sums))?;
+        for d in data {
+            self.put(d)?;
+        }
+        self.central.push(Central {
+            meta,
+            crc: sums.crc,
+            csize: sums.csize,
+            usize: sums.usize,
+            offset,
+        });
+        Ok(())
+    }
+
+    /// Starts an entry whose data comes in several writes; its sizes and CRC
+    /// are patched into the header by [`ZipOut::end`].
+    pub fn begin(&mut self, meta: EntryMeta) -> io::Result<()> {
+        debug_assert!(self.open.is_none());
+        let offset = self.pos;
+        self.put(&Self::local_header(&meta, Sums::default()))?;
+        self.open = Some((meta, offset, 0));
+        Ok(())
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.put(data)?;
+        if let Some((_, _, n)) = self.open.as_mut() {
+            *n += data.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub fn end(&mut self, crc: u32, usize: u64) -> io::Result<()> {
+        let (meta, offset, csize) = self.open.take().expect("end() follows begin()");
+        let sums = Sums { crc, csize, usize };
+        Self::check(&meta, sums)?;
+        let header = Self::local_header(&meta, sums);
+        self.w.seek(SeekFrom::Start(offset))?;
+        self.w.write_all(&header)?;
+        self.w.seek(SeekFrom::Start(self.pos))?;
+        self.central.push(Central {
+            meta,
+            crc,
+            csize,
+            usize,
+            offset,
+        });
+        Ok(())
+    }
+
+    /// Writes the central directory and the end records; returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        debug_assert!(self.open.is_none());
+        let cd_start = self.pos;
+        let central = std::mem::take(&mut self.central);
+        for c in &central {
+            let mut z64 = Vec::new();
+            let usize32 = if c.usize >= U32_MAX {
+                z64.extend_from_slice(&c.usize.to_le_bytes());
+                U32_MAX as u32
+            } else {
+                c.usize as u32
+            };
+            let csize32 = if c.csize >= U32_MAX {
+                z64.extend_from_slice(&c.csize.to_le_bytes());
+                U32_MAX as u32
+            } else {
+                c.csize as u32
+            };
+            let offset32 = if c.offset >= U32_MAX {
+                z64.extend_from_slice(&c.offset.to_le_bytes());
+                U32_MAX as u32
+            } else {
+                c.offset as u32
+            };
+            let mut extra = Vec::new();
+            if !z64.is_empty() {
+                extra.extend_from_slice(&1u16.to_le_bytes());
+                extra.extend_from_slice(&(z64.len() as u16).to_le_bytes());
+                extra.extend_from_slice(&z64);
+            }
+            c.meta.ut_extra(&mut extra);
+            let mut h = Vec::with_capacity(46 + c.meta.name.len() + extra.len());
+            h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
+            h.extend_from_slice(&MADE_BY.to_le_bytes());
+            h.extend_from_slice(
+                &c.meta
+                    .version_needed()
+                    .max(if z64.is_empty() { 0 } else { 45 })
+                    .to_le_bytes(),
+            );
+            h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+            h.extend_from_slice(&c.meta.method.to_le_bytes());
+            h.extend_from_slice(&c.meta.dos_time.to_le_bytes());
+            h.extend_from_slice(&c.meta.dos_date.to_le_bytes());
+            h.extend_from_slice(&c.crc.to_le_bytes());
+            h.extend_from_slice(&csize32.to_le_bytes());
+            h.extend_from_slice(&usize32.to_le_bytes());
+            h.extend_from_slice(&(c.meta.name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes()); // comment
+            h.extend_from_slice(&0u16.to_le_bytes()); // disk
+            h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+            h.extend_from_slice(&c.meta.external_attributes().to_le_bytes());
+            h.extend_from_slice(&offset32.to_le_bytes());
+            h.extend_from_slice(c.meta.name.as_bytes());
+            h.extend_from_slice(&extra);
+            self.put(&h)?;
+        }
+        let cd_size = self.pos - cd_start;
+        let n = central.len() as u64;
+        let needs64 = n >= 0xFFFF || cd_start >= U32_MAX || cd_size >= U32_MAX;
+        if needs64 {
+            let eocd64 = self.pos;
+            let mut r = Vec::with_capacity(56 + 20);
+            r.extend_from_slice(&EOCD64_SIG.to_le_bytes());
+            r.extend_from_slice(&44u64.to_le_bytes());
+            r.extend_from_slice(&MADE_BY.to_le_bytes());
+            r.extend_from_slice(&45u16.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&n.to_le_bytes());
+            r.extend_from_slice(&n.to_le_bytes());
+            r.extend_from_slice(&cd_size.to_le_bytes());
+            r.extend_from_slice(&cd_start.to_le_bytes());
+            r.extend_from_slice(&LOCATOR64_SIG.to_le_bytes());
+            r.extend_from_slice(&0u32.to_le_bytes());
+            r.extend_from_slice(&eocd64.to_le_bytes());
+            r.extend_from_slice(&1u32.to_le_bytes());
+            self.put(&r)?;
+        }
+        let clamp16 = |v: u64| if needs64 { 0xFFFF } else { v as u16 };
+        let clamp32 = |v: u64| {
+            if needs64 || v >= U32_MAX {
+                U32_MAX as u32
+            } else {
+                v as u32
+            }
+        };
+        let mut e = Vec::with_capacity(22);
+        e.extend_from_slice(&EOCD_SIG.to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        e.extend_from_slice(&clamp16(n).to_le_bytes());
+        e.extend_from_slice(&clamp16(n).to_le_bytes());
+        e.extend_from_slice(&clamp32(cd_size).to_le_bytes());
+        e.extend_from_slice(&clamp32(cd_start).to_le_bytes());
+        e.extend_from_slice(&0u16.to_le_bytes());
+        self.put(&e)?;
+        Ok(self.w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Read};
+
+    fn meta(name: &str, method: u16, zip64: bool) -> EntryMeta {
+        EntryMeta {
+            name: name.into(),
+            method,
+            dos_time: 0,
+            dos_date: (46 << 9) | (11 << 5) | 28,
+            unix_mtime: Some(1_795_000_000),
+            mode: 0o640,
+            zip64,
+        }
+    }
+
+    #[test]
+    fn the_zip_crate_reads_what_we_write() {
+        let data = b"bonjour la compta".repeat(1000);
+        let crc = crc32fast::hash(&data);
+        let deflated = {
+            let mut c = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(3));
+            std::io::Write::write_all(&mut c, &data).unwrap();
+            c.finish().unwrap()
+        };
+        // zstd in two independent frames, as the chunked path writes them.
+        let half = data.len() / 2;
+        let z1 = zstd::bulk::compress(&data[..half], 3).unwrap();
+        let z2 = zstd::bulk::compress(&data[half..], 3).unwrap();
+        let mut z = ZipOut::new(Cursor::new(Vec::new()));
+        let n = data.len() as u64;
+        z.add(
+            meta("a/stored.txt", STORED, false),
+            Sums {
+                crc,
+                csize: n,
+                usize: n,
+            },
+            &[&data],
+        )
+        .unwrap();
+        z.add(
+            meta("deflate.txt", DEFLATED, true),
+            Sums {
+                crc,
+                csize: deflated.len() as u64,
+                usize: n,
+            },
+            &[&deflated],
+        )
+        .unwrap();
+        z.begin(meta("zstd/é.txt", ZSTD, false)).unwrap();
+        z.write(&z1).unwrap();
+        z.write(&z2).unwrap();
+        z.end(crc, n).unwrap();
+        z.add(
+            meta("vide/", STORED, false),
+            Sums {
+                crc: 0,
+                csize: 0,
+                usize: 0,
+            },
+            &[],
+        )
+        .unwrap();
+        let bytes = z.finish().unwrap().into_inner();
+
+        let mut a = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        assert_eq!(a.len(), 4);
+        for name in ["a/stored.txt", "deflate.txt", "zstd/é.txt"] {
+            let mut f = a.by_name(name).unwrap();
+            assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o640));
+            let mut got = Vec::new();
+            f.read_to_end(&mut got).unwrap();
+            assert_eq!(got, data, "{name}");
+        }
+        let d = a.by_name("vide/").unwrap();
+        assert!(d.is_dir());
+        assert_eq!(
+            d.last_modified().map(|t| (t.year(), t.month(), t.day())),
+            Some((2026, 11, 28))
+        );
+    }
+}
