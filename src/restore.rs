@@ -313,7 +313,7 @@ pub struct Imported {
     pub moved_to: PathBuf,
 }
 
-/// `import`: restores every `*.SVG` of `maj/`, then moves it into
+/// `import`: restores every `B*.SVG` of `maj/`, then moves it into
 /// `maj/done/` or, refused, into `maj/failed/` with a `.txt` saying why.
 /// The caller holds the base's run lock.
 pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<Vec<Imported>> {
@@ -322,10 +322,14 @@ pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<Vec<Import
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .map(|e| e.path())
+            // Only backups of this batch are for import; an S<CODE>.SVG or
+            // a note dropped beside them stays where it is.
             .filter(|p| {
                 p.extension()
                     .and_then(|x| x.to_str())
                     .is_some_and(|x| x.eq_ignore_ascii_case("svg"))
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('B'))
             })
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
