@@ -175,6 +175,8 @@ pub struct Job<'a> {
     pub identity: &'a Identity,
     pub target: &'a Path,
     pub compression: Compression,
+    /// Where the chunks are compressed.
+    pub pool: &'a rayon::ThreadPool,
     pub backup_time: DateTime<Local>,
     pub io: &'a IoBudget,
     pub quit: &'a AtomicBool,
@@ -425,13 +427,15 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
             size += t.len;
             batch.push(t);
         }
-        let done: Vec<Result<Option<Done>, ArchiveError>> = batch
-            .par_iter()
-            .map(|t| match t.entry.kind {
-                EntryKind::EmptyDir => Ok(None),
-                EntryKind::File => compress_chunk(job, t).map(Some),
-            })
-            .collect();
+        let done: Vec<Result<Option<Done>, ArchiveError>> = job.pool.install(|| {
+            batch
+                .par_iter()
+                .map(|t| match t.entry.kind {
+                    EntryKind::EmptyDir => Ok(None),
+                    EntryKind::File => compress_chunk(job, t).map(Some),
+                })
+                .collect()
+        });
         for (t, d) in batch.iter().zip(done) {
             let e = t.entry;
             let Some(d) = d? else {
@@ -630,11 +634,16 @@ mod tests {
         let scan = scan_dossier("D", d, false);
         let identity = scan.identity.clone().unwrap();
         let io = IoBudget::new(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         let quit = AtomicBool::new(false);
         write(&Job {
             scan: &scan,
             identity: &identity,
             target: out,
+            pool: &pool,
             compression: Compression {
                 method,
                 level: if method == Method::Deflate { 6 } else { 3 },
@@ -680,11 +689,16 @@ mod tests {
         fs::write(d.path().join("vide.dat"), b"now not empty").unwrap();
         let identity = scan.identity.clone().unwrap();
         let io = IoBudget::new(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         let quit = AtomicBool::new(false);
         let err = write(&Job {
             scan: &scan,
             identity: &identity,
             target: &target,
+            pool: &pool,
             compression: Compression {
                 method: Method::Zstd,
                 level: 3,

@@ -6,9 +6,12 @@
 //! scan ─► select ─► order ─► [pool: claim lock ► read ► compress ► zip] ─► channel ─► writer: catalog, report, progress
 //! ```
 //!
-//! Workers take the next dossier in plan order (an atomic index, so the
-//! largest and the retried dossiers really start first) and never return
-//! early out of the run: a failing dossier is a message on the channel. A
+//! One loop per thread takes the next dossier in plan order (an atomic
+//! index, so the largest and the retried dossiers really start first) and
+//! assembles its archive; the chunks of every dossier under way are read and
+//! compressed on the rayon pool, so idle workers take work from any dossier,
+//! including the chunks of one huge file. A loop never returns early out of
+//! the run: a failing dossier is a message on the channel. A
 //! quit flag (Ctrl-C) is checked before each claim; what is under way is
 //! discarded cleanly and what was never started is "reporté".
 
@@ -197,7 +200,7 @@ pub fn run(
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .thread_name(|i| format!("svgauto-{i}"))
+        .thread_name(|i| format!("svgauto-pool-{i}"))
         .build()
         .expect("a thread pool of this size can be built");
     let io = IoBudget::new(settings.run.io_jobs);
@@ -206,6 +209,7 @@ pub fn run(
         level: settings.archive.level,
     };
     let worker = Worker {
+        pool: &pool,
         target_dir: &target,
         root: &base.root,
         compression,
@@ -264,23 +268,32 @@ pub fn run(
         for l in decided {
             let _ = tx.send(Msg::Done(l));
         }
-        pool.scope(|s| {
-            for _ in 0..threads.min(plan.len()) {
+        // The dossier loops are plain threads, not pool jobs: a pool thread
+        // waiting for its batch could otherwise steal a whole dossier loop
+        // and stall its own dossier behind it. The pool runs only chunks.
+        let loops: Vec<_> = (0..threads.min(plan.len()))
+            .map(|i| {
                 let tx = tx.clone();
                 let (plan, next, stop, worker) = (&plan, &next, &stop, &worker);
-                s.spawn(move |_| {
-                    loop {
-                        if interrupted.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
-                            break;
+                thread::Builder::new()
+                    .name(format!("svgauto-dossier-{i}"))
+                    .spawn_scoped(scope, move || {
+                        loop {
+                            if interrupted.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            let i = next.fetch_add(1, Ordering::SeqCst);
+                            let Some(p) = plan.get(i) else { break };
+                            let outcome = worker.save(p, &tx);
+                            let _ = tx.send(Msg::Done(line(p.scan, outcome, Some(clock.now()))));
                         }
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(p) = plan.get(i) else { break };
-                        let outcome = worker.save(p, &tx);
-                        let _ = tx.send(Msg::Done(line(p.scan, outcome, Some(clock.now()))));
-                    }
-                });
-            }
-        });
+                    })
+                    .expect("a thread can be spawned")
+            })
+            .collect();
+        for l in loops {
+            l.join().expect("a dossier loop does not panic");
+        }
         let claimed = next.load(Ordering::SeqCst).min(plan.len());
         for p in &plan[claimed..] {
             let _ = tx.send(Msg::Done(line(
@@ -365,6 +378,7 @@ pub fn run(
 
 /// What every worker needs to save a dossier.
 struct Worker<'a> {
+    pool: &'a rayon::ThreadPool,
     target_dir: &'a Path,
     root: &'a Path,
     compression: Compression,
@@ -405,6 +419,7 @@ impl Worker<'_> {
             identity,
             target: &target,
             compression: self.compression,
+            pool: self.pool,
             backup_time: self.clock.now(),
             io: self.io,
             quit: self.interrupted,
