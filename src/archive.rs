@@ -314,7 +314,10 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
     Ok(Done { data, crc })
 }
 
-fn compress(c: Compression, raw: &[u8], last: bool) -> io::Result<Vec<u8>> {
+/// Compresses one chunk on its own: a zstd frame, or deflate blocks ending
+/// with a full flush (`last`: the final block). Concatenated in order, the
+/// chunks of an entry are its compressed stream.
+pub fn compress(c: Compression, raw: &[u8], last: bool) -> io::Result<Vec<u8>> {
     match c.method {
         Method::Store => Ok(raw.to_vec()),
         Method::Zstd => zstd::bulk::compress(raw, c.level as i32),
