@@ -320,7 +320,22 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
 pub fn compress(c: Compression, raw: &[u8], last: bool) -> io::Result<Vec<u8>> {
     match c.method {
         Method::Store => Ok(raw.to_vec()),
-        Method::Zstd => zstd::bulk::compress(raw, c.level as i32),
+        Method::Zstd => {
+            // One compression context per worker, reused: creating one per
+            // chunk dominates the cost of the many small files of a dossier.
+            thread_local! {
+                static ZSTD: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+                    const { std::cell::RefCell::new(None) };
+            }
+            let level = c.level as i32;
+            ZSTD.with_borrow_mut(|slot| {
+                if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                    *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+                }
+                let (_, z) = slot.as_mut().expect("just set");
+                z.compress(raw)
+            })
+        }
         Method::Deflate => {
             use flate2::{Compress, FlushCompress, Status};
             let mut z = Compress::new(flate2::Compression::new(c.level as u32), false);
@@ -455,7 +470,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                 crc = crc32fast::Hasher::new();
             }
             crc.combine(&d.crc);
-            let meta = || entry_meta(c, &e.rel, e.mtime, e.size, mode_of(job, e));
+            let meta = || entry_meta(c, &e.rel, e.mtime, e.size, e.mode);
             if t.first && t.last {
                 let sums = Sums {
                     crc: d.crc.clone().finalize(),
@@ -549,21 +564,6 @@ fn manifest_entry(e: &Entry, crc32: Option<String>) -> ManifestEntry {
         mtime_s: e.mtime.secs,
         mtime_ns: e.mtime.nanos,
         crc32,
-    }
-}
-
-/// The file's Unix permissions, kept in the archive (0o644 elsewhere).
-fn mode_of(job: &Job<'_>, e: &Entry) -> u32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::symlink_metadata(job.scan.dir.join(&e.rel))
-            .map_or(0o644, |m| m.permissions().mode() & 0o7777)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (job, e);
-        0o644
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Entry {
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: Mtime,
+    /// Unix permission bits, kept in the archive (0o644 where there are none).
+    pub mode: u32,
 }
 
 /// Something in a dossier that is not archived, and why (French).
@@ -219,6 +221,7 @@ impl Walk {
                         kind: EntryKind::EmptyDir,
                         size: 0,
                         mtime: Mtime::of(&meta),
+                        mode: mode(&meta),
                     });
                 }
                 any = true;
@@ -228,6 +231,7 @@ impl Walk {
                     kind: EntryKind::File,
                     size: meta.len(),
                     mtime: Mtime::of(&meta),
+                    mode: mode(&meta),
                 });
                 any = true;
             } else if ft.is_symlink() {
@@ -243,6 +247,19 @@ impl Walk {
             }
         }
         any
+    }
+}
+
+fn mode(meta: &fs::Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o7777
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0o644
     }
 }
 
