@@ -38,6 +38,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const CHUNK: u64 = 4 << 20;
 /// Uncompressed bytes in flight for one dossier (a batch of chunks).
 const BATCH: u64 = 32 << 20;
+/// A batch this small is compressed on the dossier's own thread.
+const INLINE: u64 = 1 << 20;
 
 /// The archive name of a dossier.
 pub fn file_name(code: &str) -> String {
@@ -180,7 +182,8 @@ pub struct Job<'a> {
     pub backup_time: DateTime<Local>,
     pub io: &'a IoBudget,
     pub quit: &'a AtomicBool,
-    /// Called with the number of bytes read since the last call.
+    /// Called with the number of bytes read since the last call (once per
+    /// batch: a message per small file would cost more than the file).
     pub on_bytes: &'a (dyn Fn(u64) + Sync),
     /// Whether the scan included `documents/` (recorded in the manifest).
     pub documents_included: bool,
@@ -289,19 +292,16 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
             let m = f.metadata().map_err(read_err)?;
             Ok(m.len() == e.size && Mtime::of(&m) == e.mtime)
         };
-        if t.first && !same(&f)? {
-            return Err(changed());
-        }
         match read_exact_at(&f, &mut raw, t.offset) {
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
             r => r.map_err(read_err)?,
         }
-        if t.last {
-            // Nothing after the end, and nothing changed while we read.
-            let mut one = [0u8; 1];
-            if read_at(&f, &mut one, t.offset + t.len).map_err(read_err)? != 0 || !same(&f)? {
-                return Err(changed());
-            }
+        if t.last && !same(&f)? {
+            // The size and time are no longer those of the scan: the file
+            // changed since, or while we read it. (What we read is exactly
+            // `size` bytes, and a file of several chunks is checked once
+            // more when all of them are in.)
+            return Err(changed());
         }
     }
     let mut crc = crc32fast::Hasher::new();
@@ -310,7 +310,6 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
         path: PathBuf::from(&e.rel),
         source: err,
     })?;
-    (job.on_bytes)(t.len);
     Ok(Done { data, crc })
 }
 
@@ -445,15 +444,19 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
             size += t.len;
             batch.push(t);
         }
-        let done: Vec<Result<Option<Done>, ArchiveError>> = job.pool.install(|| {
-            batch
-                .par_iter()
-                .map(|t| match t.entry.kind {
-                    EntryKind::EmptyDir => Ok(None),
-                    EntryKind::File => compress_chunk(job, t).map(Some),
-                })
-                .collect()
-        });
+        let one = |t: &Task<'_>| match t.entry.kind {
+            EntryKind::EmptyDir => Ok(None),
+            EntryKind::File => compress_chunk(job, t).map(Some),
+        };
+        // A small batch (a small dossier) is compressed right here: waking
+        // the pool for it costs more than it saves, and the other dossier
+        // loops keep the other cores busy.
+        let done: Vec<Result<Option<Done>, ArchiveError>> = if size <= INLINE {
+            batch.iter().map(one).collect()
+        } else {
+            job.pool.install(|| batch.par_iter().map(one).collect())
+        };
+        (job.on_bytes)(size);
         for (t, d) in batch.iter().zip(done) {
             let e = t.entry;
             let Some(d) = d? else {

@@ -3,11 +3,15 @@
 //! where that archive is, the last result and its error, and an "in
 //! progress" marker; plus the history of runs.
 //!
-//! Only the run's single writer thread owns a `Catalog`. Every change is its
-//! own transaction with `synchronous = FULL`, so what the catalog claims is on
-//! disk: a fingerprint is stored only after its archive was renamed into
-//! place, and the in-progress marker is set before an archive is started, so a
-//! run killed at any moment leaves a catalog the next run can trust.
+//! Only the run's single writer thread owns a `Catalog`. A fingerprint is
+//! stored only after its archive was flushed, renamed into place and its
+//! folder flushed, so whatever the catalog claims is on disk. The database is
+//! in WAL mode with `synchronous = NORMAL`: a power cut may lose its last
+//! transactions but never corrupts it, and losing a "saved" record only
+//! means the dossier is saved again — the order of the flushes, not the
+//! catalog's own fsync, is what keeps it from claiming a backup that is not
+//! there. The in-progress marker is set before an archive is started; a
+//! leftover `.partial` tells the same if the marker was lost.
 
 use std::path::{Path, PathBuf};
 
@@ -110,7 +114,7 @@ impl Catalog {
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Catalog { conn, path })
@@ -121,6 +125,15 @@ impl Catalog {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// Starts a transaction grouping the next changes; see [`Catalog::commit`].
+    pub fn transaction(&self) -> Result<rusqlite::Transaction<'_>, CatalogError> {
+        self.conn.unchecked_transaction().map_err(|e| self.err(e))
+    }
+
+    pub fn commit(&self, tx: rusqlite::Transaction<'_>) -> Result<(), CatalogError> {
+        tx.commit().map_err(|e| self.err(e))
     }
 
     /// Every dossier the catalog knows, by code.

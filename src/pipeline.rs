@@ -233,25 +233,38 @@ pub fn run(
             let mut lines = Vec::new();
             let mut summary = Summary::default();
             let mut fatal: Option<RunError> = None;
-            for msg in rx {
-                let res = match msg {
-                    Msg::Started(code) => catalog
-                        .mark_in_progress(&code, run_id)
-                        .map_err(RunError::from),
-                    Msg::Bytes(n) => {
-                        progress.bytes(n);
-                        Ok(())
-                    }
-                    Msg::Done(l) => {
-                        let r = record(&catalog, &mut report, run_id, &l);
-                        if l.outcome.concerned() {
-                            progress.dossier_done();
+            while let Ok(first) = rx.recv() {
+                // What is already waiting goes into one catalog transaction
+                // (a few hundred small dossiers a second are saved on a
+                // many-small base), then the report lines: a line saying
+                // "réussi" is written only once the catalog knows it.
+                let msgs: Vec<Msg> = std::iter::once(first)
+                    .chain(rx.try_iter().take(255))
+                    .collect();
+                let mut res = record_all(&catalog, run_id, &msgs);
+                for msg in msgs {
+                    match msg {
+                        Msg::Started(_) => {}
+                        Msg::Bytes(n) => progress.bytes(n),
+                        Msg::Done(l) => {
+                            if res.is_ok()
+                                && let Some(text) = &l.message
+                            {
+                                res = report.line(&report::dossier_line(&l.code, text)).map_err(
+                                    |source| RunError::Report {
+                                        path: report.txt_path.clone(),
+                                        source,
+                                    },
+                                );
+                            }
+                            if l.outcome.concerned() {
+                                progress.dossier_done();
+                            }
+                            summary.add(&l.outcome);
+                            lines.push(l);
                         }
-                        summary.add(&l.outcome);
-                        lines.push(l);
-                        r
                     }
-                };
+                }
                 if let Err(e) = res
                     && fatal.is_none()
                 {
@@ -457,39 +470,33 @@ fn line(s: &DossierScan, outcome: Outcome, finished: Option<DateTime<Local>>) ->
     }
 }
 
-/// Catalog first, then the report line: a line saying "réussi" is only
-/// written once the catalog knows it.
-fn record(
-    catalog: &Catalog,
-    report: &mut Report,
-    run: i64,
-    l: &DossierLine,
-) -> Result<(), RunError> {
-    match &l.outcome {
-        Outcome::Saved {
-            archive,
-            bytes_out,
-            fingerprint,
-            ..
-        } => catalog.record_success(
-            &l.code,
-            run,
-            fingerprint,
-            l.finished_at.as_deref().unwrap_or_default(),
-            archive,
-            *bytes_out,
-        )?,
-        Outcome::Error { message, .. } => catalog.record_error(&l.code, run, message)?,
-        _ => {}
+/// Records a group of messages in the catalog, in one transaction.
+fn record_all(catalog: &Catalog, run: i64, msgs: &[Msg]) -> Result<(), RunError> {
+    let tx = catalog.transaction()?;
+    for m in msgs {
+        match m {
+            Msg::Started(code) => catalog.mark_in_progress(code, run)?,
+            Msg::Done(l) => match &l.outcome {
+                Outcome::Saved {
+                    archive,
+                    bytes_out,
+                    fingerprint,
+                    ..
+                } => catalog.record_success(
+                    &l.code,
+                    run,
+                    fingerprint,
+                    l.finished_at.as_deref().unwrap_or_default(),
+                    archive,
+                    *bytes_out,
+                )?,
+                Outcome::Error { message, .. } => catalog.record_error(&l.code, run, message)?,
+                _ => {}
+            },
+            Msg::Bytes(_) => {}
+        }
     }
-    if let Some(text) = &l.message {
-        report
-            .line(&report::dossier_line(&l.code, text))
-            .map_err(|source| RunError::Report {
-                path: report.txt_path.clone(),
-                source,
-            })?;
-    }
+    catalog.commit(tx)?;
     Ok(())
 }
 
