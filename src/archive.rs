@@ -179,6 +179,9 @@ pub struct Job<'a> {
     pub compression: Compression,
     /// Where the chunks are compressed.
     pub pool: &'a rayon::ThreadPool,
+    /// Compress a small batch on the calling thread rather than on the pool
+    /// (when there are as many dossier loops as cores).
+    pub inline_small: bool,
     pub backup_time: DateTime<Local>,
     pub io: &'a IoBudget,
     pub quit: &'a AtomicBool,
@@ -451,7 +454,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         // A small batch (a small dossier) is compressed right here: waking
         // the pool for it costs more than it saves, and the other dossier
         // loops keep the other cores busy.
-        let done: Vec<Result<Option<Done>, ArchiveError>> = if size <= INLINE {
+        let done: Vec<Result<Option<Done>, ArchiveError>> = if job.inline_small && size <= INLINE {
             batch.iter().map(one).collect()
         } else {
             job.pool.install(|| batch.par_iter().map(one).collect())
@@ -650,6 +653,7 @@ mod tests {
             identity: &identity,
             target: out,
             pool: &pool,
+            inline_small: true,
             compression: Compression {
                 method,
                 level: if method == Method::Deflate { 6 } else { 3 },
@@ -705,6 +709,7 @@ mod tests {
             identity: &identity,
             target: &target,
             pool: &pool,
+            inline_small: true,
             compression: Compression {
                 method: Method::Zstd,
                 level: 3,

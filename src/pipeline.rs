@@ -6,13 +6,14 @@
 //! scan ─► select ─► order ─► [pool: claim lock ► read ► compress ► zip] ─► channel ─► writer: catalog, report, progress
 //! ```
 //!
-//! One loop per thread takes the next dossier in plan order (an atomic
-//! index, so the largest and the retried dossiers really start first) and
-//! assembles its archive; the chunks of every dossier under way are read and
-//! compressed on the rayon pool, so idle workers take work from any dossier,
-//! including the chunks of one huge file. A loop never returns early out of
-//! the run: a failing dossier is a message on the channel. A
-//! quit flag (Ctrl-C) is checked before each claim; what is under way is
+//! Dossier loops (one per thread, at most `run.io_jobs`) take the next
+//! dossier in plan order (an atomic index, so the largest and the retried
+//! dossiers really start first) and assemble its archive; the chunks of
+//! every dossier under way are read and compressed on the rayon pool, so
+//! idle workers take work from any dossier, including the chunks of one huge
+//! file. A loop never returns early out of the run: a failing dossier is a
+//! message on the channel. A quit flag (Ctrl-C) is checked before each
+//! claim; what is under way is
 //! discarded cleanly and what was never started is "reporté".
 
 use std::collections::HashSet;
@@ -208,7 +209,12 @@ pub fn run(
         method: settings.archive.method,
         level: settings.archive.level,
     };
+    // Archives written at once are bounded by `io_jobs` too (a NAS or a
+    // spinning disk collapses under many writers); the pool keeps every core
+    // busy whatever their number.
+    let assemblers = threads.min(settings.run.io_jobs);
     let worker = Worker {
+        inline_small: assemblers >= threads,
         pool: &pool,
         target_dir: &target,
         root: &base.root,
@@ -284,7 +290,7 @@ pub fn run(
         // The dossier loops are plain threads, not pool jobs: a pool thread
         // waiting for its batch could otherwise steal a whole dossier loop
         // and stall its own dossier behind it. The pool runs only chunks.
-        let loops: Vec<_> = (0..threads.min(plan.len()))
+        let loops: Vec<_> = (0..assemblers.min(plan.len()))
             .map(|i| {
                 let tx = tx.clone();
                 let (plan, next, stop, worker) = (&plan, &next, &stop, &worker);
@@ -392,6 +398,7 @@ pub fn run(
 /// What every worker needs to save a dossier.
 struct Worker<'a> {
     pool: &'a rayon::ThreadPool,
+    inline_small: bool,
     target_dir: &'a Path,
     root: &'a Path,
     compression: Compression,
@@ -433,6 +440,7 @@ impl Worker<'_> {
             target: &target,
             compression: self.compression,
             pool: self.pool,
+            inline_small: self.inline_small,
             backup_time: self.clock.now(),
             io: self.io,
             quit: self.interrupted,
