@@ -18,7 +18,6 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Local, TimeZone};
 use crossbeam_channel::{Receiver, Sender};
@@ -71,10 +70,6 @@ pub enum ArchiveError {
         "L'archive écrite ne se relit pas correctement ({0}) ; l'ancienne sauvegarde est conservée."
     )]
     Verify(String),
-    #[error(
-        "Sauvegarde interrompue à la demande de l'utilisateur ; elle sera refaite au prochain traitement."
-    )]
-    Interrupted,
 }
 
 /// A bound on the files read at once (`run.io_jobs`), whatever the number of
@@ -184,7 +179,6 @@ pub struct Job<'a> {
     pub inline_small: bool,
     pub backup_time: DateTime<Local>,
     pub io: &'a IoBudget,
-    pub quit: &'a AtomicBool,
     /// Called with the number of bytes read since the last call (once per
     /// batch: a message per small file would cost more than the file).
     pub on_bytes: &'a (dyn Fn(u64) + Sync),
@@ -273,9 +267,6 @@ fn tasks(entries: &[Entry]) -> impl Iterator<Item = Task<'_>> {
 /// or deflate blocks ending with a full flush), so their concatenation is
 /// the entry's compressed stream.
 fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
-    if job.quit.load(Ordering::Relaxed) {
-        return Err(ArchiveError::Interrupted);
-    }
     let e = t.entry;
     let changed = || ArchiveError::ChangedDuringRead { rel: e.rel.clone() };
     let read_err = |source| ArchiveError::Read {
@@ -585,10 +576,25 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     {
         File::open(dir)?.sync_all()
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        // Windows cannot open a folder as a file without extra flags; NTFS
-        // journals the rename itself.
+        // A folder opens as a file with FILE_FLAG_BACKUP_SEMANTICS. NTFS
+        // journals renames itself, and some file systems refuse to flush a
+        // folder: a refusal here is not an error.
+        use std::os::windows::fs::OpenOptionsExt;
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        if let Ok(f) = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(dir)
+        {
+            let _ = f.sync_all();
+        }
+        Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
         let _ = dir;
         Ok(())
     }
@@ -647,7 +653,6 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        let quit = AtomicBool::new(false);
         write(&Job {
             scan: &scan,
             identity: &identity,
@@ -660,7 +665,6 @@ mod tests {
             },
             backup_time: Local::now(),
             io: &io,
-            quit: &quit,
             on_bytes: &|_| {},
             documents_included: false,
             verify: true,
@@ -703,7 +707,6 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
-        let quit = AtomicBool::new(false);
         let err = write(&Job {
             scan: &scan,
             identity: &identity,
@@ -716,7 +719,6 @@ mod tests {
             },
             backup_time: Local::now(),
             io: &io,
-            quit: &quit,
             on_bytes: &|_| {},
             documents_included: false,
             verify: true,

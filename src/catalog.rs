@@ -37,6 +37,8 @@ pub enum CatalogError {
 pub enum LastResult {
     Ok,
     Error,
+    /// Not started before the run stopped: goes first next time.
+    Deferred,
 }
 
 /// What the catalog knows of one dossier.
@@ -153,12 +155,10 @@ impl Catalog {
                         fingerprint: r.get(1)?,
                         last_backup_at: r.get(2)?,
                         last_archive: r.get(3)?,
-                        last_result: result.map(|s| {
-                            if s == "ok" {
-                                LastResult::Ok
-                            } else {
-                                LastResult::Error
-                            }
+                        last_result: result.map(|s| match s.as_str() {
+                            "ok" => LastResult::Ok,
+                            "deferred" => LastResult::Deferred,
+                            _ => LastResult::Error,
                         }),
                         last_error: r.get(5)?,
                         in_progress_run: r.get(6)?,
@@ -243,6 +243,19 @@ impl Catalog {
                  VALUES (?1, 'error', ?2, ?3, NULL)
                  ON CONFLICT(code) DO UPDATE SET last_result = 'error', last_error = ?2, last_run = ?3, in_progress_run = NULL",
                 params![code, error, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a dossier the run did not start (Ctrl-C): it goes first
+    /// next time; its last good backup is kept.
+    pub fn record_deferred(&self, code: &str, run: i64) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, 'deferred', ?2)
+                 ON CONFLICT(code) DO UPDATE SET last_result = 'deferred', last_run = ?2",
+                params![code, run],
             )
             .map(drop)
             .map_err(|e| self.err(e))

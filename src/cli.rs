@@ -87,8 +87,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub all: bool,
     /// Worker threads (overrides run.threads; 0: one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub threads: Option<u16>,
     /// Read each archive back and check it before putting it in place.
     #[arg(long)]
     pub verify: bool,
@@ -136,7 +136,10 @@ pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     }
     let p = Path::new(&base);
     let base = if p.is_file() {
-        p.parent().map(Path::to_path_buf).unwrap_or_default()
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     } else {
         p.to_path_buf()
     };

@@ -68,7 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 workstation: a.settings.file,
                 user: a.user,
                 force_all: a.all,
-                threads: a.threads,
+                threads: a.threads.map(usize::from),
                 verify: a.verify,
             };
             let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;

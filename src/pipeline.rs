@@ -13,8 +13,7 @@
 //! idle workers take work from any dossier, including the chunks of one huge
 //! file. A loop never returns early out of the run: a failing dossier is a
 //! message on the channel. A quit flag (Ctrl-C) is checked before each
-//! claim; what is under way is
-//! discarded cleanly and what was never started is "reporté".
+//! claim: what is under way finishes, what was never started is "reporté".
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -221,7 +220,6 @@ pub fn run(
         compression,
         clock,
         io: &io,
-        interrupted,
         documents_included: settings.backup.include_documents,
         verify: opts.verify,
     };
@@ -327,6 +325,15 @@ pub fn run(
 
     let (lines, summary, fatal, mut report, catalog) = writer_result;
     if let Some(e) = fatal {
+        // The catalog or the report could not be written (a full disk…):
+        // the run ends with exit 2, but the report still says, as far as it
+        // can, what was saved before.
+        let in_error: Vec<&str> = lines
+            .iter()
+            .filter(|l| matches!(l.outcome, Outcome::Error { .. }))
+            .map(|l| l.code.as_str())
+            .collect();
+        let _ = report.finish_text(&summary, &in_error);
         return Err(e);
     }
     let exit = if interrupted.load(Ordering::SeqCst) {
@@ -404,7 +411,6 @@ struct Worker<'a> {
     compression: Compression,
     clock: &'a dyn Clock,
     io: &'a IoBudget,
-    interrupted: &'a AtomicBool,
     documents_included: bool,
     verify: bool,
 }
@@ -417,11 +423,6 @@ impl Worker<'_> {
             why: Some(p.why),
             message,
         };
-        let identity = p
-            .scan
-            .identity
-            .as_ref()
-            .expect("only dossiers with an identity are planned");
         let _lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
             Ok(h) => h,
             Err(LockError::Busy) => return error(report::IN_USE.into()),
@@ -429,13 +430,20 @@ impl Worker<'_> {
                 return error(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
             }
         };
+        // The run's scan may be hours old by now (a first run): the dossier
+        // is walked again under its lock, and that is the state archived.
+        let scan = scan::scan_dossier(&p.scan.code, &p.scan.dir, self.documents_included);
+        let identity = match (&scan.identity, &scan.walk_error) {
+            (Err(msg), _) | (Ok(_), Some(msg)) => return error(msg.clone()),
+            (Ok(id), None) => id,
+        };
         let _ = tx.send(Msg::Started(p.scan.code.clone()));
         let target = self.target_dir.join(archive::file_name(&p.scan.code));
         let on_bytes = |n: u64| {
             let _ = tx.send(Msg::Bytes(n));
         };
         let job = Job {
-            scan: p.scan,
+            scan: &scan,
             identity,
             target: &target,
             compression: self.compression,
@@ -443,7 +451,6 @@ impl Worker<'_> {
             inline_small: self.inline_small,
             backup_time: self.clock.now(),
             io: self.io,
-            quit: self.interrupted,
             on_bytes: &on_bytes,
             documents_included: self.documents_included,
             verify: self.verify,
@@ -455,9 +462,8 @@ impl Worker<'_> {
                 bytes_in: w.bytes_in,
                 bytes_out: w.bytes_out,
                 files: w.files,
-                fingerprint: p.scan.fingerprint.clone(),
-                skipped: p
-                    .scan
+                fingerprint: scan.fingerprint.clone(),
+                skipped: scan
                     .skipped
                     .iter()
                     .map(|s| format!("{} ({})", s.rel, s.why))
@@ -499,7 +505,8 @@ fn record_all(catalog: &Catalog, run: i64, msgs: &[Msg]) -> Result<(), RunError>
                     *bytes_out,
                 )?,
                 Outcome::Error { message, .. } => catalog.record_error(&l.code, run, message)?,
-                _ => {}
+                Outcome::Deferred { .. } => catalog.record_deferred(&l.code, run)?,
+                Outcome::Unchanged | Outcome::Excluded { .. } => {}
             },
             Msg::Bytes(_) => {}
         }

@@ -18,10 +18,11 @@
 //! | `old-X`, `X` present                     | switch done, cleanup not      | remove old      |
 //! | `old-X`, `X` absent, no `ready-X`        | (cannot happen) old is whole  | rename old→X    |
 //!
-//! Associated documents the archive does not hold (`documents_included`
-//! false) are carried over from the live dossier into the new one by hard
-//! links (a copy where links are impossible) before the switch, so the live
-//! dossier is never touched before it is switched whole.
+//! Associated documents the archive does not hold (all of them when it was
+//! made without documents, those added since otherwise) are carried over
+//! from the live dossier into the new one by hard links (a copy where links
+//! are impossible) before the switch, so the live dossier is never touched
+//! before it is switched whole.
 
 use std::fs::{self, File};
 use std::io;
@@ -186,10 +187,9 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         None
     };
 
-    // 3. Documents the archive does not hold stay as they are.
+    // 3. Associated documents the archive does not hold stay as they are.
     let live_docs = live.join(DOCUMENTS);
-    if !checked.manifest.documents_included
-        && live_docs.is_dir()
+    if live_docs.is_dir()
         && let Err(e) = link_tree(&live_docs, &new.join(DOCUMENTS))
     {
         return fail(e);
@@ -204,6 +204,12 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
     }
 
     // 5. The switch: two renames, each atomic.
+    // Windows refuses to rename a folder while a file in it is open, our
+    // lock file included: let go of it just before. An application that
+    // opens the dossier in between holds `dossier.lock` open itself, so the
+    // rename then fails and nothing changes — the same guarantee.
+    #[cfg(windows)]
+    drop(held);
     if live_exists && let Err(e) = fs::rename(&live, &old).map_err(io_err(&old)) {
         return fail(e);
     }
@@ -215,6 +221,7 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         return fail(io_err(&live)(e));
     }
     let _ = archive::sync_dir(dossiers);
+    #[cfg(not(windows))]
     drop(held);
 
     // 6. Clean up; if this fails, `recover` finishes it later.
@@ -234,8 +241,9 @@ fn remove_tree(p: &Path) -> Result<(), RestoreError> {
     }
 }
 
-/// Recreates `from` under `to` with hard links to the same files (copies,
-/// with their modification time, where the file system cannot link).
+/// Adds to `to` every file of `from` that `to` does not have, as a hard link
+/// to the same file (a copy, with its modification time, where the file
+/// system cannot link).
 fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
     fs::create_dir_all(to).map_err(io_err(to))?;
     for e in fs::read_dir(from).map_err(io_err(from))? {
@@ -244,7 +252,7 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
         let (src, dst) = (e.path(), to.join(e.file_name()));
         if ft.is_dir() {
             link_tree(&src, &dst)?;
-        } else if ft.is_file() && fs::hard_link(&src, &dst).is_err() {
+        } else if ft.is_file() && !dst.exists() && fs::hard_link(&src, &dst).is_err() {
             fs::copy(&src, &dst).map_err(io_err(&dst))?;
             let mtime = fs::metadata(&src)
                 .and_then(|m| m.modified())

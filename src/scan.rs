@@ -101,29 +101,55 @@ pub fn scan_base(
     include_documents: bool,
 ) -> std::io::Result<Vec<DossierScan>> {
     let mut folders = Vec::new();
+    let mut broken = Vec::new();
     for entry in fs::read_dir(dossiers_dir)? {
         let entry = entry?;
-        let name = entry.file_name();
+        let name = entry.file_name().to_string_lossy().into_owned();
         // Restore's temporary folders live beside the dossiers; they are not
         // dossiers (and `restore::recover` deals with any left behind).
-        if name
-            .to_string_lossy()
-            .starts_with(crate::restore::TEMP_PREFIX)
-        {
+        if name.starts_with(crate::restore::TEMP_PREFIX) {
             continue;
         }
-        if entry.file_type()?.is_dir() {
-            folders.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            ));
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => folders.push((name, entry.path())),
+            // A link (or a Windows junction) in place of a dossier is not
+            // followed — and not silently skipped either.
+            Ok(t) if t.is_symlink() => broken.push(DossierScan::broken(
+                &name,
+                &entry.path(),
+                "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé.".into(),
+            )),
+            Ok(_) => {}
+            Err(e) => broken.push(DossierScan::broken(
+                &name,
+                &entry.path(),
+                format!("Lecture impossible du dossier : {e}."),
+            )),
         }
     }
     folders.sort();
-    Ok(folders
+    let mut scans: Vec<DossierScan> = folders
         .into_par_iter()
         .map(|(code, dir)| scan_dossier(&code, &dir, include_documents))
-        .collect())
+        .collect();
+    scans.extend(broken);
+    Ok(scans)
+}
+
+impl DossierScan {
+    /// A folder under `dossiers/` that cannot be a dossier: an error line.
+    fn broken(code: &str, dir: &Path, why: String) -> DossierScan {
+        DossierScan {
+            code: code.to_owned(),
+            dir: dir.to_owned(),
+            identity: Err(why),
+            entries: Vec::new(),
+            skipped: Vec::new(),
+            total_bytes: 0,
+            fingerprint: fingerprint(&[]),
+            walk_error: None,
+        }
+    }
 }
 
 /// Scans one dossier folder.
@@ -201,6 +227,15 @@ impl Walk {
             let rel = format!("{prefix}{name}");
             if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents))
             {
+                continue;
+            }
+            if prefix.is_empty() && name == ".svgauto" {
+                // The archive's own manifest lives there: a copy unpacked
+                // into the dossier must not make a second one.
+                self.skipped.push(Skipped {
+                    rel: format!("{rel}/"),
+                    why: "réservé à svgauto (manifeste d'archive)",
+                });
                 continue;
             }
             // DirEntry::metadata does not follow symbolic links.
@@ -348,6 +383,34 @@ mod tests {
         f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
             .unwrap(); // touch
         changed(&mut seen);
+    }
+
+    /// Regression: an archive unpacked into its dossier brought its
+    /// `.svgauto/manifest.json`, and the next archive held two manifests.
+    #[test]
+    fn a_svgauto_folder_in_a_dossier_is_skipped_with_a_note() {
+        let d = dossier(&[("a.dat", b"1"), (".svgauto/manifest.json", b"{}")]);
+        let s = scan_dossier("D", d.path(), false);
+        let rels: Vec<_> = s.entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["a.dat", "dossier.toml"]);
+        assert_eq!(s.skipped[0].rel, ".svgauto/");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_place_of_a_dossier_is_an_error_not_a_skip() {
+        let base = tempfile::tempdir().unwrap();
+        let real = dossier(&[("a.dat", b"1")]);
+        std::os::unix::fs::symlink(real.path(), base.path().join("D")).unwrap();
+        let scans = scan_base(base.path(), false).unwrap();
+        assert_eq!(scans.len(), 1);
+        assert!(
+            scans[0]
+                .identity
+                .as_ref()
+                .unwrap_err()
+                .contains("lien symbolique")
+        );
     }
 
     #[test]

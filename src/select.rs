@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 
 use crate::base::{Identity, Kind, Rights, Status};
-use crate::catalog::DossierState;
+use crate::catalog::{DossierState, LastResult};
 use crate::config::DossierSet;
 
 /// What the run's settings and arguments say about selection.
@@ -37,6 +37,8 @@ pub enum Why {
     Forced,
     /// Failed at the previous run.
     Retry,
+    /// Not started by the previous run, stopped first.
+    Deferred,
     /// Its backup was under way when a previous run died.
     Interrupted,
 }
@@ -96,6 +98,11 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         Why::Interrupted
     } else if f.state.is_some_and(DossierState::failed_last_time) {
         Why::Retry
+    } else if f
+        .state
+        .is_some_and(|s| s.last_result == Some(LastResult::Deferred))
+    {
+        Why::Deferred
     } else if f.state.and_then(|s| s.fingerprint.as_deref()).is_none() {
         Why::New
     } else if rules.force_all || !rules.modified_only {
@@ -117,14 +124,14 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
     Decision::Save(why)
 }
 
-/// Run order: the dossiers that failed or were interrupted at the previous
+/// Run order: the dossiers that failed, were interrupted or were deferred at the previous
 /// run first, then the largest first (so the longest work starts early);
 /// the code breaks ties so the order is stable.
 pub fn order<T>(items: &mut [T], key: impl Fn(&T) -> (Why, u64, &str)) {
     items.sort_by(|a, b| {
         let rank = |t: &T| {
             let (why, bytes, code) = key(t);
-            let again = matches!(why, Why::Retry | Why::Interrupted);
+            let again = matches!(why, Why::Retry | Why::Interrupted | Why::Deferred);
             (!again, Reverse(bytes), code.to_owned())
         };
         rank(a).cmp(&rank(b))
@@ -134,7 +141,6 @@ pub fn order<T>(items: &mut [T], key: impl Fn(&T) -> (Why, u64, &str)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::LastResult;
 
     fn id(code: &str) -> Identity {
         Identity {
@@ -233,6 +239,18 @@ mod tests {
     }
 
     #[test]
+    fn deferred_last_time_is_saved_even_unchanged() {
+        let all = Rights::All;
+        let i = Ok(id("A"));
+        let mut deferred = saved("fp1");
+        deferred.last_result = Some(LastResult::Deferred);
+        assert_eq!(
+            decide(facts(&i, Some(&deferred)), &rules(&all)),
+            Decision::Save(Why::Deferred)
+        );
+    }
+
+    #[test]
     fn exclusions_win_over_everything() {
         let all = Rights::All;
         let mut r = rules(&all);
@@ -299,9 +317,10 @@ mod tests {
             (Why::Retry, 1, "retry"),
             (Why::Modified, 1000, "abig"),
             (Why::Interrupted, 5, "cut"),
+            (Why::Deferred, 2, "later"),
         ];
         order(&mut v, |t| (t.0, t.1, t.2));
         let codes: Vec<_> = v.iter().map(|t| t.2).collect();
-        assert_eq!(codes, ["cut", "retry", "abig", "big", "small"]);
+        assert_eq!(codes, ["cut", "later", "retry", "abig", "big", "small"]);
     }
 }

@@ -90,8 +90,23 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
     if parts.any(|p| p.is_empty() || p == "." || p == "..") {
         return Some("composant vide, . ou ..");
     }
-    if cfg!(windows) && trimmed.contains(':') {
-        return Some("deux-points");
+    if cfg!(windows) {
+        if trimmed.contains(':') {
+            return Some("deux-points");
+        }
+        // Names Windows maps to devices, or silently trims.
+        let reserved = trimmed.split('/').any(|p| {
+            let stem = p.split('.').next().unwrap_or("").to_ascii_uppercase();
+            matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+                || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+                    && stem.len() == 4
+                    && stem.as_bytes()[3].is_ascii_digit())
+                || p.ends_with('.')
+                || p.ends_with(' ')
+        });
+        if reserved {
+            return Some("nom réservé par Windows");
+        }
     }
     None
 }
@@ -299,7 +314,7 @@ pub fn system_time(secs: i64, nanos: u32) -> SystemTime {
 }
 
 /// The archives named on the command line: files as given, folders walked
-/// for `*.SVG` (any case), sorted.
+/// for `B*.SVG` (any case), sorted.
 pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for a in args {
@@ -324,6 +339,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         if ft.is_dir() {
             walk(&p, out)?;
         } else if ft.is_file()
+            // Backups of this batch only: the original product's S<CODE>.SVG
+            // beside them are not svgauto archives.
+            && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('B'))
             && p.extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| x.eq_ignore_ascii_case("svg"))

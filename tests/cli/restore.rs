@@ -85,7 +85,7 @@ fn restore_over_a_modified_dossier_gives_back_the_archived_state_and_keeps_docum
 }
 
 #[test]
-fn restore_with_documents_in_the_archive_replaces_the_live_documents() {
+fn restore_with_documents_in_the_archive_replaces_them_and_keeps_the_others() {
     let base =
         Base::new()
             .collaborator("COMPT", "*")
@@ -106,10 +106,18 @@ fn restore_with_documents_in_the_archive_replaces_the_live_documents() {
     base.restore(&[&base.archive("A")])
         .code(0)
         .restored("A", "BA.SVG");
+    // DESIGN.md §8: associated documents the archive does not hold are kept.
+    let added = base.path("A", "documents/ajout.pdf");
+    assert_eq!(
+        std::fs::read_to_string(&added).unwrap(),
+        "ajouté après la sauvegarde\n",
+        "a document added after the backup is kept"
+    );
+    std::fs::remove_file(&added).unwrap();
     assert_same_snapshot(
         &saved,
         &base.dossier_snapshot("A", true),
-        "dossier A with its documents restored vs A when saved",
+        "dossier A with its documents restored (less the kept one) vs A when saved",
     );
     base.assert_no_restore_leftovers();
     assert_run_has_nothing_to_do(&base);
