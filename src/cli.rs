@@ -23,12 +23,12 @@ pub struct Cli {
 pub enum Command {
     /// Save every dossier modified since its last backup (the nightly batch).
     Run(RunArgs),
-    /// "Remonter": bring dossiers back to the state of their B<CODE>.SVG.
+    /// "Remonter": bring dossiers back to the state of their `B<CODE>.SVG`.
     Restore {
         /// The base whose dossiers are restored.
         #[arg(long, required_unless_present = "to")]
         base: Option<PathBuf>,
-        /// Restore into DIR/<CODE>/ instead, without touching any base.
+        /// Restore into `DIR/<CODE>/` instead, without touching any base.
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
         /// The archives.
