@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -278,15 +278,6 @@ impl Catalog {
             .map(drop)
             .map_err(|e| self.err(e))
     }
-
-    /// The id of the last run, if any.
-    pub fn last_run(&self) -> Result<Option<i64>, CatalogError> {
-        self.conn
-            .query_row("SELECT max(id) FROM run", [], |r| r.get(0))
-            .optional()
-            .map(Option::flatten)
-            .map_err(|e| self.err(e))
-    }
 }
 
 #[cfg(test)]
@@ -314,6 +305,5 @@ mod tests {
             "an error keeps the last good fingerprint"
         );
         assert!(s["B"].failed_last_time());
-        assert_eq!(c.last_run().unwrap(), Some(run));
     }
 }

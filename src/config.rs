@@ -524,7 +524,8 @@ pub fn method_name(m: Method) -> &'static str {
 }
 
 impl Effective {
-    /// The text `svgauto config` prints: one line per key, with its layer.
+    /// The text `svgauto config` prints: per key, the original product's
+    /// label as a comment, then the value and its layer.
     pub fn render(&self) -> String {
         let width = self
             .sources
@@ -533,10 +534,15 @@ impl Effective {
             .max()
             .unwrap_or(0);
         let mut out = String::new();
-        for (key, value, layer) in &self.sources {
+        for ((key, value, layer), def) in self.sources.iter().zip(KEYS) {
             let v = value.to_string();
             let pad = width + 1 - key.len() - v.len();
-            out.push_str(&format!("{key} = {v}{:pad$}({layer})\n", ""));
+            // The original product's label, so an administrator finds the
+            // setting he knows from its screen.
+            out.push_str(&format!(
+                "# {}\n{key} = {v}{:pad$}({layer})\n",
+                def.label, ""
+            ));
         }
         out
     }
