@@ -1205,11 +1205,7 @@ pub fn assert_same_tree(want: &Tree, got: &Tree, what: &str) {
                 let _ = writeln!(msg, "  expected a file, got a folder: {}", show(p));
             }
             (Node::File(a), Some(Node::File(b))) if a != b => {
-                let at = a
-                    .iter()
-                    .zip(b.iter())
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(a.len().min(b.len()));
+                let at = first_difference(a, b);
                 let _ = writeln!(
                     msg,
                     "  differs:  {} (expected {} bytes, got {} bytes, first difference at byte {at})",
@@ -1665,11 +1661,7 @@ pub fn assert_same_snapshot(want: &Snapshot, got: &Snapshot, what: &str) {
                 },
             ) => {
                 if a != b {
-                    let at = a
-                        .iter()
-                        .zip(b.iter())
-                        .position(|(x, y)| x != y)
-                        .unwrap_or(a.len().min(b.len()));
+                    let at = first_difference(a, b);
                     let _ = writeln!(
                         msg,
                         "  differs:    {} (expected {} bytes, got {} bytes, first difference at byte {at})",
@@ -1936,4 +1928,13 @@ pub fn restorable_base(method: &str) -> Base {
     base.run_compt(&[]).code(0);
     assert_eq!(base.archived(), set(&["A", "C"]), "archives in sauve/");
     base
+}
+
+/// The offset of the first byte where `a` and `b` differ (the shorter
+/// length if one is a prefix of the other), for readable diffs.
+pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
 }
