@@ -606,11 +606,15 @@ impl Out {
     /// Panics unless stderr contains every one of `needles`.
     #[track_caller]
     pub fn stderr_has(&self, needles: &[&str]) -> &Self {
+        self.stream_has("stderr", &self.stderr, needles)
+    }
+
+    /// Panics unless `text` (the named output stream) contains every one of
+    /// `needles`.
+    #[track_caller]
+    fn stream_has(&self, name: &str, text: &str, needles: &[&str]) -> &Self {
         for n in needles {
-            assert!(
-                self.stderr.contains(n),
-                "stderr should contain {n:?}\n{self}"
-            );
+            assert!(text.contains(n), "{name} should contain {n:?}\n{self}");
         }
         self
     }
@@ -1465,13 +1469,7 @@ impl Out {
     /// Panics unless stdout contains every one of `needles`.
     #[track_caller]
     pub fn stdout_has(&self, needles: &[&str]) -> &Self {
-        for n in needles {
-            assert!(
-                self.stdout.contains(n),
-                "stdout should contain {n:?}\n{self}"
-            );
-        }
-        self
+        self.stream_has("stdout", &self.stdout, needles)
     }
 
     /// Panics unless the process exited by itself with 0 or 1: not a panic
