@@ -122,6 +122,30 @@ impl Catalog {
         Ok(Catalog { conn, path })
     }
 
+    /// Opens the catalog only to read it, creating nothing (`status`,
+    /// `run --dry-run`): `None` when the base has never been saved.
+    pub fn open_read_only(state_dir: &Path) -> Result<Option<Catalog>, CatalogError> {
+        let path = state_dir.join(Self::FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let err = |source| CatalogError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        // Fails here, with the path, if the file is not a catalog.
+        conn.query_row("SELECT count(*) FROM dossier", [], |r| r.get::<_, i64>(0))
+            .map_err(err)?;
+        Ok(Some(Catalog { conn, path }))
+    }
+
     fn err(&self, source: rusqlite::Error) -> CatalogError {
         CatalogError::Sqlite {
             path: self.path.clone(),

@@ -6,7 +6,9 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +68,95 @@ pub enum Command {
         #[command(flatten)]
         settings: SettingsArg,
     },
+    /// Save one dossier now, on an application event (saved even if unmodified).
+    Save {
+        #[arg(long)]
+        base: PathBuf,
+        /// The collaborator the application runs as.
+        #[arg(long)]
+        user: String,
+        /// The dossier's code.
+        #[arg(long)]
+        dossier: String,
+        /// exit: leaving the dossier (normal archive); provider-exchange:
+        /// before a provider exchange (EchangePrest/); closing: before closing
+        /// a fiscal year (Cloture/).
+        #[arg(long, value_enum)]
+        event: Event,
+        #[command(flatten)]
+        settings: SettingsArg,
+    },
+    /// Per dossier: last backup, last result, modified since; "is everything backed up?".
+    Status {
+        #[arg(long)]
+        base: PathBuf,
+        /// The same as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Dossiers not saved for more than this many days stand out.
+        #[arg(long, default_value_t = 7, value_name = "DAYS")]
+        stale_days: u32,
+        #[command(flatten)]
+        settings: SettingsArg,
+    },
+    /// Print, ready to paste, the scheduled task running the batch every day.
+    Schedule(ScheduleArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout.
+    Man,
+}
+
+/// The application event behind `svgauto save`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Event {
+    /// The user leaves the dossier: the normal `B<CODE>.SVG`.
+    Exit,
+    /// Before receiving a provider exchange: `EchangePrest/B<CODE>.SVG`.
+    ProviderExchange,
+    /// Before closing a fiscal year: `Cloture/B<CODE>.SVG`.
+    Closing,
+}
+
+/// The scheduler an entry is printed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleFormat {
+    /// A crontab line.
+    Cron,
+    /// A systemd service and timer pair.
+    Systemd,
+    /// The Windows Task Scheduler `schtasks /Create` command.
+    Schtasks,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// The base the batch saves.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// The collaborator code the batch runs as.
+    #[arg(long)]
+    pub user: String,
+    /// Time of day, HH:MM (24 h).
+    #[arg(long, value_parser = parse_time_of_day, value_name = "HH:MM")]
+    pub at: (u8, u8),
+    /// Default: schtasks on Windows, cron elsewhere.
+    #[arg(long, value_enum)]
+    pub format: Option<ScheduleFormat>,
+    /// The dedicated system account the task runs as.
+    #[arg(long, default_value = "svgauto", value_name = "ACCOUNT")]
+    pub account: String,
+    /// The svgauto program the task runs (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<PathBuf>,
+    /// Stop starting new dossiers after this long (passed to `run`).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_duration: Option<Duration>,
+    #[command(flatten)]
+    pub settings: SettingsArg,
 }
 
 #[derive(Debug, Args)]
@@ -95,8 +186,65 @@ pub struct RunArgs {
     /// No progress bar, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Print what the run would do, and why, without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+    /// Start no new dossier after this long (e.g. 2h30m, 90m, 45s); the
+    /// rest is "reporté" and goes first next time.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_duration: Option<Duration>,
     #[command(flatten)]
     pub settings: SettingsArg,
+}
+
+/// Parses `2h30m`, `90m`, `45s`, `1h`: numbers each followed by `h`, `m` or
+/// `s`, at least one.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("durée invalide : {s:?} (exemples : 2h30m, 90m, 45s)");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut parts = 0;
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c.to_ascii_lowercase() {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+        parts += 1;
+    }
+    if parts == 0 || !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Parses `HH:MM` (24 h).
+pub fn parse_time_of_day(s: &str) -> Result<(u8, u8), String> {
+    let bad = || format!("heure invalide : {s:?} (attendu HH:MM, par exemple 21:00)");
+    let (h, m) = s.split_once(':').ok_or_else(bad)?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return Err(bad());
+    }
+    let h: u8 = h.parse().map_err(|_| bad())?;
+    let m: u8 = m.parse().map_err(|_| bad())?;
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok((h, m))
 }
 
 /// Rewrites the original command line into the modern one; other command
@@ -176,6 +324,27 @@ mod tests {
         assert_eq!(out[1], "run");
         assert_eq!(PathBuf::from(&out[3]), d.path());
         assert_eq!(out[5], "COMPT");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2h30m"), Ok(Duration::from_secs(9000)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("1H"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "2", "2h30", "h", "2j", "-1h", "1.5h", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn times_of_day() {
+        assert_eq!(parse_time_of_day("21:00"), Ok((21, 0)));
+        assert_eq!(parse_time_of_day("7:05"), Ok((7, 5)));
+        for bad in ["24:00", "21:60", "21", "21:0", ":00", "2100", "a:bc"] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use svgauto::exit::Exit;
 use svgauto::exit::Said;
 use svgauto::pipeline::{self, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::{clock, lock, notify, restore, verify};
+use svgauto::{clock, event, lock, notify, restore, schedule, status, verify};
 
 fn main() -> ExitCode {
     let args = match cli::translate_legacy(std::env::args_os().collect()) {
@@ -120,6 +120,54 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Config { base, settings } => {
             let b = Base::open(&base, settings.file.as_deref())?;
             print!("{}", b.effective.render());
+            Ok(Exit::Ok)
+        }
+        Command::Save {
+            base,
+            user,
+            dossier,
+            event,
+            settings,
+        } => {
+            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            Ok(print(event::save_command(
+                &base,
+                settings.file.as_deref(),
+                &user,
+                &dossier,
+                event,
+                clock.as_ref(),
+            )?))
+        }
+        Command::Status {
+            base,
+            json,
+            stale_days,
+            settings,
+        } => {
+            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            Ok(print(status::status_command(
+                &base,
+                settings.file.as_deref(),
+                stale_days,
+                json,
+                clock.as_ref(),
+            )?))
+        }
+        Command::Schedule(a) => {
+            print!("{}", schedule::schedule_command(&a)?);
+            Ok(Exit::Ok)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "svgauto", &mut std::io::stdout());
+            Ok(Exit::Ok)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .context("écriture de la page de manuel")?;
             Ok(Exit::Ok)
         }
     }
