@@ -663,10 +663,24 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Removes `*.SVG.partial` files left in `dir` and its direct subfolders by
-/// a run that died, and returns the dossier codes they belonged to.
-pub fn clean_partials(dir: &Path) -> Vec<String> {
-    let mut codes = Vec::new();
+/// The folder of `backup.dir` for backups taken before a provider exchange.
+pub const EXCHANGE_DIR: &str = "EchangePrest";
+/// The folder of `backup.dir` for backups taken before closing a dossier.
+pub const CLOSING_DIR: &str = "Cloture";
+
+/// A `B<CODE>.SVG.partial` left in the backup folder.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    pub code: String,
+    pub path: PathBuf,
+    /// In `EchangePrest/` or `Cloture/`: left by an event backup.
+    pub event: bool,
+}
+
+/// The `*.SVG.partial` files in `dir` and its direct subfolders (rotation,
+/// `EchangePrest/`, `Cloture/`).
+pub fn find_partials(dir: &Path) -> Vec<Partial> {
+    let mut found = Vec::new();
     let mut dirs = vec![dir.to_owned()];
     if let Ok(rd) = fs::read_dir(dir) {
         dirs.extend(
@@ -677,19 +691,36 @@ pub fn clean_partials(dir: &Path) -> Vec<String> {
     }
     for d in dirs {
         let Ok(rd) = fs::read_dir(&d) else { continue };
+        let event = d != dir && (d.ends_with(EXCHANGE_DIR) || d.ends_with(CLOSING_DIR));
         for e in rd.flatten() {
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(code) = name
                 .strip_suffix(".SVG.partial")
                 .and_then(|s| s.strip_prefix('B'))
-                && fs::remove_file(e.path()).is_ok()
             {
-                codes.push(code.to_owned());
+                found.push(Partial {
+                    code: code.to_owned(),
+                    path: e.path(),
+                    event,
+                });
             }
         }
     }
-    codes
+    found
+}
+
+/// Removes the `*.SVG.partial` files a run or a `save` that died left (see
+/// [`find_partials`]), and returns the codes of the batch's own archives
+/// among them (an event backup that died does not make the batch redo the
+/// dossier first). A partial whose dossier is locked right now (`in_use`)
+/// is being written by a `svgauto save` under that lock: it is left alone.
+pub fn clean_partials(dir: &Path, in_use: &dyn Fn(&str) -> bool) -> Vec<String> {
+    find_partials(dir)
+        .into_iter()
+        .filter(|p| !in_use(&p.code) && fs::remove_file(&p.path).is_ok() && !p.event)
+        .map(|p| p.code)
+        .collect()
 }
 
 #[cfg(test)]
@@ -830,9 +861,21 @@ mod tests {
         fs::create_dir(d.path().join("Lundi")).unwrap();
         fs::write(d.path().join("Lundi/BX2.SVG.partial"), b"").unwrap();
         fs::write(d.path().join("BX3.SVG"), b"").unwrap();
-        let mut codes = clean_partials(d.path());
+        fs::create_dir(d.path().join(CLOSING_DIR)).unwrap();
+        fs::write(d.path().join("Cloture/BX4.SVG.partial"), b"").unwrap();
+        fs::write(d.path().join("BBUSY.SVG.partial"), b"").unwrap();
+        let mut codes = clean_partials(d.path(), &|code| code == "BUSY");
         codes.sort();
-        assert_eq!(codes, ["X1", "X2"]);
+        assert_eq!(
+            codes,
+            ["X1", "X2"],
+            "an event's partial is cleaned, not redone"
+        );
         assert!(d.path().join("BX3.SVG").exists());
+        assert!(!d.path().join("Cloture/BX4.SVG.partial").exists());
+        assert!(
+            d.path().join("BBUSY.SVG.partial").exists(),
+            "a partial under its dossier's lock is being written"
+        );
     }
 }

@@ -97,6 +97,17 @@ CREATE TABLE IF NOT EXISTS restore (
     result   TEXT NOT NULL,   -- 'ok' | 'error'
     error    TEXT
 );
+CREATE TABLE IF NOT EXISTS event (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    code     TEXT NOT NULL,
+    event    TEXT NOT NULL,   -- 'exit' | 'provider-exchange' | 'closing'
+    user     TEXT NOT NULL,
+    archive  TEXT NOT NULL,
+    bytes    INTEGER,
+    result   TEXT NOT NULL,   -- 'ok' | 'error'
+    error    TEXT
+);
 ";
 
 impl Catalog {
@@ -237,11 +248,12 @@ impl Catalog {
     }
 
     /// Records a successful backup: called only once the archive is renamed
-    /// into place and its folder flushed.
+    /// into place and its folder flushed. `run` is `None` for an event
+    /// backup (`svgauto save --event exit`).
     pub fn record_success(
         &self,
         code: &str,
-        run: i64,
+        run: Option<i64>,
         fingerprint: &str,
         at: &str,
         archive: &str,
@@ -260,7 +272,12 @@ impl Catalog {
     }
 
     /// Records a failure; the last good backup's fingerprint is kept.
-    pub fn record_error(&self, code: &str, run: i64, error: &str) -> Result<(), CatalogError> {
+    pub fn record_error(
+        &self,
+        code: &str,
+        run: Option<i64>,
+        error: &str,
+    ) -> Result<(), CatalogError> {
         self.conn
             .execute(
                 "INSERT INTO dossier (code, last_result, last_error, last_run, in_progress_run)
@@ -280,6 +297,29 @@ impl Catalog {
                 "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, 'deferred', ?2)
                  ON CONFLICT(code) DO UPDATE SET last_result = 'deferred', last_run = ?2",
                 params![code, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records an event backup (`svgauto save`), successful or not. For the
+    /// `exit` event, [`Catalog::record_success`] or [`Catalog::record_error`]
+    /// records it as the dossier's last backup too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_event(
+        &self,
+        at: &str,
+        code: &str,
+        event: &str,
+        user: &str,
+        archive: &str,
+        bytes: Option<u64>,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO event (at, code, event, user, archive, bytes, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![at, code, event, user, archive, bytes.map(|b| b as i64), if error.is_some() { "error" } else { "ok" }, error],
             )
             .map(drop)
             .map_err(|e| self.err(e))
@@ -316,9 +356,10 @@ mod tests {
             .begin_run("2026-11-28T21:00:00", "COMPT", "r.txt")
             .unwrap();
         c.mark_in_progress("A", run).unwrap();
-        c.record_success("B", run, "fp-b", "t", "sauve/BB.SVG", 10)
+        c.record_success("B", Some(run), "fp-b", "t", "sauve/BB.SVG", 10)
             .unwrap();
-        c.record_error("B", run, "en cours d'utilisation").unwrap();
+        c.record_error("B", Some(run), "en cours d'utilisation")
+            .unwrap();
         drop(c);
         let c = Catalog::open(d.path()).unwrap();
         let s = c.states().unwrap();

@@ -232,6 +232,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// Writes a duration back the way [`parse_duration`] reads it: `2h30m`,
+/// `45s`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 /// Parses `HH:MM` (24 h).
 pub fn parse_time_of_day(s: &str) -> Result<(u8, u8), String> {
     let bad = || format!("heure invalide : {s:?} (attendu HH:MM, par exemple 21:00)");
@@ -333,7 +351,21 @@ mod tests {
         assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("1H"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in ["", "2", "2h30", "h", "2j", "-1h", "1.5h", "99999999999999999999h"] {
+        for d in ["2h30m", "90m", "45s", "0s", "1h1s", "26h"] {
+            let parsed = parse_duration(d).unwrap();
+            assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        for bad in [
+            "",
+            "2",
+            "2h30",
+            "h",
+            "2j",
+            "-1h",
+            "1.5h",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
     }

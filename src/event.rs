@@ -1,12 +1,77 @@
-//! `svgauto save --event …`: one dossier saved now, on an application event.
+//! `svgauto save --event …` (DESIGN.md §8): one dossier saved now, because
+//! the accounting application says so — when a user leaves the dossier
+//! (`exit`), before it receives a provider exchange (`provider-exchange`),
+//! before it closes a fiscal year (`closing`).
+//!
+//! Each event is governed by its setting (`events.on_exit`,
+//! `events.before_provider_exchange`, `events.before_closing`): a disabled
+//! event does nothing, says so and exits 0. An event backup is taken even if
+//! the dossier is unmodified, and the batch's selection rules (étalon, test,
+//! non transférable, originals/copies) do not apply: the application asked
+//! for this dossier. The collaborator's rights do.
+//!
+//! The same rules as the batch otherwise: the dossier's lock is taken
+//! without waiting (a dossier in use is exit 1 with the contract's message),
+//! the archive is written to `.partial`, flushed, renamed, its folder
+//! flushed. `exit` writes the normal `B<CODE>.SVG` (in the rotation folder
+//! of the day, like a run at that moment) and, once it is in place, counts
+//! as the dossier's last backup in the catalog. `provider-exchange` and
+//! `closing` write into `EchangePrest/` and `Cloture/` of `backup.dir` and
+//! leave the batch's view of the dossier unchanged. Every event backup, good
+//! or failed, is recorded in the catalog's `event` table; a failed one does
+//! not change the dossier's state (the batch decides from its fingerprint,
+//! as if the event had not happened).
+//!
+//! `save` does not take the base's run lock: it may run while the nightly
+//! batch does (the dossier's lock keeps them from writing the same archive
+//! at once, and a run starting meanwhile leaves a locked dossier's
+//! `.partial` alone).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::thread;
 
+use crate::archive::{self, CLOSING_DIR, Compression, EXCHANGE_DIR, IoBudget, Job};
+use crate::base::{Base, LOCK_FILE, valid_code};
+use crate::catalog::Catalog;
 use crate::cli::Event;
 use crate::clock::Clock;
-use crate::exit::Said;
+use crate::exit::{Exit, Said};
+use crate::lock::{self, LockError};
+use crate::pipeline::{display_path, target_dir};
+use crate::report::{self, IN_USE};
 use crate::restore::CommandError;
+use crate::scan;
 
+impl Event {
+    /// The name stored in the catalog.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Exit => "exit",
+            Event::ProviderExchange => "provider-exchange",
+            Event::Closing => "closing",
+        }
+    }
+
+    /// The event in the original product's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Event::Exit => "à la sortie du dossier",
+            Event::ProviderExchange => "avant réception d'un échange prestataire",
+            Event::Closing => "avant clôture du dossier",
+        }
+    }
+
+    /// The setting that enables it.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Event::Exit => "events.on_exit",
+            Event::ProviderExchange => "events.before_provider_exchange",
+            Event::Closing => "events.before_closing",
+        }
+    }
+}
+
+/// `svgauto save --base B --user U --dossier C --event E`.
 pub fn save_command(
     base: &Path,
     workstation: Option<&Path>,
@@ -15,6 +80,166 @@ pub fn save_command(
     event: Event,
     clock: &dyn Clock,
 ) -> Result<Said, CommandError> {
-    let _ = (base, workstation, user, dossier, event, clock);
-    unimplemented!("save")
+    let fatal = |msg: String| Said {
+        lines: vec![Err(msg)],
+        exit: Exit::Fatal,
+    };
+    if !valid_code(dossier) {
+        return Ok(fatal(format!(
+            "code de dossier invalide : {dossier:?} (1 à 32 caractères parmi A-Z a-z 0-9 _ -)"
+        )));
+    }
+    let base = Base::open(base, workstation)?;
+    let rights = base.rights(user)?;
+    let settings = &base.effective.settings;
+    let enabled = match event {
+        Event::Exit => settings.events.on_exit,
+        Event::ProviderExchange => settings.events.before_provider_exchange,
+        Event::Closing => settings.events.before_closing,
+    };
+    if !enabled {
+        let layer = base
+            .effective
+            .sources
+            .iter()
+            .find(|(k, _, _)| k == event.setting())
+            .map(|(_, _, l)| l.to_string())
+            .unwrap_or_default();
+        return Ok(Said::from_lines(vec![Ok(format!(
+            "Sauvegarde {} désactivée ({} = false, {layer}) : dossier {dossier} non sauvegardé.",
+            event.label(),
+            event.setting(),
+        ))]));
+    }
+    let dir = base.dossiers_dir().join(dossier);
+    let failed = |message: String| {
+        Said::from_lines(vec![Err(report::dossier_line(
+            dossier,
+            &format!("Echec du traitement. {message}"),
+        ))])
+    };
+    if !dir.is_dir() {
+        return Ok(fatal(format!("dossier introuvable : {}", dir.display())));
+    }
+    if !rights.allows(dossier) {
+        return Ok(failed(format!(
+            "Le collaborateur {user} n'a pas les droits sur ce dossier."
+        )));
+    }
+
+    let now = clock.now();
+    let backup_dir = base.backup_dir();
+    let folder = match event {
+        Event::Exit => target_dir(&backup_dir, settings.backup.subdir, now),
+        Event::ProviderExchange => backup_dir.join(EXCHANGE_DIR),
+        Event::Closing => backup_dir.join(CLOSING_DIR),
+    };
+    std::fs::create_dir_all(&folder).map_err(|source| CommandError::Io {
+        path: folder.clone(),
+        source,
+    })?;
+    let target = folder.join(archive::file_name(dossier));
+    let archive_rel = display_path(&target, &base.root);
+
+    let result = save_locked(&base, &dir, dossier, &target, clock);
+    let catalog = Catalog::open(&base.state_dir())?;
+    let at = clock.now().to_rfc3339();
+    match result {
+        Ok((fingerprint, bytes_out)) => {
+            let tx = catalog.transaction()?;
+            if event == Event::Exit {
+                catalog.record_success(
+                    dossier,
+                    None,
+                    &fingerprint,
+                    &at,
+                    &archive_rel,
+                    bytes_out,
+                )?;
+            }
+            catalog.record_event(
+                &at,
+                dossier,
+                event.name(),
+                user,
+                &archive_rel,
+                Some(bytes_out),
+                None,
+            )?;
+            catalog.commit(tx)?;
+            Ok(Said::from_lines(vec![Ok(format!(
+                "{} (sauvegarde {} : {archive_rel})",
+                report::dossier_line(dossier, "Traitement réussi"),
+                event.label()
+            ))]))
+        }
+        Err(message) => {
+            catalog.record_event(
+                &at,
+                dossier,
+                event.name(),
+                user,
+                &archive_rel,
+                None,
+                Some(&message),
+            )?;
+            Ok(failed(message))
+        }
+    }
+}
+
+/// Takes the dossier's lock, scans it under the lock and writes its
+/// archive: the fingerprint saved and the archive's size, or the French
+/// sentence saying why not.
+fn save_locked(
+    base: &Base,
+    dir: &Path,
+    code: &str,
+    target: &PathBuf,
+    clock: &dyn Clock,
+) -> Result<(String, u64), String> {
+    let settings = &base.effective.settings;
+    let _lock = match lock::try_exclusive(&dir.join(LOCK_FILE)) {
+        Ok(h) => h,
+        Err(LockError::Busy) => return Err(IN_USE.into()),
+        Err(LockError::Io(e)) => {
+            return Err(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
+        }
+    };
+    let include_documents = settings.backup.include_documents;
+    let scan = scan::scan_dossier(code, dir, include_documents);
+    let identity = match (&scan.identity, &scan.walk_error) {
+        (Err(msg), _) => return Err(msg.clone()),
+        (Ok(_), Some(msg)) => return Err(format!("{msg}.")),
+        (Ok(id), None) => id,
+    };
+    let threads = match settings.run.threads {
+        0 => thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("svgauto-pool-{i}"))
+        .build()
+        .expect("a thread pool of this size can be built");
+    let io = IoBudget::new(settings.run.io_jobs);
+    let job = Job {
+        scan: &scan,
+        identity,
+        target,
+        compression: Compression {
+            method: settings.archive.method,
+            level: settings.archive.level,
+        },
+        pool: &pool,
+        inline_small: false,
+        backup_time: clock.now(),
+        io: &io,
+        on_bytes: &|_| {},
+        documents_included: include_documents,
+        verify: false,
+    };
+    archive::write(&job)
+        .map(|w| (scan.fingerprint.clone(), w.bytes_out))
+        .map_err(|e| e.to_string())
 }

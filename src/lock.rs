@@ -42,6 +42,17 @@ pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
     }
 }
 
+/// Whether someone holds a lock on `path` now, without creating the file (a
+/// dossier without a lock file is not in use): `run --dry-run` and the
+/// cleaning of leftovers ask this. The exclusive lock is taken and released
+/// at once.
+pub fn in_use(path: &Path) -> bool {
+    match File::open(path) {
+        Ok(f) => matches!(f.try_lock(), Err(TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// Takes the exclusive lock on `path`, waiting for it (used by `svgauto hold`).
 pub fn exclusive(path: &Path) -> io::Result<Held> {
     let file = open(path)?;

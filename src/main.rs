@@ -70,7 +70,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 force_all: a.all,
                 threads: a.threads.map(usize::from),
                 verify: a.verify,
+                max_duration: a.max_duration,
             };
+            if a.dry_run {
+                let plan = pipeline::dry_run(&opts, clock.as_ref())?;
+                if a.json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    print!("{}", plan.render());
+                }
+                return Ok(Exit::Ok);
+            }
             let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
             for l in &out.lines {
                 println!("{l}");

@@ -15,10 +15,13 @@
 //! message on the channel. A quit flag (Ctrl-C) is checked before each
 //! claim: what is under way finishes, what was never started is "reporté".
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Local};
 use crossbeam_channel::Sender;
@@ -26,7 +29,7 @@ use thiserror::Error;
 
 use crate::archive::{self, Compression, IoBudget, Job};
 use crate::base::{Base, BaseError, LOCK_FILE};
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
 use crate::config::Subdir;
 use crate::exit::Exit;
@@ -50,6 +53,9 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// `--verify`: read every archive back before putting it in place.
     pub verify: bool,
+    /// `--max-duration`: no dossier is started after this long; the rest is
+    /// "reporté" and goes first next time.
+    pub max_duration: Option<Duration>,
 }
 
 /// A run that could not take place (exit 2).
@@ -119,12 +125,52 @@ struct Planned<'a> {
     why: Why,
 }
 
+/// Selection and order (DESIGN.md §3, steps 1–2) over the whole base: the
+/// dossiers decided without being saved, with their outcome, and the plan,
+/// in the order the run takes it. Shared by the run and `--dry-run`.
+#[allow(clippy::type_complexity)]
+fn select_all<'a>(
+    scans: &'a [DossierScan],
+    states: &HashMap<String, DossierState>,
+    leftovers: &HashSet<String>,
+    rules: &Rules<'_>,
+) -> (Vec<(&'a DossierScan, Outcome)>, Vec<Planned<'a>>) {
+    let mut decided = Vec::new();
+    let mut plan = Vec::new();
+    for s in scans {
+        let state = states.get(&s.code);
+        let facts = Facts {
+            identity: &s.identity,
+            walk_error: s.walk_error.as_deref(),
+            fingerprint: &s.fingerprint,
+            state,
+            interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
+                || leftovers.contains(&s.code),
+        };
+        let outcome = match select::decide(facts, rules) {
+            Decision::Save(why) => {
+                plan.push(Planned { scan: s, why });
+                continue;
+            }
+            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
+            Decision::Skip(reason) => Outcome::Excluded { reason },
+            Decision::Fail(message) => Outcome::Error { why: None, message },
+        };
+        decided.push((s, outcome));
+    }
+    select::order(&mut plan, |p| {
+        (p.why, p.scan.total_bytes, p.scan.code.as_str())
+    });
+    (decided, plan)
+}
+
 pub fn run(
     opts: &RunOptions,
     clock: &dyn Clock,
     interrupted: &AtomicBool,
     progress: Box<dyn Progress>,
 ) -> Result<RunOutcome, RunError> {
+    let t0 = Instant::now();
     let base = Base::open(&opts.base, opts.workstation.as_deref())?;
     let rights = base.rights(&opts.user)?;
     let mailer = Mailer::from_settings(&base.effective)?;
@@ -149,7 +195,11 @@ pub fn run(
         })?;
 
     // What a killed run left behind: partial archives, in-progress markers.
-    let leftovers: HashSet<String> = archive::clean_partials(&backup_dir).into_iter().collect();
+    let dossiers_dir = base.dossiers_dir();
+    let in_use = |code: &str| lock::in_use(&dossiers_dir.join(code).join(LOCK_FILE));
+    let leftovers: HashSet<String> = archive::clean_partials(&backup_dir, &in_use)
+        .into_iter()
+        .collect();
     let states = catalog.states()?;
     let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(
         |source| RunError::Scan {
@@ -165,32 +215,11 @@ pub fn run(
         user: &opts.user,
         rights: &rights,
     };
-    let mut decided = Vec::new();
-    let mut plan = Vec::new();
-    for s in &scans {
-        let state = states.get(&s.code);
-        let facts = Facts {
-            identity: &s.identity,
-            walk_error: s.walk_error.as_deref(),
-            fingerprint: &s.fingerprint,
-            state,
-            interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
-                || leftovers.contains(&s.code),
-        };
-        let outcome = match select::decide(facts, &rules) {
-            Decision::Save(why) => {
-                plan.push(Planned { scan: s, why });
-                continue;
-            }
-            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
-            Decision::Skip(reason) => Outcome::Excluded { reason },
-            Decision::Fail(message) => Outcome::Error { why: None, message },
-        };
-        decided.push(line(s, outcome, None));
-    }
-    select::order(&mut plan, |p| {
-        (p.why, p.scan.total_bytes, p.scan.code.as_str())
-    });
+    let (decided, plan) = select_all(&scans, &states, &leftovers, &rules);
+    let decided: Vec<DossierLine> = decided
+        .into_iter()
+        .map(|(s, outcome)| line(s, outcome, None))
+        .collect();
 
     let report_rel = display_path(&report.txt_path, &base.root);
     let run_id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
@@ -225,6 +254,14 @@ pub fn run(
     };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let budget_spent = AtomicBool::new(false);
+    let over_budget = || {
+        let over = opts.max_duration.is_some_and(|d| t0.elapsed() >= d);
+        if over {
+            budget_spent.store(true, Ordering::SeqCst);
+        }
+        over
+    };
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(256);
 
     let plan_bytes = plan.iter().map(|p| p.scan.total_bytes).sum();
@@ -291,12 +328,16 @@ pub fn run(
         let loops: Vec<_> = (0..assemblers.min(plan.len()))
             .map(|i| {
                 let tx = tx.clone();
-                let (plan, next, stop, worker) = (&plan, &next, &stop, &worker);
+                let (plan, next, stop, worker, over_budget) =
+                    (&plan, &next, &stop, &worker, &over_budget);
                 thread::Builder::new()
                     .name(format!("svgauto-dossier-{i}"))
                     .spawn_scoped(scope, move || {
                         loop {
-                            if interrupted.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                            if interrupted.load(Ordering::SeqCst)
+                                || stop.load(Ordering::SeqCst)
+                                || over_budget()
+                            {
                                 break;
                             }
                             let i = next.fetch_add(1, Ordering::SeqCst);
@@ -379,6 +420,7 @@ pub fn run(
         finished_at: finished.to_rfc3339(),
         report: txt_path.display().to_string(),
         interrupted: exit == Exit::Interrupted,
+        max_duration_reached: budget_spent.load(Ordering::SeqCst),
         exit_code: exit.code(),
         summary,
         mail: mail.as_deref(),
@@ -392,6 +434,12 @@ pub fn run(
         exit.code(),
     )?;
     let mut out = summary.lines();
+    if budget_spent.load(Ordering::SeqCst) {
+        out.push(format!(
+            "Durée maximale atteinte (--max-duration {}) : les dossiers reportés passeront en premier au prochain traitement",
+            crate::cli::format_duration(opts.max_duration.unwrap_or_default())
+        ));
+    }
     out.push(format!("Rapport : {}", txt_path.display()));
     Ok(RunOutcome {
         exit,
@@ -400,6 +448,298 @@ pub fn run(
         lines: out,
         warnings,
     })
+}
+
+/// `run --dry-run`: what the run would do with every dossier, in the order
+/// it would, and why — computed by the same selection as the run, without
+/// writing anything (no catalog, lock file, folder or report is created;
+/// leftovers of a killed run are seen, not cleaned).
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub format: u32,
+    pub dry_run: bool,
+    pub base: String,
+    pub user: String,
+    /// Where the archives would be written (with the rotation folder).
+    pub target_dir: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
+    /// To save first, in run order; then the errors; then the others, by code.
+    pub dossiers: Vec<PlanLine>,
+    pub totals: PlanTotals,
+}
+
+/// What the run would do with one dossier.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Save,
+    Error,
+    Skip,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanLine {
+    pub code: String,
+    pub name: Option<String>,
+    pub action: Action,
+    /// Position in the run, from 1, for the dossiers to save.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Skip>,
+    /// The same, in French, as the text output says it.
+    pub detail: String,
+    pub bytes: u64,
+    pub files: usize,
+    /// Its lock is held right now: the run would give an error line.
+    pub in_use: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PlanTotals {
+    pub to_save: usize,
+    /// What the run would read.
+    pub bytes: u64,
+    pub in_use: usize,
+    pub errors: usize,
+    pub skipped: usize,
+}
+
+/// `svgauto run --dry-run`.
+pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError> {
+    let base = Base::open(&opts.base, opts.workstation.as_deref())?;
+    let rights = base.rights(&opts.user)?;
+    // Mail settings that would stop the run stop its simulation too.
+    Mailer::from_settings(&base.effective)?;
+    let settings = &base.effective.settings;
+    let states = match Catalog::open_read_only(&base.state_dir())? {
+        Some(c) => c.states()?,
+        None => HashMap::new(),
+    };
+    let backup_dir = base.backup_dir();
+    let leftovers: HashSet<String> = archive::find_partials(&backup_dir)
+        .into_iter()
+        .filter(|p| !p.event)
+        .map(|p| p.code)
+        .collect();
+    let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(
+        |source| RunError::Scan {
+            path: base.dossiers_dir(),
+            source,
+        },
+    )?;
+    let rules = Rules {
+        force_all: opts.force_all,
+        modified_only: settings.backup.modified_only,
+        dossiers: settings.backup.dossiers,
+        user: &opts.user,
+        rights: &rights,
+    };
+    let (decided, plan) = select_all(&scans, &states, &leftovers, &rules);
+    let mut totals = PlanTotals::default();
+    let mut dossiers = Vec::new();
+    let name = |s: &DossierScan| s.identity.as_ref().ok().and_then(|i| i.name.clone());
+    for (i, p) in plan.iter().enumerate() {
+        let last_error = states.get(&p.scan.code).and_then(|s| s.last_error.clone());
+        let in_use = lock::in_use(&p.scan.dir.join(LOCK_FILE));
+        let mut detail = match p.why {
+            Why::New => "jamais sauvegardé".to_owned(),
+            Why::Modified => "modifié depuis la dernière sauvegarde".to_owned(),
+            Why::Forced if opts.force_all => "sauvegarde forcée (--all)".to_owned(),
+            Why::Forced => {
+                "tous les dossiers sont sauvegardés (backup.modified_only = false)".to_owned()
+            }
+            Why::Retry => format!(
+                "nouvel essai après l'erreur du traitement précédent : {}",
+                last_error.as_deref().unwrap_or("?")
+            ),
+            Why::Deferred => "reporté par le traitement précédent".to_owned(),
+            Why::Interrupted => {
+                "reprise : sa sauvegarde précédente avait été interrompue".to_owned()
+            }
+        };
+        if in_use {
+            detail.push_str(" ; utilisé en ce moment : sera en erreur s'il est encore ouvert");
+            totals.in_use += 1;
+        }
+        totals.to_save += 1;
+        totals.bytes += p.scan.total_bytes;
+        dossiers.push(PlanLine {
+            code: p.scan.code.clone(),
+            name: name(p.scan),
+            action: Action::Save,
+            order: Some(i + 1),
+            why: Some(p.why),
+            reason: None,
+            detail,
+            bytes: p.scan.total_bytes,
+            files: p.scan.entries.len(),
+            in_use,
+            last_error: if p.why == Why::Retry {
+                last_error
+            } else {
+                None
+            },
+        });
+    }
+    let mut others: Vec<PlanLine> = decided
+        .into_iter()
+        .map(|(s, outcome)| {
+            let (action, reason, detail) = match outcome {
+                Outcome::Error { message, .. } => (Action::Error, None, message),
+                Outcome::Excluded { reason } => {
+                    (Action::Skip, Some(reason), skip_text(reason).to_owned())
+                }
+                _ => (
+                    Action::Skip,
+                    Some(Skip::Unchanged),
+                    skip_text(Skip::Unchanged).to_owned(),
+                ),
+            };
+            PlanLine {
+                code: s.code.clone(),
+                name: name(s),
+                action,
+                order: None,
+                why: None,
+                reason,
+                detail,
+                bytes: s.total_bytes,
+                files: s.entries.len(),
+                in_use: false,
+                last_error: None,
+            }
+        })
+        .collect();
+    others.sort_by(|a, b| {
+        (!matches!(a.action, Action::Error), &a.code)
+            .cmp(&(!matches!(b.action, Action::Error), &b.code))
+    });
+    totals.errors = others
+        .iter()
+        .filter(|l| matches!(l.action, Action::Error))
+        .count();
+    totals.skipped = others.len() - totals.errors;
+    dossiers.extend(others);
+    Ok(DryRun {
+        format: 1,
+        dry_run: true,
+        base: base.root.display().to_string(),
+        user: opts.user.clone(),
+        target_dir: display_path(
+            &target_dir(&backup_dir, settings.backup.subdir, clock.now()),
+            &base.root,
+        ),
+        max_duration: opts.max_duration.map(crate::cli::format_duration),
+        dossiers,
+        totals,
+    })
+}
+
+/// Why a dossier is not concerned, in French.
+pub fn skip_text(reason: Skip) -> &'static str {
+    match reason {
+        Skip::Unchanged => "non modifié depuis la dernière sauvegarde",
+        Skip::Etalon => "dossier étalon : jamais sauvegardé par le traitement",
+        Skip::Test => "dossier de test : jamais sauvegardé par le traitement",
+        Skip::NonTransferable => "dossier non transférable : jamais sauvegardé par le traitement",
+        Skip::Original => {
+            "original : seules les copies sont sauvegardées (backup.dossiers = copies)"
+        }
+        Skip::Copie => "copie : seuls les originaux sont sauvegardés (backup.dossiers = originals)",
+    }
+}
+
+impl DryRun {
+    /// The plan as text, for a terminal.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "Simulation du traitement (--dry-run) : rien n'est écrit.\nBase {}, collaborateur {}, archives dans {}{}\n",
+            self.base,
+            self.user,
+            self.target_dir,
+            self.max_duration
+                .as_deref()
+                .map(|d| format!(", durée maximale {d}"))
+                .unwrap_or_default()
+        );
+        let section = |out: &mut String, title: &str, action: fn(&Action) -> bool| {
+            let lines: Vec<&PlanLine> =
+                self.dossiers.iter().filter(|l| action(&l.action)).collect();
+            if lines.is_empty() {
+                return;
+            }
+            out.push_str(&format!("\n{title}\n"));
+            for l in lines {
+                let order = l
+                    .order
+                    .map(|o| format!("{o:>4}. "))
+                    .unwrap_or_else(|| "    - ".into());
+                let size = if matches!(l.action, Action::Save) {
+                    format!(" ({}, {} fichier(s))", short_bytes(l.bytes), l.files)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!("{order}Dossier {} : {}{size}\n", l.code, l.detail));
+            }
+        };
+        section(
+            &mut out,
+            "À sauvegarder, dans l'ordre du traitement :",
+            |a| matches!(a, Action::Save),
+        );
+        section(&mut out, "En erreur :", |a| matches!(a, Action::Error));
+        section(&mut out, "Non concernés :", |a| matches!(a, Action::Skip));
+        let t = &self.totals;
+        out.push_str(&format!(
+            "\n{} dossier(s) à sauvegarder, {} à lire ; {} utilisé(s) en ce moment ; {} en erreur ; {} non concerné(s)\n",
+            t.to_save,
+            human_bytes(t.bytes),
+            t.in_use,
+            t.errors,
+            t.skipped
+        ));
+        out
+    }
+}
+
+/// `1,2 Mio`, `512 octets`.
+fn short_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["Kio", "Mio", "Gio", "Tio"];
+    let mut v = n as f64;
+    let mut unit = None;
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = Some(u);
+    }
+    match unit {
+        Some(u) => format!("{} {u}", format!("{v:.1}").replace('.', ",")),
+        None => format!("{n} octets"),
+    }
+}
+
+/// `1 234 567 octets (1,2 Mio)`: exact, and readable.
+fn human_bytes(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(c);
+    }
+    if n < 1024 {
+        return format!("{grouped} octets");
+    }
+    format!("{grouped} octets ({})", short_bytes(n))
 }
 
 /// What every worker needs to save a dossier.
@@ -498,13 +838,15 @@ fn record_all(catalog: &Catalog, run: i64, msgs: &[Msg]) -> Result<(), RunError>
                     ..
                 } => catalog.record_success(
                     &l.code,
-                    run,
+                    Some(run),
                     fingerprint,
                     l.finished_at.as_deref().unwrap_or_default(),
                     archive,
                     *bytes_out,
                 )?,
-                Outcome::Error { message, .. } => catalog.record_error(&l.code, run, message)?,
+                Outcome::Error { message, .. } => {
+                    catalog.record_error(&l.code, Some(run), message)?
+                }
                 Outcome::Deferred { .. } => catalog.record_deferred(&l.code, run)?,
                 Outcome::Unchanged | Outcome::Excluded { .. } => {}
             },
@@ -517,7 +859,7 @@ fn record_all(catalog: &Catalog, run: i64, msgs: &[Msg]) -> Result<(), RunError>
 
 /// A path relative to the base when it is inside it, for reports and the
 /// catalog.
-fn display_path(p: &Path, root: &Path) -> String {
+pub(crate) fn display_path(p: &Path, root: &Path) -> String {
     p.strip_prefix(root)
         .map(|r| r.display().to_string())
         .unwrap_or_else(|_| p.display().to_string())

@@ -148,6 +148,8 @@ pub struct RunReport<'a> {
     pub finished_at: String,
     pub report: String,
     pub interrupted: bool,
+    /// `--max-duration` was reached: what was not started is deferred.
+    pub max_duration_reached: bool,
     pub exit_code: i32,
     pub summary: Summary,
     /// The mail on error: one entry per recipient, with the error if it
