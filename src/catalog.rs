@@ -144,10 +144,22 @@ impl Catalog {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // A catalog at rest has no `-wal` file (the last connection folded
+        // it into the database): opened "immutable", SQLite then creates no
+        // `-wal`/`-shm` beside it either, so `status` and `--dry-run` write
+        // nothing. While a run has it open, the usual read-only open reads
+        // the run's latest commits (and the `-shm` the run already made).
+        let wal = state_dir.join(format!("{}-wal", Self::FILE));
+        let conn = if wal.exists() {
+            Connection::open_with_flags(&path, flags)
+        } else {
+            Connection::open_with_flags(
+                format!("{}?immutable=1", file_uri(&path)),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        }
         .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
@@ -344,6 +356,24 @@ impl Catalog {
     }
 }
 
+/// `file:` URI of a path for SQLite (RFC 3986 percent-encoding of anything
+/// but unreserved characters and separators; `C:\x` becomes `file:/C:/x`).
+fn file_uri(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let mut uri = String::from("file:");
+    if text.as_bytes().get(1) == Some(&b':') {
+        uri.push('/');
+    }
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~:".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,5 +400,31 @@ mod tests {
             "an error keeps the last good fingerprint"
         );
         assert!(s["B"].failed_last_time());
+    }
+
+    #[test]
+    fn read_only_open_writes_nothing_beside_a_catalog_at_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("état ?#%");
+        assert!(Catalog::open_read_only(&dir).unwrap().is_none());
+        let c = Catalog::open(&dir).unwrap();
+        let run = c.begin_run("t", "COMPT", "r.txt").unwrap();
+        c.record_success("A", Some(run), "fp", "t", "sauve/BA.SVG", 1)
+            .unwrap();
+        drop(c);
+        let files = || {
+            let mut v: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = files();
+        let r = Catalog::open_read_only(&dir).unwrap().unwrap();
+        assert_eq!(r.states().unwrap()["A"].fingerprint.as_deref(), Some("fp"));
+        drop(r);
+        assert_eq!(files(), before);
+        assert_eq!(file_uri(Path::new("C:\\a b")), "file:/C:/a%20b");
     }
 }

@@ -803,11 +803,12 @@ impl Report {
             format!("{saved} / {concerned} dossier(s) traité(s)"),
             format!("{errors} / {concerned} dossier(s) en erreur(s)"),
         ];
+        // The two lines of §7; a line "N dossier(s) reporté(s)" may follow.
         let lines = self.lines();
         let mut tail: Vec<&str> = lines
             .iter()
             .rev()
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !l.trim().is_empty() && !l.ends_with(" dossier(s) reporté(s)"))
             .take(2)
             .copied()
             .collect();

@@ -1,0 +1,87 @@
+//! `svgauto run --max-duration`: after the budget no dossier is started;
+//! the rest is "Reporté au prochain traitement" (not an error), counted on
+//! its own summary line, and goes first at the next run.
+
+use crate::harness::*;
+
+fn base() -> Base {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("GRAND")
+        .file("compta/ecritures.dat", text_bytes(1, 90_000));
+    base.dossier("MOYEN")
+        .file("compta/ecritures.dat", text_bytes(2, 40_000));
+    base.dossier("PETIT")
+        .file("compta/ecritures.dat", text_bytes(3, 5_000));
+    base
+}
+
+#[test]
+fn a_spent_budget_defers_every_dossier_not_started_and_they_go_first_next_time() {
+    let base = base();
+    base.run_compt(&[]).code(0);
+    base.append("MOYEN", "compta/ecritures.dat", "écriture\n");
+    base.append("PETIT", "compta/ecritures.dat", "écriture\n");
+    let before = base.stamps();
+
+    // A budget already spent when the first dossier could start.
+    let out = base.run_compt(&["--max-duration", "0s"]);
+    out.code(0)
+        .stdout_has(&["2 dossier(s) reporté(s)", "Durée maximale atteinte"]);
+    let report = base.report();
+    report.assert_lines_unordered(&[
+        "Dossier MOYEN : Reporté au prochain traitement".to_owned(),
+        "Dossier PETIT : Reporté au prochain traitement".to_owned(),
+    ]);
+    report.assert_summary(0, 0, 2);
+    assert!(
+        report.lines().contains(&"2 dossier(s) reporté(s)"),
+        "the summary counts them\n{report}"
+    );
+    let json = base.report_json();
+    assert_eq!(json.value["max_duration_reached"], true);
+    json.assert_outcomes(&[
+        ("GRAND", "unchanged"),
+        ("MOYEN", "deferred"),
+        ("PETIT", "deferred"),
+    ]);
+    before.assert_untouched(&base.stamps());
+    assert!(
+        base.errors_isa().is_empty(),
+        "a deferred dossier is not in the error list"
+    );
+
+    // Next run: GRAND, modified meanwhile and the largest, comes after the
+    // two deferred ones.
+    base.append("GRAND", "compta/ecritures.dat", "écriture\n");
+    base.run_compt(&["--threads", "1"]).code(0);
+    let report = base.report();
+    assert_eq!(
+        report.codes(),
+        ["MOYEN", "PETIT", "GRAND"],
+        "deferred first, largest first among them\n{report}"
+    );
+    report.assert_summary(3, 0, 3);
+    before.assert_rewritten(&base.stamps(), &["GRAND", "MOYEN", "PETIT"]);
+    assert_eq!(base.report_json().value["max_duration_reached"], false);
+}
+
+#[test]
+fn a_budget_that_is_not_reached_changes_nothing() {
+    let base = base();
+    let out = base.run_compt(&["--max-duration", "2h30m"]);
+    out.code(0);
+    assert!(!out.stdout.contains("reporté"), "{out}");
+    base.report().assert_summary(3, 0, 3);
+    assert_eq!(base.report_json().value["max_duration_reached"], false);
+}
+
+#[test]
+fn a_bad_duration_is_refused_before_anything() {
+    let base = base();
+    for bad in ["2j", "1.5h", "90", ""] {
+        base.run_compt(&["--max-duration", bad])
+            .code(2)
+            .stderr_has(&["durée invalide"]);
+    }
+    assert!(!base.sauve().exists());
+}
