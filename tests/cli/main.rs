@@ -8,12 +8,16 @@ mod harness;
 
 mod archive;
 mod badinput;
+mod budget;
+mod dryrun;
+mod event;
 mod example;
 mod import;
 mod kill;
 mod mail;
 mod report;
 mod restore;
+mod rotation;
 mod run;
 mod settings;
 mod smtp;
