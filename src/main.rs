@@ -173,11 +173,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             clap_complete::generate(shell, &mut cmd, "svgauto", &mut std::io::stdout());
             Ok(Exit::Ok)
         }
-        Command::Man => {
+        Command::Man { dir } => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .context("écriture de la page de manuel")?;
+            match dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("création de {}", dir.display()))?;
+                    clap_mangen::generate_to(cmd, &dir).with_context(|| {
+                        format!("écriture des pages de manuel dans {}", dir.display())
+                    })?;
+                    println!("Pages de manuel écrites dans {}", dir.display());
+                }
+                None => clap_mangen::Man::new(cmd)
+                    .render(&mut std::io::stdout())
+                    .context("écriture de la page de manuel")?,
+            }
             Ok(Exit::Ok)
         }
     }
