@@ -27,7 +27,7 @@
 //! at once, and a run starting meanwhile leaves a locked dossier's
 //! `.partial` alone).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 
 use crate::archive::{self, CLOSING_DIR, Compression, EXCHANGE_DIR, IoBudget, Job};
@@ -195,7 +195,7 @@ fn save_locked(
     base: &Base,
     dir: &Path,
     code: &str,
-    target: &PathBuf,
+    target: &Path,
     clock: &dyn Clock,
 ) -> Result<(String, u64), String> {
     let settings = &base.effective.settings;

@@ -2,7 +2,7 @@
 //! application event, into the folder of that event, governed by its
 //! setting, under the same lock and atomic write as the batch.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::harness::*;
 
@@ -34,7 +34,7 @@ fn save(base: &Base, user: &str, code: &str, event: &str) -> Out {
 
 /// `svgauto verify` and `7zz t` on an event archive, and its content equals
 /// the dossier.
-fn assert_event_archive_matches(base: &Base, archive: &PathBuf, code: &str) {
+fn assert_event_archive_matches(base: &Base, archive: &Path, code: &str) {
     base.svgauto(&["verify", archive.to_str().unwrap()]).code(0);
     sevenz_test(archive);
     let x = base.scratch(&format!(
@@ -100,7 +100,7 @@ fn exit_is_off_by_default_and_says_so() {
     assert!(
         !base.sauve().exists(),
         "a disabled event writes nothing: {:?}",
-        list_dir(&base.root().to_path_buf())
+        list_dir(base.root())
     );
 }
 
