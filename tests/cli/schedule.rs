@@ -621,3 +621,22 @@ fn man_page() {
         eprintln!("note: neither groff nor man is installed: the man page is not rendered");
     }
 }
+
+#[test]
+fn man_dir_writes_one_page_per_command() {
+    let base = Base::new();
+    let dir = base.scratch("man1");
+    base.svgauto(&["man", "--dir", dir.to_str().unwrap()])
+        .code(0);
+    let mut want = vec!["svgauto.1".to_owned()];
+    want.extend(subcommands().iter().map(|s| format!("svgauto-{s}.1")));
+    want.sort();
+    assert_eq!(list_dir(&dir), want);
+    let save = fs::read_to_string(dir.join("svgauto-save.1")).unwrap();
+    for option in ["\\-\\-dossier", "\\-\\-event", "provider\\-exchange"] {
+        assert!(
+            save.contains(option),
+            "svgauto-save.1 lacks {option}:\n{save}"
+        );
+    }
+}
