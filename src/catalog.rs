@@ -25,6 +25,8 @@ pub enum CatalogError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("catalogue {} illisible : {why}", path.display())]
+    Unusable { path: PathBuf, why: String },
     #[error("catalogue {} : création du répertoire impossible", path.display())]
     Dir {
         path: PathBuf,
@@ -63,7 +65,47 @@ impl DossierState {
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// Set when the catalog found was unreadable and was rebuilt empty: the
+    /// sentence saying so, for stderr and the JSON report.
+    pub rebuilt: Option<String>,
 }
+
+/// Why a catalog file could not be opened.
+enum OpenFail {
+    /// Not a database, damaged, or not svgauto's: set aside and rebuilt.
+    Unusable(String),
+    /// Anything else (locked, no permission, disk full): the command stops,
+    /// nothing is set aside.
+    Other(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for OpenFail {
+    fn from(e: rusqlite::Error) -> OpenFail {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match e.sqlite_error_code() {
+            Some(NotADatabase | DatabaseCorrupt) => OpenFail::Unusable(e.to_string()),
+            _ => OpenFail::Other(e),
+        }
+    }
+}
+
+/// The columns svgauto reads, table by table: a database where one is
+/// missing is not svgauto's catalog.
+const COLUMNS: [(&str, &str); 4] = [
+    (
+        "dossier",
+        "code, fingerprint, last_backup_at, last_archive, last_bytes, last_result, last_error, last_run, in_progress_run",
+    ),
+    (
+        "run",
+        "id, started_at, finished_at, user, report, concerned, saved, errors, exit_code",
+    ),
+    ("restore", "id, at, code, archive, source, result, error"),
+    (
+        "event",
+        "id, at, code, event, user, archive, bytes, result, error",
+    ),
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dossier (
@@ -114,6 +156,14 @@ impl Catalog {
     pub const FILE: &'static str = "catalog.sqlite";
 
     /// Opens (creating if needed) the catalog in `state_dir`.
+    ///
+    /// A catalog that is not a database, is damaged (SQLite's
+    /// `quick_check`) or lacks svgauto's tables is set aside as
+    /// `catalog.sqlite.illisible-YYYYMMDD-HHMMSS` and rebuilt empty, and
+    /// [`Catalog::rebuilt`] says so: every dossier is then "never saved" and
+    /// saved again — the safe side, nothing is wrongly skipped. Any other
+    /// failure (locked, permissions, full disk) stops the command and
+    /// touches nothing.
     pub fn open(state_dir: &Path) -> Result<Catalog, CatalogError> {
         std::fs::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
             path: state_dir.to_owned(),
@@ -124,13 +174,58 @@ impl Catalog {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(Catalog { conn, path })
+        let why = match Self::open_at(&path) {
+            Ok(c) => return Ok(c),
+            Err(OpenFail::Other(e)) => return Err(err(e)),
+            Err(OpenFail::Unusable(why)) => why,
+        };
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let aside = state_dir.join(format!("{}.illisible-{stamp}", Self::FILE));
+        std::fs::rename(&path, &aside).map_err(|source| CatalogError::Dir {
+            path: path.clone(),
+            source,
+        })?;
+        for suffix in ["-wal", "-shm"] {
+            let side = state_dir.join(format!("{}{suffix}", Self::FILE));
+            if side.exists() {
+                let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
+            }
+        }
+        let mut c = match Self::open_at(&path) {
+            Ok(c) => c,
+            Err(OpenFail::Other(e)) => return Err(err(e)),
+            Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
+        };
+        c.rebuilt = Some(format!(
+            "catalogue {} illisible ({why}) : mis de côté sous {} et reconstruit ; \
+             tous les dossiers sont considérés comme jamais sauvegardés et sont sauvegardés à nouveau",
+            path.display(),
+            aside.display()
+        ));
+        Ok(c)
+    }
+
+    fn open_at(path: &Path) -> Result<Catalog, OpenFail> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        conn.execute_batch(SCHEMA)?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(OpenFail::Unusable(format!("quick_check : {check}")));
+        }
+        for (table, columns) in COLUMNS {
+            if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
+                return Err(OpenFail::Unusable(format!(
+                    "table {table} inattendue : {e}"
+                )));
+            }
+        }
+        Ok(Catalog {
+            conn,
+            path: path.to_owned(),
+            rebuilt: None,
+        })
     }
 
     /// Opens the catalog only to read it, creating nothing (`status`,
@@ -163,10 +258,32 @@ impl Catalog {
         .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        // Fails here, with the path, if the file is not a catalog.
-        conn.query_row("SELECT count(*) FROM dossier", [], |r| r.get::<_, i64>(0))
-            .map_err(err)?;
-        Ok(Some(Catalog { conn, path }))
+        // The checks of `open`: a catalog the next run would rebuild is
+        // `CatalogError::Unusable`, so the caller can say so.
+        let check = || -> Result<(), OpenFail> {
+            let r: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            if r != "ok" {
+                return Err(OpenFail::Unusable(format!("quick_check : {r}")));
+            }
+            for (table, columns) in COLUMNS {
+                if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
+                    return Err(OpenFail::Unusable(format!(
+                        "table {table} inattendue : {e}"
+                    )));
+                }
+            }
+            Ok(())
+        };
+        match check() {
+            Ok(()) => {}
+            Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
+            Err(OpenFail::Other(e)) => return Err(err(e)),
+        }
+        Ok(Some(Catalog {
+            conn,
+            path,
+            rebuilt: None,
+        }))
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {
@@ -400,6 +517,38 @@ mod tests {
             "an error keeps the last good fingerprint"
         );
         assert!(s["B"].failed_last_time());
+    }
+
+    #[test]
+    fn an_unreadable_catalog_is_set_aside_and_rebuilt() {
+        for garbage in [
+            &b"garbage garbage garbage"[..],
+            &[0u8; 8192][..],
+            b"SQLite format 3\0 then nothing that makes sense",
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join(Catalog::FILE), garbage).unwrap();
+            let c = Catalog::open(d.path()).unwrap();
+            let msg = c.rebuilt.clone().expect("rebuilt");
+            assert!(msg.contains("illisible"), "{msg}");
+            assert!(c.states().unwrap().is_empty());
+            let aside: Vec<_> = std::fs::read_dir(d.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("catalog.sqlite.illisible-"))
+                .collect();
+            assert_eq!(aside.len(), 1, "{aside:?}");
+            drop(c);
+            assert!(Catalog::open(d.path()).unwrap().rebuilt.is_none());
+        }
+        // A database that is not svgauto's catalog.
+        let d = tempfile::tempdir().unwrap();
+        let other = Connection::open(d.path().join(Catalog::FILE)).unwrap();
+        other
+            .execute_batch("CREATE TABLE dossier (code TEXT PRIMARY KEY, autre TEXT);")
+            .unwrap();
+        drop(other);
+        assert!(Catalog::open(d.path()).unwrap().rebuilt.is_some());
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub fn save_command(
     let result = save_locked(&base, &dir, dossier, &target, clock);
     let catalog = Catalog::open(&base.state_dir())?;
     let at = clock.now().to_rfc3339();
-    match result {
+    let mut said = match result {
         Ok((fingerprint, bytes_out)) => {
             let tx = catalog.transaction()?;
             if event == Event::Exit {
@@ -167,11 +167,11 @@ pub fn save_command(
                 None,
             )?;
             catalog.commit(tx)?;
-            Ok(Said::from_lines(vec![Ok(format!(
+            Said::from_lines(vec![Ok(format!(
                 "{} (sauvegarde {} : {archive_rel})",
                 report::dossier_line(dossier, "Traitement réussi"),
                 event.label()
-            ))]))
+            ))])
         }
         Err(message) => {
             catalog.record_event(
@@ -183,9 +183,13 @@ pub fn save_command(
                 None,
                 Some(&message),
             )?;
-            Ok(failed(message))
+            failed(message)
         }
+    };
+    if let Some(m) = &catalog.rebuilt {
+        said.lines.insert(0, Ok(format!("attention : {m}")));
     }
+    Ok(said)
 }
 
 /// Takes the dossier's lock, scans it under the lock and writes its

@@ -180,6 +180,7 @@ pub fn run(
     // What a killed restore left beside the dossiers, before they are scanned.
     restore::recover(&base.dossiers_dir());
     let catalog = Catalog::open(&base.state_dir())?;
+    let catalog_rebuilt = catalog.rebuilt.clone();
 
     let started = clock.now();
     let backup_dir = base.backup_dir();
@@ -402,15 +403,12 @@ pub fn run(
         Some(m) if summary.errors > 0 => Some(m.send_report(&report.txt_path, &report.errors_path)),
         _ => None,
     };
-    let warnings: Vec<String> = mail
-        .iter()
-        .flatten()
-        .filter_map(|s| {
-            s.error
-                .as_ref()
-                .map(|e| format!("mail au destinataire {} non envoyé : {e}", s.to))
-        })
-        .collect();
+    let mut warnings: Vec<String> = catalog_rebuilt.iter().cloned().collect();
+    warnings.extend(mail.iter().flatten().filter_map(|s| {
+        s.error
+            .as_ref()
+            .map(|e| format!("mail au destinataire {} non envoyé : {e}", s.to))
+    }));
     let json = RunReport {
         format: 1,
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
@@ -424,6 +422,7 @@ pub fn run(
         exit_code: exit.code(),
         summary,
         mail: mail.as_deref(),
+        warnings: &warnings,
         dossiers: &lines,
     };
     report.write_json(&json).map_err(report_err)?;
@@ -464,6 +463,9 @@ pub struct DryRun {
     pub target_dir: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<String>,
+    /// What the run would have to say besides the dossiers (a catalog it
+    /// would rebuild).
+    pub warnings: Vec<String>,
     /// To save first, in run order; then the errors; then the others, by code.
     pub dossiers: Vec<PlanLine>,
     pub totals: PlanTotals,
@@ -517,9 +519,17 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
     // Mail settings that would stop the run stop its simulation too.
     Mailer::from_settings(&base.effective)?;
     let settings = &base.effective.settings;
-    let states = match Catalog::open_read_only(&base.state_dir())? {
-        Some(c) => c.states()?,
-        None => HashMap::new(),
+    let mut warnings = Vec::new();
+    let states = match Catalog::open_read_only(&base.state_dir()) {
+        Ok(Some(c)) => c.states()?,
+        Ok(None) => HashMap::new(),
+        Err(e @ CatalogError::Unusable { .. }) => {
+            warnings.push(format!(
+                "{e} : le traitement le mettra de côté, le reconstruira et sauvegardera tous les dossiers"
+            ));
+            HashMap::new()
+        }
+        Err(e) => return Err(e.into()),
     };
     let backup_dir = base.backup_dir();
     let leftovers: HashSet<String> = archive::find_partials(&backup_dir)
@@ -636,6 +646,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
             &base.root,
         ),
         max_duration: opts.max_duration.map(crate::cli::format_duration),
+        warnings,
         dossiers,
         totals,
     })
@@ -668,6 +679,9 @@ impl DryRun {
                 .map(|d| format!(", durée maximale {d}"))
                 .unwrap_or_default()
         );
+        for w in &self.warnings {
+            out.push_str(&format!("Attention : {w}\n"));
+        }
         let section = |out: &mut String, title: &str, action: fn(&Action) -> bool| {
             let lines: Vec<&PlanLine> =
                 self.dossiers.iter().filter(|l| action(&l.action)).collect();

@@ -87,6 +87,28 @@ impl Outcome {
     }
 }
 
+/// `text` on one line: a file name holding a line break (legal on Linux)
+/// must not split a dossier's line or forge another one in the report, so
+/// control characters and Unicode line separators are written as escapes
+/// (`\n`, `\r`, `\t`, `\u{85}`); a backslash stays as it is.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.contains(bad) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if bad(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 /// One dossier in the JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct DossierLine {
@@ -156,6 +178,9 @@ pub struct RunReport<'a> {
     /// could not be sent; absent when no mail was due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail: Option<&'a [crate::notify::Sent]>,
+    /// What went wrong besides the dossiers (a catalog rebuilt, a mail not
+    /// sent), as printed on stderr.
+    pub warnings: &'a [String],
     pub dossiers: &'a [DossierLine],
 }
 
@@ -205,6 +230,7 @@ impl Report {
     /// Appends one line and hands it to the OS at once, so a report read
     /// during the run (or after a crash) shows every dossier finished.
     pub fn line(&mut self, text: &str) -> io::Result<()> {
+        let text = one_line(text);
         self.txt.write_all(format!("{text}{EOL}").as_bytes())?;
         self.txt.flush()
     }
@@ -241,6 +267,15 @@ pub fn dossier_line(code: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_break_in_a_name_stays_on_one_line() {
+        assert_eq!(one_line("simple é"), "simple é");
+        assert_eq!(
+            one_line("a\nDossier X : Traitement réussi\r\t\u{85}\u{2028}"),
+            "a\\nDossier X : Traitement réussi\\r\\t\\u{85}\\u{2028}"
+        );
+    }
     use chrono::TimeZone;
 
     #[test]

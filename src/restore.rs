@@ -392,8 +392,9 @@ pub enum CommandError {
 fn open_for_writing(base: &Path) -> Result<(Base, lock::Held, Catalog, Vec<String>), CommandError> {
     let base = Base::open(base, None)?;
     let held = base.lock_run()?;
-    let recovered = recover(&base.dossiers_dir());
+    let mut recovered = recover(&base.dossiers_dir());
     let catalog = Catalog::open(&base.state_dir())?;
+    recovered.extend(catalog.rebuilt.iter().map(|m| format!("attention : {m}")));
     Ok((base, held, catalog, recovered))
 }
 

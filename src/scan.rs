@@ -93,6 +93,19 @@ pub struct DossierScan {
     pub walk_error: Option<String>,
 }
 
+/// A file name that is not UTF-8, shown with its invalid bytes as `\xNN`
+/// (rather than U+FFFD, which would make two such names look alike).
+pub fn escaped_name(name: &std::ffi::OsStr) -> String {
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Scans every folder under `<base>/dossiers/`, in parallel. Plain files
 /// directly under `dossiers/` are not dossiers and are ignored, as are
 /// restore's temporary folders.
@@ -219,7 +232,7 @@ impl Walk {
             let name = item.file_name();
             let Some(name) = name.to_str() else {
                 self.skipped.push(Skipped {
-                    rel: format!("{prefix}{}", name.to_string_lossy()),
+                    rel: format!("{prefix}{}", escaped_name(&name)),
                     why: "nom de fichier non UTF-8",
                 });
                 continue;
