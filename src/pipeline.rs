@@ -130,6 +130,7 @@ struct Planned<'a> {
 /// in the order the run takes it. Shared by the run and `--dry-run`.
 #[allow(clippy::type_complexity)]
 fn select_all<'a>(
+    root: &Path,
     scans: &'a [DossierScan],
     states: &HashMap<String, DossierState>,
     leftovers: &HashSet<String>,
@@ -146,6 +147,9 @@ fn select_all<'a>(
             state,
             interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
                 || leftovers.contains(&s.code),
+            archive_missing: state
+                .and_then(|st| st.last_archive.as_deref())
+                .is_some_and(|a| !root.join(a).is_file()),
         };
         let outcome = match select::decide(facts, rules) {
             Decision::Save(why) => {
@@ -216,7 +220,7 @@ pub fn run(
         user: &opts.user,
         rights: &rights,
     };
-    let (decided, plan) = select_all(&scans, &states, &leftovers, &rules);
+    let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);
     let decided: Vec<DossierLine> = decided
         .into_iter()
         .map(|(s, outcome)| line(s, outcome, None))
@@ -550,7 +554,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         user: &opts.user,
         rights: &rights,
     };
-    let (decided, plan) = select_all(&scans, &states, &leftovers, &rules);
+    let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);
     let mut totals = PlanTotals::default();
     let mut dossiers = Vec::new();
     let name = |s: &DossierScan| s.identity.as_ref().ok().and_then(|i| i.name.clone());
@@ -572,6 +576,13 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
             Why::Interrupted => {
                 "reprise : sa sauvegarde précédente avait été interrompue".to_owned()
             }
+            Why::ArchiveMissing => format!(
+                "non modifié, mais l'archive de sa dernière sauvegarde a disparu ({})",
+                states
+                    .get(&p.scan.code)
+                    .and_then(|s| s.last_archive.as_deref())
+                    .unwrap_or("?")
+            ),
         };
         if in_use {
             detail.push_str(" ; utilisé en ce moment : sera en erreur s'il est encore ouvert");

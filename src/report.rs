@@ -71,6 +71,9 @@ impl Outcome {
                         " (reprise : la sauvegarde précédente de ce dossier avait été interrompue)",
                     );
                 }
+                if *why == Why::ArchiveMissing {
+                    s.push_str(" (l'archive de la sauvegarde précédente avait disparu)");
+                }
                 if !skipped.is_empty() {
                     s.push_str(&format!(
                         " ({} élément(s) non sauvegardé(s) : {})",

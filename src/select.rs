@@ -41,6 +41,8 @@ pub enum Why {
     Deferred,
     /// Its backup was under way when a previous run died.
     Interrupted,
+    /// Unchanged, but the archive of its last backup is no longer on disk.
+    ArchiveMissing,
 }
 
 /// Why a dossier is not concerned by the run.
@@ -74,6 +76,8 @@ pub struct Facts<'a> {
     pub state: Option<&'a DossierState>,
     /// In progress in the catalog, or a `.partial` left behind.
     pub interrupted: bool,
+    /// The catalog names its last archive and that file is gone.
+    pub archive_missing: bool,
 }
 
 pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
@@ -109,6 +113,8 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         Why::Forced
     } else if f.state.and_then(|s| s.fingerprint.as_deref()) != Some(f.fingerprint) {
         Why::Modified
+    } else if f.archive_missing {
+        Why::ArchiveMissing
     } else {
         return Decision::Skip(Skip::Unchanged);
     };
@@ -180,6 +186,7 @@ mod tests {
             fingerprint: "fp1",
             state,
             interrupted: false,
+            archive_missing: false,
         }
     }
 
@@ -201,6 +208,23 @@ mod tests {
             decide(facts(&i, Some(&other)), &rules(&all)),
             Decision::Save(Why::Modified)
         );
+    }
+
+    #[test]
+    fn an_unchanged_dossier_whose_archive_is_gone_is_saved_again() {
+        let all = Rights::All;
+        let i = Ok(id("A"));
+        let same = saved("fp1");
+        let mut f = facts(&i, Some(&same));
+        f.archive_missing = true;
+        assert_eq!(decide(f, &rules(&all)), Decision::Save(Why::ArchiveMissing));
+        // Excluded kinds stay excluded.
+        let mut e = id("E");
+        e.kind = Kind::Etalon;
+        let e = Ok(e);
+        let mut f = facts(&e, Some(&same));
+        f.archive_missing = true;
+        assert_eq!(decide(f, &rules(&all)), Decision::Skip(Skip::Etalon));
     }
 
     #[test]

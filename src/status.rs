@@ -1,11 +1,180 @@
 //! `svgauto status`: per dossier, its last backup, last result and whether
 //! it was modified since — "is everything backed up?" in one command.
+//!
+//! It reads and never writes: the settings, the catalog (opened read-only;
+//! a base never saved has none, and then every dossier is "jamais
+//! sauvegardé"), a scan of the dossiers (the same fingerprint as the run,
+//! `documents/` only with `backup.include_documents`), and whether each
+//! last archive is still on disk. No catalog, lock file or folder is
+//! created.
+//!
+//! The batch's own rules say which dossiers it covers (`select::decide`):
+//! étalon, test, non transférable, and originals or copies excluded by
+//! `backup.dossiers`, are shown but never count as a problem. A dossier of
+//! the batch **needs attention** when:
+//!
+//! - it was never saved;
+//! - its `dossier.toml` is missing or invalid, or its folder cannot be read;
+//! - the last run left it in error, or its backup was interrupted;
+//! - the archive its last backup wrote is no longer there;
+//! - it has changes no backup holds for more than `--stale-days` days
+//!   (default 7): modified since its last backup, and the oldest change
+//!   dated after that backup (a file's modification time; the backup's own
+//!   time when no file tells) is older than that.
+//!
+//! Modified since the last backup is not a problem by itself: users work
+//! all day and the nightly run takes it. Nor is an old backup of a dossier
+//! nobody touched since: its archive holds what is there.
+//!
+//! Catalog entries of dossiers no longer under `dossiers/` are listed apart,
+//! "supprimés de la base", with their last archive; they are not problems.
+//!
+//! Exit codes, for monitoring scripts (the same with `--json`): `0` nothing
+//! needs attention ("Tout est sauvegardé."); `1` at least one dossier needs
+//! attention; `2` the status could not be established (base, settings or
+//! catalog unreadable).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use chrono::{DateTime, Local, TimeDelta};
+use serde::Serialize;
+
+use crate::archive;
+use crate::base::{Base, Kind, LOCK_FILE, Rights, Status};
+use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
-use crate::exit::Said;
+use crate::exit::{Exit, Said};
+use crate::lock;
 use crate::restore::CommandError;
+use crate::scan::{self, DossierScan};
+use crate::select::{self, Decision, Facts, Rules, Skip};
+
+/// Where a dossier stands; every dossier is in exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Its last backup holds what is in the dossier now.
+    UpToDate,
+    /// Changed since its last backup; the next run takes it.
+    Modified,
+    /// Changed since its last backup, changes older than `--stale-days`.
+    Stale,
+    NeverSaved,
+    /// `dossier.toml` missing or invalid, or the folder unreadable.
+    Invalid,
+    /// Not backed up by the batch (étalon, test, non transférable,
+    /// `backup.dossiers`).
+    Excluded,
+}
+
+/// The last result of the batch for a dossier, as far as the catalog and
+/// the backup folder tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LastRun {
+    Ok,
+    Error,
+    /// Not started: the run was stopped first.
+    Deferred,
+    /// Its backup was under way when a run died (in-progress marker or a
+    /// leftover `.partial`).
+    Interrupted,
+    /// Under way: a run holds the base right now.
+    Running,
+}
+
+/// Why a dossier needs attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attention {
+    NeverSaved,
+    Invalid,
+    Stale,
+    Error,
+    Interrupted,
+    ArchiveMissing,
+}
+
+/// One dossier of `dossiers/`.
+#[derive(Debug, Serialize)]
+pub struct DossierStatus {
+    pub code: String,
+    pub name: Option<String>,
+    /// `None` when `dossier.toml` cannot be read.
+    pub status: Option<Status>,
+    pub kind: Option<Kind>,
+    pub transferable: Option<bool>,
+    pub state: State,
+    /// Why the batch does not back it up.
+    pub excluded: Option<Skip>,
+    /// What is wrong with the dossier itself (French).
+    pub invalid: Option<String>,
+    /// Time of the last successful backup (RFC 3339).
+    pub last_backup_at: Option<String>,
+    /// Relative to the base, or absolute.
+    pub last_archive: Option<String>,
+    /// `None` when no archive is recorded.
+    pub archive_present: Option<bool>,
+    pub last_result: Option<LastRun>,
+    pub last_error: Option<String>,
+    /// `None` for excluded and invalid dossiers and those never saved.
+    pub modified_since: Option<bool>,
+    /// Since when its changes are not saved (RFC 3339), if modified.
+    pub unsaved_since: Option<String>,
+    /// No successful backup on record.
+    pub never_saved: bool,
+    pub stale: bool,
+    /// Empty when all is well.
+    pub attention: Vec<Attention>,
+}
+
+/// A dossier the catalog knows that is no longer under `dossiers/`.
+#[derive(Debug, Serialize)]
+pub struct DeletedDossier {
+    pub code: String,
+    pub last_backup_at: Option<String>,
+    pub last_archive: Option<String>,
+    pub archive_present: Option<bool>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    /// Dossiers under `dossiers/`: the sum of the six states below.
+    pub dossiers: usize,
+    pub up_to_date: usize,
+    pub modified: usize,
+    pub stale: usize,
+    pub never_saved: usize,
+    pub invalid: usize,
+    pub excluded: usize,
+    /// In error at the last run (dossiers of the batch).
+    pub errors: usize,
+    pub interrupted: usize,
+    pub archive_missing: usize,
+    /// Dossiers needing attention, whatever the reasons.
+    pub attention: usize,
+    /// Known to the catalog, no longer under `dossiers/`.
+    pub deleted: usize,
+}
+
+/// `svgauto status`, as the JSON shows it.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub base: String,
+    pub now: String,
+    pub stale_days: u32,
+    /// A run holds the base right now: what it is doing may show as "en
+    /// cours".
+    pub run_in_progress: bool,
+    /// By code.
+    pub dossiers: Vec<DossierStatus>,
+    /// By code.
+    pub deleted: Vec<DeletedDossier>,
+    pub totals: Totals,
+    /// No dossier needs attention: exit 0.
+    pub all_backed_up: bool,
+}
 
 /// `svgauto status --base B [--json] [--stale-days N]`.
 pub fn status_command(
@@ -15,6 +184,765 @@ pub fn status_command(
     json: bool,
     clock: &dyn Clock,
 ) -> Result<Said, CommandError> {
-    let _ = (base, workstation, stale_days, json, clock);
-    unimplemented!("status")
+    let report = status(base, workstation, stale_days, clock.now())?;
+    let exit = if report.all_backed_up {
+        Exit::Ok
+    } else {
+        Exit::DossierErrors
+    };
+    let lines = if json {
+        vec![serde_json::to_string_pretty(&report).expect("the status serializes")]
+    } else {
+        report.render()
+    };
+    Ok(Said {
+        lines: lines.into_iter().map(Ok).collect(),
+        exit,
+    })
+}
+
+/// What is known at once for every dossier.
+struct Context<'a> {
+    now: DateTime<Local>,
+    stale_days: u32,
+    rules: Rules<'a>,
+    run_active: bool,
+}
+
+/// Establishes the status of every dossier of the base, writing nothing.
+pub fn status(
+    root: &Path,
+    workstation: Option<&Path>,
+    stale_days: u32,
+    now: DateTime<Local>,
+) -> Result<StatusReport, CommandError> {
+    let base = Base::open(root, workstation)?;
+    let settings = &base.effective.settings;
+    let states = match Catalog::open_read_only(&base.state_dir())? {
+        Some(c) => c.states()?,
+        None => HashMap::new(),
+    };
+    let dossiers_dir = base.dossiers_dir();
+    let scans =
+        scan::scan_base(&dossiers_dir, settings.backup.include_documents).map_err(|source| {
+            CommandError::Io {
+                path: dossiers_dir.clone(),
+                source,
+            }
+        })?;
+    // A run holding the base is doing what the catalog marks in progress.
+    let run_active = lock::in_use(&base.state_dir().join("run.lock"));
+    // A `.partial` left by a run that died says "interrupted", as it does to
+    // the next run — unless its dossier is locked: then someone (an event
+    // backup) is writing it.
+    let leftovers: HashSet<String> = archive::find_partials(&base.backup_dir())
+        .into_iter()
+        .filter(|p| !p.event && !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
+        .map(|p| p.code)
+        .collect();
+    let all = Rights::All;
+    let cx = Context {
+        now,
+        stale_days,
+        rules: Rules {
+            force_all: false,
+            // "Modified?" is what the status asks, whatever the run does.
+            modified_only: true,
+            dossiers: settings.backup.dossiers,
+            user: "",
+            rights: &all,
+        },
+        run_active,
+    };
+    let present = |a: &Option<String>| a.as_ref().map(|a| base.root.join(a).is_file());
+
+    let mut dossiers: Vec<DossierStatus> = scans
+        .iter()
+        .map(|s| {
+            let state = states.get(&s.code);
+            let archive_present = present(&state.and_then(|st| st.last_archive.clone()));
+            assess(s, state, leftovers.contains(&s.code), archive_present, &cx)
+        })
+        .collect();
+    dossiers.sort_by(|a, b| a.code.cmp(&b.code));
+
+    let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
+    let mut deleted: Vec<DeletedDossier> = states
+        .iter()
+        .filter(|(code, st)| {
+            !here.contains(code.as_str())
+                && (st.last_archive.is_some() || st.last_backup_at.is_some())
+        })
+        .map(|(code, st)| DeletedDossier {
+            code: code.clone(),
+            last_backup_at: st.last_backup_at.clone(),
+            last_archive: st.last_archive.clone(),
+            archive_present: present(&st.last_archive),
+        })
+        .collect();
+    deleted.sort_by(|a, b| a.code.cmp(&b.code));
+
+    let mut totals = Totals {
+        dossiers: dossiers.len(),
+        deleted: deleted.len(),
+        ..Totals::default()
+    };
+    for d in &dossiers {
+        *match d.state {
+            State::UpToDate => &mut totals.up_to_date,
+            State::Modified => &mut totals.modified,
+            State::Stale => &mut totals.stale,
+            State::NeverSaved => &mut totals.never_saved,
+            State::Invalid => &mut totals.invalid,
+            State::Excluded => &mut totals.excluded,
+        } += 1;
+        for a in &d.attention {
+            match a {
+                Attention::Error => totals.errors += 1,
+                Attention::Interrupted => totals.interrupted += 1,
+                Attention::ArchiveMissing => totals.archive_missing += 1,
+                Attention::NeverSaved | Attention::Invalid | Attention::Stale => {}
+            }
+        }
+        if !d.attention.is_empty() {
+            totals.attention += 1;
+        }
+    }
+    Ok(StatusReport {
+        base: base.root.display().to_string(),
+        now: now.to_rfc3339(),
+        stale_days,
+        run_in_progress: run_active,
+        all_backed_up: totals.attention == 0,
+        dossiers,
+        deleted,
+        totals,
+    })
+}
+
+/// The status of one dossier, from its scan and what the catalog says of
+/// it; `leftover`: a `.partial` of it was left by a run that died.
+fn assess(
+    s: &DossierScan,
+    st: Option<&DossierState>,
+    leftover: bool,
+    archive_present: Option<bool>,
+    cx: &Context<'_>,
+) -> DossierStatus {
+    let marked = leftover || st.is_some_and(|st| st.in_progress_run.is_some());
+    // The run's own rule says what it leaves out.
+    let decision = select::decide(
+        Facts {
+            identity: &s.identity,
+            walk_error: s.walk_error.as_deref(),
+            fingerprint: &s.fingerprint,
+            state: st,
+            interrupted: marked,
+            archive_missing: archive_present == Some(false),
+        },
+        &cx.rules,
+    );
+    let excluded = match decision {
+        Decision::Skip(Skip::Unchanged) => None,
+        Decision::Skip(reason) => Some(reason),
+        Decision::Save(_) | Decision::Fail(_) => None,
+    };
+    let invalid = match (&s.identity, &s.walk_error) {
+        (Err(m), _) => Some(m.clone()),
+        (Ok(_), Some(m)) if excluded.is_none() => Some(format!("{m}.")),
+        _ => None,
+    };
+    let saved_fp = st.and_then(|st| st.fingerprint.as_deref());
+    let never_saved = saved_fp.is_none();
+    let covered = excluded.is_none() && invalid.is_none();
+    let modified_since = saved_fp.filter(|_| covered).map(|fp| fp != s.fingerprint);
+    let last_backup = st
+        .and_then(|st| st.last_backup_at.as_deref())
+        .and_then(parse_time);
+    let unsaved_since = match (modified_since, last_backup) {
+        (Some(true), Some(last)) => Some(first_change_after(s, last).unwrap_or(last)),
+        _ => None,
+    };
+    let stale = unsaved_since.is_some_and(|t| cx.now - t > TimeDelta::days(cx.stale_days.into()));
+    let last_result = if marked {
+        Some(if cx.run_active {
+            LastRun::Running
+        } else {
+            LastRun::Interrupted
+        })
+    } else {
+        st.and_then(|st| st.last_result).map(|r| match r {
+            LastResult::Ok => LastRun::Ok,
+            LastResult::Error => LastRun::Error,
+            LastResult::Deferred => LastRun::Deferred,
+        })
+    };
+    let mut attention = Vec::new();
+    if invalid.is_some() {
+        attention.push(Attention::Invalid);
+    } else if covered {
+        if never_saved {
+            attention.push(Attention::NeverSaved);
+        }
+        if stale {
+            attention.push(Attention::Stale);
+        }
+        if last_result == Some(LastRun::Error) {
+            attention.push(Attention::Error);
+        }
+        if last_result == Some(LastRun::Interrupted) {
+            attention.push(Attention::Interrupted);
+        }
+        if archive_present == Some(false) {
+            attention.push(Attention::ArchiveMissing);
+        }
+    }
+    let state = if excluded.is_some() {
+        State::Excluded
+    } else if invalid.is_some() {
+        State::Invalid
+    } else if never_saved {
+        State::NeverSaved
+    } else if stale {
+        State::Stale
+    } else if modified_since == Some(true) {
+        State::Modified
+    } else {
+        State::UpToDate
+    };
+    let id = s.identity.as_ref().ok();
+    DossierStatus {
+        code: s.code.clone(),
+        name: id.and_then(|i| i.name.clone()),
+        status: id.map(|i| i.status),
+        kind: id.map(|i| i.kind),
+        transferable: id.map(|i| i.transferable),
+        state,
+        excluded,
+        invalid,
+        last_backup_at: st.and_then(|st| st.last_backup_at.clone()),
+        last_archive: st.and_then(|st| st.last_archive.clone()),
+        archive_present,
+        last_error: st
+            .filter(|_| last_result == Some(LastRun::Error))
+            .and_then(|st| st.last_error.clone()),
+        last_result,
+        modified_since,
+        unsaved_since: unsaved_since.map(|t| t.to_rfc3339()),
+        never_saved,
+        stale,
+        attention,
+    }
+}
+
+/// The oldest modification time in the dossier later than its last backup:
+/// when its unsaved changes began, as far as the files tell (a deletion or
+/// a file brought in with an old time tells nothing).
+fn first_change_after(s: &DossierScan, last: DateTime<Local>) -> Option<DateTime<Local>> {
+    s.entries
+        .iter()
+        .filter_map(|e| DateTime::from_timestamp(e.mtime.secs, e.mtime.nanos))
+        .map(|t| t.with_timezone(&Local))
+        .filter(|t| *t > last)
+        .min()
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Local>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Local))
+}
+
+/// `2026-11-28 21:00`, local time; what the catalog holds if it is not a
+/// time.
+fn show_time(s: &str) -> String {
+    parse_time(s).map_or_else(|| s.to_owned(), short)
+}
+
+fn short(t: DateTime<Local>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// "changed and not saved for more than N days", as the totals and the
+/// reasons say it.
+fn stale_words(days: u32, plural: bool) -> String {
+    let (modifie, sauve) = if plural {
+        ("modifié(s)", "sauvegardé(s)")
+    } else {
+        ("modifié", "sauvegardé")
+    };
+    match days {
+        0 => format!("{modifie} et non {sauve}"),
+        1 => format!("{modifie} et non {sauve} depuis plus d'un jour"),
+        n => format!("{modifie} et non {sauve} depuis plus de {n} jours"),
+    }
+}
+
+/// `n` dossiers excluded for `reason`, in the totals' words.
+fn excluded_count(reason: Skip, n: usize) -> String {
+    let (one, many) = match reason {
+        Skip::Etalon => ("étalon", "étalons"),
+        Skip::Test => ("test", "tests"),
+        Skip::NonTransferable => ("non transférable", "non transférables"),
+        Skip::Original => (
+            "original : backup.dossiers = copies",
+            "originaux : backup.dossiers = copies",
+        ),
+        Skip::Copie => (
+            "copie : backup.dossiers = originals",
+            "copies : backup.dossiers = originals",
+        ),
+        Skip::Unchanged => ("non modifié", "non modifiés"),
+    };
+    format!("{n} {}", if n > 1 { many } else { one })
+}
+
+fn excluded_order(reason: Skip) -> u8 {
+    match reason {
+        Skip::Etalon => 0,
+        Skip::Test => 1,
+        Skip::NonTransferable => 2,
+        Skip::Original => 3,
+        Skip::Copie => 4,
+        Skip::Unchanged => 5,
+    }
+}
+
+fn excluded_words(reason: Skip) -> &'static str {
+    match reason {
+        Skip::Etalon => "exclu du traitement (étalon)",
+        Skip::Test => "exclu du traitement (test)",
+        Skip::NonTransferable => "exclu du traitement (non transférable)",
+        Skip::Original => "exclu du traitement (original ; backup.dossiers = copies)",
+        Skip::Copie => "exclu du traitement (copie ; backup.dossiers = originals)",
+        Skip::Unchanged => "non modifié",
+    }
+}
+
+impl DossierStatus {
+    /// The RÉSULTAT column.
+    fn result_text(&self) -> String {
+        if let Some(m) = &self.invalid {
+            return m.clone();
+        }
+        if let Some(r) = self.excluded {
+            return excluded_words(r).to_owned();
+        }
+        match self.last_result {
+            Some(LastRun::Ok) => "réussi".into(),
+            Some(LastRun::Error) => format!(
+                "en erreur : {}",
+                self.last_error.as_deref().unwrap_or("(sans message)")
+            ),
+            Some(LastRun::Deferred) => "reporté".into(),
+            Some(LastRun::Interrupted) => "interrompu".into(),
+            Some(LastRun::Running) => "en cours".into(),
+            None => "—".into(),
+        }
+    }
+
+    /// Why it needs attention, in French, one sentence per reason.
+    fn reasons(&self, stale_days: u32) -> Vec<String> {
+        self.attention
+            .iter()
+            .map(|a| match a {
+                Attention::NeverSaved => "jamais sauvegardé".to_owned(),
+                Attention::Invalid => self.invalid.clone().unwrap_or_default(),
+                Attention::Stale => {
+                    let last = self.last_backup_at.as_deref().map(show_time);
+                    let since = self.unsaved_since.as_deref().map(show_time);
+                    let mut s = stale_words(stale_days, false);
+                    if let Some(last) = &last {
+                        s.push_str(&format!(" (dernière sauvegarde le {last}"));
+                        match since.filter(|since| since != last) {
+                            Some(since) => s.push_str(&format!(", modifié depuis le {since})")),
+                            None => s.push(')'),
+                        }
+                    }
+                    s
+                }
+                Attention::Error => format!(
+                    "en erreur au dernier traitement : {}",
+                    self.last_error.as_deref().unwrap_or("(sans message)")
+                ),
+                Attention::Interrupted => {
+                    "sauvegarde interrompue (le prochain traitement la reprend en premier)"
+                        .to_owned()
+                }
+                Attention::ArchiveMissing => format!(
+                    "archive absente : {} (le prochain traitement sauvegarde le dossier à nouveau)",
+                    self.last_archive.as_deref().unwrap_or("?")
+                ),
+            })
+            .collect()
+    }
+}
+
+impl StatusReport {
+    /// The status as text, for a person: a table by code, what needs
+    /// attention and why, the dossiers deleted from the base, the totals
+    /// and the verdict.
+    pub fn render(&self) -> Vec<String> {
+        let now = parse_time(&self.now).map_or_else(|| self.now.clone(), short);
+        let mut out = vec![format!(
+            "État des sauvegardes de la base {} au {now}",
+            self.base
+        )];
+        if self.run_in_progress {
+            out.push(
+                "Un traitement est en cours sur cette base : cet état change pendant qu'il avance."
+                    .into(),
+            );
+        }
+        out.push(String::new());
+        if self.dossiers.is_empty() {
+            out.push("Aucun dossier dans la base.".into());
+        } else {
+            let mut rows = vec![
+                [
+                    "",
+                    "CODE",
+                    "NOM",
+                    "STATUT",
+                    "TYPE",
+                    "DERNIÈRE SAUVEGARDE",
+                    "ARCHIVE",
+                    "MODIFIÉ DEPUIS",
+                    "RÉSULTAT",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ];
+            for d in &self.dossiers {
+                rows.push(vec![
+                    // One character whatever the rows, so the table does
+                    // not shift when the first `!` appears.
+                    if d.attention.is_empty() { " " } else { "!" }.into(),
+                    d.code.clone(),
+                    d.name.clone().unwrap_or_else(|| "—".into()),
+                    d.status.map_or("?", status_word).into(),
+                    type_word(d),
+                    d.last_backup_at
+                        .as_deref()
+                        .map_or_else(|| "jamais".into(), show_time),
+                    archive_cell(d.last_archive.as_deref(), d.archive_present),
+                    match d.modified_since {
+                        Some(true) => "oui",
+                        Some(false) => "non",
+                        None => "—",
+                    }
+                    .into(),
+                    d.result_text(),
+                ]);
+            }
+            out.extend(table(&rows));
+        }
+        let attention: Vec<&DossierStatus> = self
+            .dossiers
+            .iter()
+            .filter(|d| !d.attention.is_empty())
+            .collect();
+        if !attention.is_empty() {
+            out.push(String::new());
+            out.push("Dossiers à surveiller :".into());
+            for d in attention {
+                out.push(format!(
+                    "  {} : {}",
+                    d.code,
+                    d.reasons(self.stale_days).join(" ; ")
+                ));
+            }
+        }
+        if !self.deleted.is_empty() {
+            out.push(String::new());
+            out.push("Supprimés de la base (leur dernière sauvegarde reste) :".into());
+            let mut rows = vec![
+                ["CODE", "DERNIÈRE SAUVEGARDE", "ARCHIVE"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ];
+            for d in &self.deleted {
+                rows.push(vec![
+                    d.code.clone(),
+                    d.last_backup_at
+                        .as_deref()
+                        .map_or_else(|| "jamais".into(), show_time),
+                    archive_cell(d.last_archive.as_deref(), d.archive_present),
+                ]);
+            }
+            out.extend(table(&rows).into_iter().map(|l| format!("  {l}")));
+        }
+        out.push(String::new());
+        out.extend(self.totals_lines());
+        out
+    }
+
+    fn totals_lines(&self) -> Vec<String> {
+        let t = &self.totals;
+        let mut parts = vec![format!("{} à jour", t.up_to_date)];
+        let mut add = |n: usize, words: String| {
+            if n > 0 {
+                parts.push(format!("{n} {words}"));
+            }
+        };
+        add(
+            t.modified,
+            "modifié(s) depuis leur dernière sauvegarde".into(),
+        );
+        add(t.stale, stale_words(self.stale_days, true));
+        add(t.never_saved, "jamais sauvegardé(s)".into());
+        add(t.invalid, "invalide(s) ou illisible(s)".into());
+        // Which exclusions, counted: "2 exclu(s) du traitement (1 étalon, 1 test)".
+        let mut reasons: Vec<(Skip, usize)> = Vec::new();
+        for r in self.dossiers.iter().filter_map(|d| d.excluded) {
+            match reasons.iter_mut().find(|(x, _)| *x == r) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((r, 1)),
+            }
+        }
+        reasons.sort_by_key(|(r, _)| excluded_order(*r));
+        let reasons: Vec<String> = reasons
+            .iter()
+            .map(|(r, n)| excluded_count(*r, *n))
+            .collect();
+        add(
+            t.excluded,
+            format!("exclu(s) du traitement ({})", reasons.join(", ")),
+        );
+        let mut out = vec![format!("{} dossier(s) : {}", t.dossiers, parts.join(", "))];
+        let mut problems = Vec::new();
+        if t.errors > 0 {
+            problems.push(format!("{} en erreur au dernier traitement", t.errors));
+        }
+        if t.interrupted > 0 {
+            problems.push(format!("{} sauvegarde(s) interrompue(s)", t.interrupted));
+        }
+        if t.archive_missing > 0 {
+            problems.push(format!("{} archive(s) absente(s)", t.archive_missing));
+        }
+        if !problems.is_empty() {
+            out.push(format!("Problèmes : {}", problems.join(", ")));
+        }
+        if t.deleted > 0 {
+            out.push(format!(
+                "{} dossier(s) supprimé(s) de la base, sauvegarde conservée",
+                t.deleted
+            ));
+        }
+        out.push(if self.all_backed_up {
+            "Tout est sauvegardé.".into()
+        } else {
+            format!("À surveiller : {} dossier(s).", t.attention)
+        });
+        out
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Original => "original",
+        Status::Copie => "copie",
+    }
+}
+
+fn type_word(d: &DossierStatus) -> String {
+    let kind = match d.kind {
+        None => return "?".into(),
+        Some(Kind::Normal) => "normal",
+        Some(Kind::Etalon) => "étalon",
+        Some(Kind::Test) => "test",
+    };
+    match (d.kind, d.transferable) {
+        (Some(Kind::Normal), Some(false)) => "non transférable".into(),
+        (_, Some(false)) => format!("{kind}, non transférable"),
+        _ => kind.into(),
+    }
+}
+
+fn archive_cell(archive: Option<&str>, present: Option<bool>) -> String {
+    match (archive, present) {
+        (None, _) => "—".into(),
+        (Some(a), Some(false)) => format!("{a} (ABSENTE)"),
+        (Some(a), _) => a.into(),
+    }
+}
+
+/// Aligned columns, two spaces apart, padded by characters (names have
+/// accents); the last column is not padded.
+fn table(rows: &[Vec<String>]) -> Vec<String> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let mut line = String::new();
+            for (c, cell) in r.iter().enumerate() {
+                if c > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                if c + 1 < r.len() {
+                    let pad = widths[c] - cell.chars().count();
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            line.trim_end().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::Identity;
+    use crate::config::DossierSet;
+    use crate::scan::{Entry, EntryKind, Mtime};
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32) -> DateTime<Local> {
+        Local.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
+    }
+
+    fn scan_of(code: &str, fingerprint: &str, mtimes: &[DateTime<Local>]) -> DossierScan {
+        DossierScan {
+            code: code.into(),
+            dir: code.into(),
+            identity: Ok(Identity {
+                code: code.into(),
+                name: Some("Société Générale d'Études".into()),
+                status: Status::Original,
+                kind: Kind::Normal,
+                transferable: true,
+            }),
+            entries: mtimes
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Entry {
+                    rel: format!("f{i}"),
+                    kind: EntryKind::File,
+                    size: 1,
+                    mtime: Mtime {
+                        secs: t.timestamp(),
+                        nanos: 0,
+                    },
+                    mode: 0o644,
+                })
+                .collect(),
+            skipped: Vec::new(),
+            total_bytes: 0,
+            fingerprint: fingerprint.into(),
+            walk_error: None,
+        }
+    }
+
+    fn saved(fp: &str, t: DateTime<Local>) -> DossierState {
+        DossierState {
+            fingerprint: Some(fp.into()),
+            last_backup_at: Some(t.to_rfc3339()),
+            last_archive: Some("sauve/BA.SVG".into()),
+            last_result: Some(LastResult::Ok),
+            ..Default::default()
+        }
+    }
+
+    fn cx(now: DateTime<Local>, rights: &Rights) -> Context<'_> {
+        Context {
+            now,
+            stale_days: 7,
+            rules: Rules {
+                force_all: false,
+                modified_only: true,
+                dossiers: DossierSet::OriginalsAndCopies,
+                user: "",
+                rights,
+            },
+            run_active: false,
+        }
+    }
+
+    #[test]
+    fn modified_is_not_a_problem_until_its_changes_are_old() {
+        let all = Rights::All;
+        let st = saved("fp0", at(1, 21));
+        // Nobody touched it for 3 weeks: its archive holds what is there.
+        let s = scan_of("A", "fp0", &[at(1, 10)]);
+        let d = assess(&s, Some(&st), false, Some(true), &cx(at(22, 12), &all));
+        assert_eq!(
+            (d.state, d.attention.as_slice()),
+            (State::UpToDate, &[][..])
+        );
+        // Dormant for 3 weeks, modified this morning: the next run takes it.
+        let s = scan_of("A", "fp1", &[at(1, 10), at(22, 9)]);
+        let d = assess(&s, Some(&st), false, Some(true), &cx(at(22, 12), &all));
+        assert_eq!(
+            (d.state, d.attention.as_slice()),
+            (State::Modified, &[][..])
+        );
+        // Modified 10 days ago and still not saved.
+        let s = scan_of("A", "fp1", &[at(12, 9), at(20, 9)]);
+        let d = assess(&s, Some(&st), false, Some(true), &cx(at(22, 12), &all));
+        assert_eq!(d.state, State::Stale);
+        assert_eq!(d.attention, [Attention::Stale]);
+        assert_eq!(d.unsaved_since, Some(at(12, 9).to_rfc3339()));
+        // No file dated after the backup (a deletion): the backup's time.
+        let s = scan_of("A", "fp1", &[at(1, 10)]);
+        let d = assess(&s, Some(&st), false, Some(true), &cx(at(9, 12), &all));
+        assert_eq!(d.state, State::Stale);
+        assert_eq!(d.unsaved_since, Some(at(1, 21).to_rfc3339()));
+    }
+
+    #[test]
+    fn error_missing_archive_and_interruption_need_attention() {
+        let all = Rights::All;
+        let mut st = saved("fp0", at(1, 21));
+        st.last_result = Some(LastResult::Error);
+        st.last_error = Some("occupé".into());
+        let s = scan_of("A", "fp0", &[]);
+        let d = assess(&s, Some(&st), true, Some(false), &cx(at(2, 12), &all));
+        assert_eq!(
+            d.attention,
+            [Attention::Interrupted, Attention::ArchiveMissing],
+            "an interruption is newer news than the error"
+        );
+        let d = assess(&s, Some(&st), false, Some(false), &cx(at(2, 12), &all));
+        assert_eq!(d.attention, [Attention::Error, Attention::ArchiveMissing]);
+        assert_eq!(d.result_text(), "en erreur : occupé");
+        let mut running = cx(at(2, 12), &all);
+        running.run_active = true;
+        let d = assess(&s, Some(&st), true, Some(true), &running);
+        assert_eq!(
+            (d.last_result, d.attention.len()),
+            (Some(LastRun::Running), 0)
+        );
+    }
+
+    #[test]
+    fn excluded_kinds_are_never_problems() {
+        let all = Rights::All;
+        let mut s = scan_of("E", "fp0", &[]);
+        if let Ok(id) = &mut s.identity {
+            id.kind = Kind::Etalon;
+        }
+        let d = assess(&s, None, false, None, &cx(at(2, 12), &all));
+        assert_eq!(d.state, State::Excluded);
+        assert_eq!(d.excluded, Some(Skip::Etalon));
+        assert!(d.attention.is_empty() && d.never_saved);
+        assert_eq!(d.modified_since, None);
+    }
+
+    #[test]
+    fn columns_are_padded_by_characters() {
+        let rows = vec![
+            vec!["NOM".to_owned(), "X".to_owned()],
+            vec!["Études".to_owned(), "Y".to_owned()],
+        ];
+        assert_eq!(table(&rows), ["NOM     X", "Études  Y"]);
+    }
 }
