@@ -19,6 +19,8 @@ mod report;
 mod restore;
 mod rotation;
 mod run;
+mod schedule;
 mod settings;
 mod smtp;
+mod status;
 mod verify;
