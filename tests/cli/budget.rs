@@ -85,3 +85,51 @@ fn a_bad_duration_is_refused_before_anything() {
     }
     assert!(!base.sauve().exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn the_dossier_under_way_when_the_budget_runs_out_is_finished_and_the_rest_deferred() {
+    let base = base();
+    // Big and incompressible, so its archive is under way long enough to be
+    // seen; the run is then frozen (SIGSTOP) past its budget.
+    base.dossier("ENORME")
+        .file("compta/grand-livre.dat", random_bytes(9, 60 << 20));
+    let run = base.spawn_run(
+        &["--user", "COMPT", "--threads", "1", "--max-duration", "1s"],
+        "budget",
+    );
+    let partial = base.sauve().join("BENORME.SVG.partial");
+    assert!(
+        wait_until(std::time::Duration::from_secs(60), || partial.exists()),
+        "the archive of ENORME never started"
+    );
+    let pid = run.id().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    signal("-CONT");
+    let out = run.wait();
+    out.code(0);
+    let report = base.report();
+    assert_eq!(
+        report.codes(),
+        ["ENORME", "GRAND", "MOYEN", "PETIT"],
+        "{report}"
+    );
+    report.assert_line("ENORME", &saved_line("ENORME"));
+    for code in ["GRAND", "MOYEN", "PETIT"] {
+        report.assert_line(
+            code,
+            &format!("Dossier {code} : Reporté au prochain traitement"),
+        );
+    }
+    base.assert_archive_matches("ENORME", false);
+    assert!(base.partials().is_empty(), "{:?}", base.partials());
+}
