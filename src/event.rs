@@ -28,7 +28,6 @@
 //! `.partial` alone).
 
 use std::path::Path;
-use std::thread;
 
 use crate::archive::{self, CLOSING_DIR, Compression, EXCHANGE_DIR, IoBudget, Job};
 use crate::base::{Base, LOCK_FILE, valid_code};
@@ -37,7 +36,7 @@ use crate::cli::Event;
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
 use crate::lock::{self, LockError};
-use crate::pipeline::{display_path, target_dir};
+use crate::pipeline::{compression_pool, display_path, target_dir};
 use crate::report::{self, IN_USE};
 use crate::restore::CommandError;
 use crate::scan;
@@ -217,15 +216,7 @@ fn save_locked(
         (Ok(_), Some(msg)) => return Err(format!("{msg}.")),
         (Ok(id), None) => id,
     };
-    let threads = match settings.run.threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("svgauto-pool-{i}"))
-        .build()
-        .expect("a thread pool of this size can be built");
+    let (pool, _) = compression_pool(settings.run.threads);
     let io = IoBudget::new(settings.run.io_jobs);
     let job = Job {
         scan: &scan,

@@ -28,7 +28,7 @@ use crossbeam_channel::Sender;
 use thiserror::Error;
 
 use crate::archive::{self, Compression, IoBudget, Job};
-use crate::base::{Base, BaseError, LOCK_FILE};
+use crate::base::{Base, BaseError, LOCK_FILE, Rights};
 use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
 use crate::config::Subdir;
@@ -119,6 +119,42 @@ pub fn target_dir(backup_dir: &Path, subdir: Subdir, started: DateTime<Local>) -
     }
 }
 
+/// The pool chunks are compressed on: `threads` workers, 0 for one per
+/// core; returns it with its size.
+pub(crate) fn compression_pool(threads: usize) -> (rayon::ThreadPool, usize) {
+    let threads = match threads {
+        0 => thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("svgauto-pool-{i}"))
+        .build()
+        .expect("a thread pool of this size can be built");
+    (pool, threads)
+}
+
+/// Every dossier of the base, scanned in parallel.
+fn scan_all(base: &Base) -> Result<Vec<DossierScan>, RunError> {
+    let include_documents = base.effective.settings.backup.include_documents;
+    scan::scan_base(&base.dossiers_dir(), include_documents).map_err(|source| RunError::Scan {
+        path: base.dossiers_dir(),
+        source,
+    })
+}
+
+/// The selection rules of a run with these options on this base.
+fn rules<'a>(opts: &'a RunOptions, base: &Base, rights: &'a Rights) -> Rules<'a> {
+    let settings = &base.effective.settings;
+    Rules {
+        force_all: opts.force_all,
+        modified_only: settings.backup.modified_only,
+        dossiers: settings.backup.dossiers,
+        user: &opts.user,
+        rights,
+    }
+}
+
 /// One dossier to save, in plan order.
 struct Planned<'a> {
     scan: &'a DossierScan,
@@ -206,20 +242,9 @@ pub fn run(
         .into_iter()
         .collect();
     let states = catalog.states()?;
-    let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(
-        |source| RunError::Scan {
-            path: base.dossiers_dir(),
-            source,
-        },
-    )?;
+    let scans = scan_all(&base)?;
 
-    let rules = Rules {
-        force_all: opts.force_all,
-        modified_only: settings.backup.modified_only,
-        dossiers: settings.backup.dossiers,
-        user: &opts.user,
-        rights: &rights,
-    };
+    let rules = rules(opts, &base, &rights);
     let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);
     let decided: Vec<DossierLine> = decided
         .into_iter()
@@ -228,15 +253,7 @@ pub fn run(
 
     let report_rel = display_path(&report.txt_path, &base.root);
     let run_id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
-    let threads = match opts.threads.unwrap_or(settings.run.threads) {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("svgauto-pool-{i}"))
-        .build()
-        .expect("a thread pool of this size can be built");
+    let (pool, threads) = compression_pool(opts.threads.unwrap_or(settings.run.threads));
     let io = IoBudget::new(settings.run.io_jobs);
     let compression = Compression {
         method: settings.archive.method,
@@ -541,19 +558,8 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         .filter(|p| !p.event)
         .map(|p| p.code)
         .collect();
-    let scans = scan::scan_base(&base.dossiers_dir(), settings.backup.include_documents).map_err(
-        |source| RunError::Scan {
-            path: base.dossiers_dir(),
-            source,
-        },
-    )?;
-    let rules = Rules {
-        force_all: opts.force_all,
-        modified_only: settings.backup.modified_only,
-        dossiers: settings.backup.dossiers,
-        user: &opts.user,
-        rights: &rights,
-    };
+    let scans = scan_all(&base)?;
+    let rules = rules(opts, &base, &rights);
     let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);
     let mut totals = PlanTotals::default();
     let mut dossiers = Vec::new();
