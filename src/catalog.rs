@@ -20,10 +20,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
-    #[error("catalogue {}", path.display())]
+    /// The cause is said once, in French when it is the full disk (not a
+    /// `source`: SQLite's own chain repeats it).
+    #[error("catalogue {} : {}", path.display(), describe(cause))]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error("catalogue {} illisible : {why}", path.display())]
     Unusable { path: PathBuf, why: String },
@@ -83,7 +85,7 @@ impl From<rusqlite::Error> for OpenFail {
     fn from(e: rusqlite::Error) -> OpenFail {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
         match e.sqlite_error_code() {
-            Some(NotADatabase | DatabaseCorrupt) => OpenFail::Unusable(e.to_string()),
+            Some(NotADatabase | DatabaseCorrupt) => OpenFail::Unusable(describe(&e)),
             _ => OpenFail::Other(e),
         }
     }
@@ -170,17 +172,28 @@ impl Catalog {
             source,
         })?;
         let path = state_dir.join(Self::FILE);
-        let err = |source| CatalogError::Sqlite {
+        let err = |cause| CatalogError::Sqlite {
             path: path.clone(),
-            source,
+            cause,
         };
         let why = match Self::open_at(&path) {
             Ok(c) => return Ok(c),
             Err(OpenFail::Other(e)) => return Err(err(e)),
             Err(OpenFail::Unusable(why)) => why,
         };
+        // Never over an earlier one: `-2`, `-3`… within the same second.
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-        let aside = state_dir.join(format!("{}.illisible-{stamp}", Self::FILE));
+        let aside = (1..)
+            .map(|n| {
+                let suffix = if n == 1 {
+                    String::new()
+                } else {
+                    format!("-{n}")
+                };
+                state_dir.join(format!("{}.illisible-{stamp}{suffix}", Self::FILE))
+            })
+            .find(|p| !p.exists())
+            .expect("a free name");
         std::fs::rename(&path, &aside).map_err(|source| CatalogError::Dir {
             path: path.clone(),
             source,
@@ -208,19 +221,11 @@ impl Catalog {
     fn open_at(path: &Path) -> Result<Catalog, OpenFail> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Checked before anything is written into it: a file set aside is
+        // kept exactly as it was found.
+        check_tables(&conn)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         conn.execute_batch(SCHEMA)?;
-        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        if check != "ok" {
-            return Err(OpenFail::Unusable(format!("quick_check : {check}")));
-        }
-        for (table, columns) in COLUMNS {
-            if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
-                return Err(OpenFail::Unusable(format!(
-                    "table {table} inattendue : {e}"
-                )));
-            }
-        }
         Ok(Catalog {
             conn,
             path: path.to_owned(),
@@ -235,9 +240,9 @@ impl Catalog {
         if !path.exists() {
             return Ok(None);
         }
-        let err = |source| CatalogError::Sqlite {
+        let err = |cause| CatalogError::Sqlite {
             path: path.clone(),
-            source,
+            cause,
         };
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -260,24 +265,21 @@ impl Catalog {
             .map_err(err)?;
         // The checks of `open`: a catalog the next run would rebuild is
         // `CatalogError::Unusable`, so the caller can say so.
-        let check = || -> Result<(), OpenFail> {
-            let r: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-            if r != "ok" {
-                return Err(OpenFail::Unusable(format!("quick_check : {r}")));
-            }
-            for (table, columns) in COLUMNS {
-                if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
-                    return Err(OpenFail::Unusable(format!(
-                        "table {table} inattendue : {e}"
-                    )));
-                }
-            }
-            Ok(())
-        };
-        match check() {
+        match check_tables(&conn) {
             Ok(()) => {}
             Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
             Err(OpenFail::Other(e)) => return Err(err(e)),
+        }
+        let has_dossiers: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'dossier'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if !has_dossiers {
+            // An empty database: as good as none.
+            return Ok(None);
         }
         Ok(Some(Catalog {
             conn,
@@ -289,7 +291,7 @@ impl Catalog {
     fn err(&self, source: rusqlite::Error) -> CatalogError {
         CatalogError::Sqlite {
             path: self.path.clone(),
-            source,
+            cause: source,
         }
     }
 
@@ -470,6 +472,52 @@ impl Catalog {
             )
             .map(drop)
             .map_err(|e| self.err(e))
+    }
+}
+
+/// Whether an existing database can be svgauto's catalog, reading only:
+/// SQLite's `quick_check`, no table but svgauto's, and svgauto's columns in
+/// those present (an older catalog may lack a table: it is created).
+fn check_tables(conn: &Connection) -> Result<(), OpenFail> {
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(OpenFail::Unusable(format!("quick_check : {check}")));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )?;
+    let tables = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for table in tables {
+        let Some((_, columns)) = COLUMNS.iter().find(|(t, _)| *t == table) else {
+            return Err(OpenFail::Unusable(format!(
+                "table {table} inconnue : ce n'est pas un catalogue de svgauto"
+            )));
+        };
+        if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
+            return Err(OpenFail::Unusable(format!(
+                "table {table} inattendue : {}",
+                describe(&e)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// SQLite's cause in one phrase; a full disk in French (SQLite says "disk
+/// I/O error" when it cannot even size its shared-memory file).
+fn describe(e: &rusqlite::Error) -> String {
+    const SQLITE_IOERR_SHMSIZE: std::ffi::c_int = 4874;
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            if f.code == rusqlite::ErrorCode::DiskFull || f.extended_code == SQLITE_IOERR_SHMSIZE {
+                "Espace disque insuffisant".to_owned()
+            } else {
+                msg.clone().unwrap_or_else(|| f.to_string())
+            }
+        }
+        other => other.to_string(),
     }
 }
 

@@ -43,6 +43,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{} : encodage invalide, UTF-8 attendu (enregistrer le fichier en UTF-8) : ligne {line}, colonne {column}", path.display())]
+    Encoding {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
     #[error("{} : syntaxe TOML invalide : {message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("{} : section inconnue [{section}] (sections acceptées : {accepted})", path.display())]
@@ -369,9 +375,21 @@ pub struct LayerTable {
 
 /// Reads and parses a TOML file, with errors naming it.
 pub fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Where the first byte that is not UTF-8 is, as an editor shows it.
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+        ConfigError::Encoding {
+            path: path.to_owned(),
+            line,
+            column,
+        }
     })?;
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Syntax {

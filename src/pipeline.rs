@@ -304,21 +304,34 @@ pub fn run(
                 let msgs: Vec<Msg> = std::iter::once(first)
                     .chain(rx.try_iter().take(255))
                     .collect();
-                let mut res = record_all(&catalog, run_id, &msgs);
+                // A batch the catalog could not record (its disk is full…)
+                // has no "réussi" line: its archives are in place but
+                // unknown to the catalog, so they will be made again.
+                let unrecorded = match record_all(&catalog, run_id, &msgs) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        let why = e.to_string();
+                        if fatal.is_none() {
+                            // Stop claiming; what is under way finishes.
+                            stop_w.store(true, Ordering::SeqCst);
+                            fatal = Some(e);
+                        }
+                        Some(why)
+                    }
+                };
                 for msg in msgs {
                     match msg {
                         Msg::Started(_) => {}
                         Msg::Bytes(n) => progress.bytes(n),
-                        Msg::Done(l) => {
-                            if res.is_ok()
-                                && let Some(text) = &l.message
-                            {
-                                res = report.line(&report::dossier_line(&l.code, text)).map_err(
-                                    |source| RunError::Report {
-                                        path: report.txt_path.clone(),
-                                        source,
-                                    },
-                                );
+                        Msg::Done(mut l) => {
+                            if let Some(why) = &unrecorded {
+                                l = not_recorded(l, why);
+                            }
+                            if let Some(text) = &l.message {
+                                // A line that cannot be written now is kept
+                                // for later: only `finish_text` failing
+                                // ends the run (see `Report::line`).
+                                let _ = report.line(&report::dossier_line(&l.code, text));
                             }
                             if l.outcome.concerned() {
                                 progress.dossier_done();
@@ -327,14 +340,6 @@ pub fn run(
                             lines.push(l);
                         }
                     }
-                }
-                if let Err(e) = res
-                    && fatal.is_none()
-                {
-                    // The catalog or the report cannot be written: stop
-                    // claiming; what is under way finishes.
-                    stop_w.store(true, Ordering::SeqCst);
-                    fatal = Some(e);
                 }
             }
             progress.finish();
@@ -853,6 +858,21 @@ fn line(s: &DossierScan, outcome: Outcome, finished: Option<DateTime<Local>>) ->
         outcome,
         finished_at: finished.map(|t| t.to_rfc3339()),
     }
+}
+
+/// The line of a dossier whose outcome the catalog could not record: an
+/// archive written but unknown to the catalog is not "réussi".
+fn not_recorded(mut l: DossierLine, why: &str) -> DossierLine {
+    if let Outcome::Saved { why: w, .. } = l.outcome {
+        l.outcome = Outcome::Error {
+            why: Some(w),
+            message: format!(
+                "Archive écrite, mais le catalogue n'a pas pu l'enregistrer ({why}) : le dossier sera sauvegardé à nouveau au prochain traitement."
+            ),
+        };
+        l.message = l.outcome.text();
+    }
+    l
 }
 
 /// Records a group of messages in the catalog, in one transaction.

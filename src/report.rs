@@ -9,7 +9,7 @@
 //! any dossier is touched: a run that cannot write its report does not start.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
@@ -191,6 +191,10 @@ pub struct RunReport<'a> {
 #[derive(Debug)]
 pub struct Report {
     txt: File,
+    /// Bytes of whole lines in `txt`.
+    written: u64,
+    /// Lines that could not be written yet (see [`Report::line`]).
+    pending: Vec<String>,
     pub txt_path: PathBuf,
     pub json_path: PathBuf,
     pub errors_path: PathBuf,
@@ -219,6 +223,8 @@ impl Report {
                 Ok(txt) => {
                     return Ok(Report {
                         txt,
+                        written: 0,
+                        pending: Vec::new(),
                         json_path: log_dir.join(format!("{name}.json")),
                         errors_path: log_dir.join(ERROR_LIST),
                         txt_path,
@@ -232,9 +238,28 @@ impl Report {
 
     /// Appends one line and hands it to the OS at once, so a report read
     /// during the run (or after a crash) shows every dossier finished.
+    ///
+    /// A line that cannot be written is cut back out of the file (no half
+    /// line is left) and kept; it is written before the next one, or by
+    /// [`Report::finish_text`], whose failure alone ends the run with exit 2.
+    /// The report usually shares its disk with the archives: a disk full
+    /// only while another dossier's `.partial` fills it (that dossier then
+    /// fails and its `.partial` goes) must not lose the run's report.
     pub fn line(&mut self, text: &str) -> io::Result<()> {
-        let text = one_line(text);
-        self.txt.write_all(format!("{text}{EOL}").as_bytes())?;
+        self.pending.push(format!("{}{EOL}", one_line(text)));
+        self.write_pending()
+    }
+
+    fn write_pending(&mut self) -> io::Result<()> {
+        while let Some(l) = self.pending.first() {
+            if let Err(e) = self.txt.write_all(l.as_bytes()) {
+                let _ = self.txt.set_len(self.written);
+                let _ = self.txt.seek(SeekFrom::Start(self.written));
+                return Err(e);
+            }
+            self.written += l.len() as u64;
+            self.pending.remove(0);
+        }
         self.txt.flush()
     }
 
@@ -242,8 +267,9 @@ impl Report {
     /// this the report can be mailed.
     pub fn finish_text(&mut self, summary: &Summary, in_error: &[&str]) -> io::Result<()> {
         for l in summary.lines() {
-            self.txt.write_all(format!("{l}{EOL}").as_bytes())?;
+            self.pending.push(format!("{l}{EOL}"));
         }
+        self.write_pending()?;
         self.txt.sync_all()?;
         let list: String = in_error.iter().map(|c| format!("{c}{EOL}")).collect();
         write_synced(&self.errors_path, list.as_bytes())

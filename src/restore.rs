@@ -136,7 +136,9 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
             manifest: checked.manifest.dossier.code,
         });
     }
+    sync_tree(&partial)?;
     fs::rename(&partial, &target).map_err(io_err(&target))?;
+    archive::sync_dir(dir).map_err(io_err(dir))?;
     Ok(Restored {
         code,
         files: checked.files,
@@ -195,7 +197,11 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         return fail(e);
     }
 
-    // 4. The new dossier is complete: mark it so, durably.
+    // 4. The new dossier is complete: its folders flushed (a file's own
+    //    flush does not make its name durable), then marked so, durably.
+    if let Err(e) = sync_tree(&new) {
+        return fail(e);
+    }
     if let Err(e) = fs::rename(&new, &ready).map_err(io_err(&ready)) {
         return fail(e);
     }
@@ -239,6 +245,28 @@ fn remove_tree(p: &Path) -> Result<(), RestoreError> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(p)(e)),
         _ => Ok(()),
     }
+}
+
+/// Flushes every folder of the tree at `root` (deepest first), so the names
+/// of its files and folders are on disk before the tree is published by a
+/// rename: after a power cut, a published tree is never missing entries.
+fn sync_tree(root: &Path) -> Result<(), RestoreError> {
+    let mut dirs = vec![root.to_owned()];
+    let mut i = 0;
+    while i < dirs.len() {
+        let rd = fs::read_dir(&dirs[i]).map_err(io_err(&dirs[i]))?;
+        for e in rd {
+            let e = e.map_err(io_err(&dirs[i]))?;
+            if e.file_type().map_err(io_err(&e.path()))?.is_dir() {
+                dirs.push(e.path());
+            }
+        }
+        i += 1;
+    }
+    for d in dirs.iter().rev() {
+        archive::sync_dir(d).map_err(io_err(d))?;
+    }
+    Ok(())
 }
 
 /// Adds to `to` every file of `from` that `to` does not have, as a hard link
