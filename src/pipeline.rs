@@ -218,7 +218,7 @@ pub fn run(
 
     let _run_lock = base.lock_run()?;
     // What a killed restore left beside the dossiers, before they are scanned.
-    restore::recover(&base.dossiers_dir());
+    let recovered = restore::recover(&base.dossiers_dir());
     let catalog = Catalog::open(&base.state_dir())?;
     let catalog_rebuilt = catalog.rebuilt.clone();
 
@@ -235,11 +235,31 @@ pub fn run(
             source,
         })?;
 
-    // What a killed run left behind: partial archives, in-progress markers.
+    let report_rel = display_path(&report.txt_path, &base.root);
+    let run_id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
+
+    // What a killed run or `save` left behind: partial archives. A partial
+    // whose dossier is locked right now is being written by a `save`: left
+    // alone. The others are removed — but first recorded in the catalog as
+    // in-progress markers when they are the batch's own, so a run killed
+    // right after removing them does not forget that those dossiers were
+    // under way (they are redone first, their line says "reprise").
     let dossiers_dir = base.dossiers_dir();
-    let in_use = |code: &str| lock::in_use(&dossiers_dir.join(code).join(LOCK_FILE));
-    let leftovers: HashSet<String> = archive::clean_partials(&backup_dir, &in_use)
+    let partials: Vec<archive::Partial> = archive::find_partials(&backup_dir)
         .into_iter()
+        .filter(|p| !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
+        .collect();
+    if partials.iter().any(|p| !p.event) {
+        let tx = catalog.transaction()?;
+        for p in partials.iter().filter(|p| !p.event) {
+            catalog.mark_in_progress(&p.code, run_id)?;
+        }
+        catalog.commit(tx)?;
+    }
+    let leftovers: HashSet<String> = partials
+        .into_iter()
+        .filter(|p| std::fs::remove_file(&p.path).is_ok() && !p.event)
+        .map(|p| p.code)
         .collect();
     let states = catalog.states()?;
     let scans = scan_all(&base)?;
@@ -251,8 +271,6 @@ pub fn run(
         .map(|(s, outcome)| line(s, outcome, None))
         .collect();
 
-    let report_rel = display_path(&report.txt_path, &base.root);
-    let run_id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
     let (pool, threads) = compression_pool(opts.threads.unwrap_or(settings.run.threads));
     let io = IoBudget::new(settings.run.io_jobs);
     let compression = Compression {
@@ -429,7 +447,8 @@ pub fn run(
         Some(m) if summary.errors > 0 => Some(m.send_report(&report.txt_path, &report.errors_path)),
         _ => None,
     };
-    let mut warnings: Vec<String> = catalog_rebuilt.iter().cloned().collect();
+    let mut warnings: Vec<String> = recovered;
+    warnings.extend(catalog_rebuilt.iter().cloned());
     warnings.extend(mail.iter().flatten().filter_map(|s| {
         s.error
             .as_ref()

@@ -93,6 +93,18 @@ pub struct DossierScan {
     pub walk_error: Option<String>,
 }
 
+/// Why a name the file system accepts would not restore, if so: what
+/// `verify::unsafe_name` refuses on this platform, and a `..` between
+/// backslashes, which zip readers take for a parent folder.
+fn unrestorable(rel: &str) -> Option<&'static str> {
+    if crate::verify::unsafe_name(rel).is_some()
+        || rel.contains('\\') && rel.split(['/', '\\']).any(|p| p == "..")
+    {
+        return Some("nom refusé à la restauration");
+    }
+    None
+}
+
 /// A file name that is not UTF-8, shown with its invalid bytes as `\xNN`
 /// (rather than U+FFFD, which would make two such names look alike).
 pub fn escaped_name(name: &std::ffi::OsStr) -> String {
@@ -238,6 +250,12 @@ impl Walk {
                 continue;
             };
             let rel = format!("{prefix}{name}");
+            if let Some(why) = unrestorable(&rel) {
+                // Archived, it would make the whole archive refused by
+                // `restore` and `verify`: not archived, and said.
+                self.skipped.push(Skipped { rel, why });
+                continue;
+            }
             if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents))
             {
                 continue;

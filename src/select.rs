@@ -98,6 +98,12 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         (DossierSet::Copies, Status::Original) => return Decision::Skip(Skip::Original),
         _ => {}
     }
+    // A walk that failed saw only part of the dossier: its fingerprint
+    // cannot tell whether it changed, so it is an error every run until
+    // the folder can be read — never a silent "unchanged".
+    if let Some(e) = f.walk_error {
+        return Decision::Fail(format!("{e}."));
+    }
     let why = if f.interrupted {
         Why::Interrupted
     } else if f.state.is_some_and(DossierState::failed_last_time) {
@@ -123,9 +129,6 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
             "Le collaborateur {} n'a pas les droits sur ce dossier.",
             rules.user
         ));
-    }
-    if let Some(e) = f.walk_error {
-        return Decision::Fail(format!("{e}."));
     }
     Decision::Save(why)
 }
@@ -225,6 +228,19 @@ mod tests {
         let mut f = facts(&e, Some(&same));
         f.archive_missing = true;
         assert_eq!(decide(f, &rules(&all)), Decision::Skip(Skip::Etalon));
+    }
+
+    #[test]
+    fn a_walk_error_is_an_error_even_when_the_fingerprint_did_not_change() {
+        let all = Rights::All;
+        let i = Ok(id("A"));
+        let same = saved("fp1");
+        let mut f = facts(&i, Some(&same));
+        f.walk_error = Some("Lecture impossible du répertoire secret : Permission denied");
+        assert_eq!(
+            decide(f, &rules(&all)),
+            Decision::Fail("Lecture impossible du répertoire secret : Permission denied.".into())
+        );
     }
 
     #[test]

@@ -63,9 +63,12 @@ pub struct Checked {
     pub bytes: u64,
 }
 
-/// Why an entry name would escape the dossier, if it would. Names are
-/// relative, `/`-separated, without `.`/`..` or empty components; a first
-/// component like `C:` (a drive) and backslashes are refused everywhere.
+/// Why an entry name would escape the dossier, or cannot be a file name
+/// here, if so. Names are relative, `/`-separated, without `.`/`..` or
+/// empty components. On Windows, where they are path syntax, a backslash
+/// and a first component like `C:` (a drive) are refused too; on Unix they
+/// are ordinary characters of a file name (a Linux dossier may hold
+/// `a\b.txt` or `C:notes`: its archive must restore there).
 pub fn unsafe_name(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         return Some("nom vide");
@@ -73,7 +76,7 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
     if name.contains('\0') {
         return Some("caractère nul");
     }
-    if name.contains('\\') {
+    if cfg!(windows) && name.contains('\\') {
         return Some("barre oblique inverse");
     }
     if name.starts_with('/') {
@@ -81,7 +84,9 @@ pub fn unsafe_name(name: &str) -> Option<&'static str> {
     }
     let trimmed = name.strip_suffix('/').unwrap_or(name);
     let mut parts = trimmed.split('/');
-    if let Some(first) = parts.clone().next() {
+    if cfg!(windows)
+        && let Some(first) = parts.clone().next()
+    {
         let b = first.as_bytes();
         if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
             return Some("lettre de lecteur");
@@ -394,8 +399,11 @@ mod tests {
             "/etc/passwd",
             "../x",
             "a/../../x",
+            #[cfg(windows)]
             "a\\..\\x",
+            #[cfg(windows)]
             "C:/x",
+            #[cfg(windows)]
             "c:x",
             "a//b",
             "./a",

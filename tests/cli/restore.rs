@@ -399,9 +399,15 @@ fn hostile_entry_names_are_refused_and_nothing_lands_outside() {
         "../../../evil.txt",
         "compta/../../evil.txt",
         absolute.as_str(),
+        // Path syntax on Windows only: on Unix these are plain file names
+        // (see `windows_path_syntax_is_a_plain_name_on_unix`).
+        #[cfg(windows)]
         "C:/evil.txt",
+        #[cfg(windows)]
         "C:evil.txt",
+        #[cfg(windows)]
         "compta\\evil.txt",
+        #[cfg(windows)]
         "..\\..\\evil.txt",
     ];
     for name in names {
@@ -409,6 +415,30 @@ fn hostile_entry_names_are_refused_and_nothing_lands_outside() {
         let file = crafted(&base, "BA.SVG", |c| c.add_file(name, b"evil\n", true));
         assert_refused_cleanly(&base, &file, &["chemin", name]);
         assert_refused_to(&base, &file, &["chemin", name]);
+        assert!(!outside.exists(), "{} was written", outside.display());
+    }
+}
+
+/// A backslash or a drive-like `C:` is path syntax on Windows, but on Unix
+/// an ordinary character of a file name that a Linux dossier may hold: such
+/// an entry is restored as that name, inside the dossier, never elsewhere.
+#[cfg(unix)]
+#[test]
+fn windows_path_syntax_is_a_plain_name_on_unix() {
+    let base = restorable_base("zstd");
+    let outside = base.scratch("dehors");
+    for name in ["C:evil.txt", "compta\\evil.txt", "C:/evil.txt"] {
+        eprintln!("case: entry {name:?}");
+        let file = crafted(&base, "BA.SVG", |c| c.add_file(name, b"plain\n", true));
+        let to = base.scratch(&format!("to-{}", name.len()));
+        base.svgauto(&[
+            "restore",
+            "--to",
+            to.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .code(0);
+        assert_eq!(std::fs::read(to.join("A").join(name)).unwrap(), b"plain\n");
         assert!(!outside.exists(), "{} was written", outside.display());
     }
 }
