@@ -310,17 +310,23 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
 }
 
 /// Opens a file the scan saw as a regular file, `None` if it no longer is
-/// one. On Unix the open does not block: a FIFO put in its place since the
-/// scan would otherwise hang the run in `open` until someone writes to it.
+/// one. On Unix the open neither blocks (a FIFO put in its place since the
+/// scan would hang the run in `open` until someone writes to it) nor
+/// follows a symbolic link put in its place (links are never followed).
 fn open_regular(path: &Path) -> io::Result<Option<File>> {
     let mut o = OpenOptions::new();
     o.read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NONBLOCK);
+        o.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
     }
-    let f = o.open(path)?;
+    let f = match o.open(path) {
+        Ok(f) => f,
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     Ok(f.metadata()?.is_file().then_some(f))
 }
 
@@ -856,6 +862,24 @@ mod tests {
         );
         assert_eq!(fs::read(&target).unwrap(), b"previous good archive");
         assert!(!partial_path(&target).exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_turned_into_a_fifo_or_a_link_is_not_opened_through() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Would block forever without O_NONBLOCK.
+        assert!(open_regular(&fifo).unwrap().is_none());
+        fs::write(d.path().join("vrai.txt"), b"x").unwrap();
+        std::os::unix::fs::symlink("vrai.txt", d.path().join("lien")).unwrap();
+        assert!(open_regular(&d.path().join("lien")).unwrap().is_none());
+        assert!(open_regular(&d.path().join("vrai.txt")).unwrap().is_some());
     }
 
     #[test]

@@ -186,10 +186,12 @@ pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierS
     }
     let Walk {
         mut entries,
-        skipped,
+        mut skipped,
         error,
     } = walk;
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // The report line lists them in this order: the same on every system.
+    skipped.sort_by(|a, b| a.rel.cmp(&b.rel));
     let total_bytes = entries.iter().map(|e| e.size).sum();
     let fingerprint = fingerprint(&entries);
     DossierScan {
