@@ -29,6 +29,12 @@ pub enum CatalogError {
     },
     #[error("catalogue {} illisible : {why}", path.display())]
     Unusable { path: PathBuf, why: String },
+    #[error("catalogue {} illisible, et impossible à mettre de côté sous {}", path.display(), aside.display())]
+    SetAside {
+        path: PathBuf,
+        aside: PathBuf,
+        source: std::io::Error,
+    },
     #[error("catalogue {} : création du répertoire impossible", path.display())]
     Dir {
         path: PathBuf,
@@ -167,6 +173,17 @@ impl Catalog {
     /// failure (locked, permissions, full disk) stops the command and
     /// touches nothing.
     pub fn open(state_dir: &Path) -> Result<Catalog, CatalogError> {
+        Self::open_with(state_dir, true)
+    }
+
+    /// [`Catalog::open`] for a command that does not hold the base's run
+    /// lock (`save`): an unreadable catalog is `CatalogError::Unusable`,
+    /// never set aside under a run that may be writing into it.
+    pub fn open_without_rebuild(state_dir: &Path) -> Result<Catalog, CatalogError> {
+        Self::open_with(state_dir, false)
+    }
+
+    fn open_with(state_dir: &Path, rebuild: bool) -> Result<Catalog, CatalogError> {
         std::fs::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
             path: state_dir.to_owned(),
             source,
@@ -179,6 +196,9 @@ impl Catalog {
         let why = match Self::open_at(&path) {
             Ok(c) => return Ok(c),
             Err(OpenFail::Other(e)) => return Err(err(e)),
+            Err(OpenFail::Unusable(why)) if !rebuild => {
+                return Err(CatalogError::Unusable { path, why });
+            }
             Err(OpenFail::Unusable(why)) => why,
         };
         // Never over an earlier one: `-2`, `-3`… within the same second.
@@ -194,8 +214,9 @@ impl Catalog {
             })
             .find(|p| !p.exists())
             .expect("a free name");
-        std::fs::rename(&path, &aside).map_err(|source| CatalogError::Dir {
+        std::fs::rename(&path, &aside).map_err(|source| CatalogError::SetAside {
             path: path.clone(),
+            aside: aside.clone(),
             source,
         })?;
         for suffix in ["-wal", "-shm"] {

@@ -6,9 +6,11 @@
 //! Each event is governed by its setting (`events.on_exit`,
 //! `events.before_provider_exchange`, `events.before_closing`): a disabled
 //! event does nothing, says so and exits 0. An event backup is taken even if
-//! the dossier is unmodified, and the batch's selection rules (étalon, test,
-//! non transférable, originals/copies) do not apply: the application asked
-//! for this dossier. The collaborator's rights do.
+//! the dossier is unmodified, and whatever `backup.dossiers` says
+//! (originals/copies is the batch's scope): the application asked for this
+//! dossier. The dossier's own flags hold: an étalon, test or
+//! non-transferable dossier is not saved (said, exit 0), and the
+//! collaborator's rights are checked.
 //!
 //! The same rules as the batch otherwise: the dossier's lock is taken
 //! without waiting (a dossier in use is exit 1 with the contract's message),
@@ -25,12 +27,14 @@
 //! `save` does not take the base's run lock: it may run while the nightly
 //! batch does (the dossier's lock keeps them from writing the same archive
 //! at once, and a run starting meanwhile leaves a locked dossier's
-//! `.partial` alone).
+//! `.partial` alone). For the same reason it never rebuilds an unreadable
+//! catalog: the archive stays in place, the missing record is said, and
+//! the batch saves the dossier again.
 
 use std::path::Path;
 
 use crate::archive::{self, CLOSING_DIR, Compression, EXCHANGE_DIR, IoBudget, Job};
-use crate::base::{Base, LOCK_FILE, valid_code};
+use crate::base::{Base, Kind, LOCK_FILE, read_identity, valid_code};
 use crate::catalog::Catalog;
 use crate::cli::Event;
 use crate::clock::Clock;
@@ -117,13 +121,37 @@ pub fn save_command(
             &format!("Echec du traitement. {message}"),
         ))])
     };
-    if !dir.is_dir() {
-        return Ok(fatal(format!("dossier introuvable : {}", dir.display())));
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_symlink() => {
+            // As in the batch: a link in place of a dossier is not followed.
+            return Ok(failed(
+                "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé."
+                    .into(),
+            ));
+        }
+        Ok(m) if m.is_dir() => {}
+        _ => return Ok(fatal(format!("dossier introuvable : {}", dir.display()))),
     }
     if !rights.allows(dossier) {
         return Ok(failed(format!(
             "Le collaborateur {user} n'a pas les droits sur ce dossier."
         )));
+    }
+    // The dossier's own flags hold for events too: a template or test
+    // dossier is not backed up, a non-transferable one never leaves its
+    // server (`backup.dir` may be a NAS).
+    if let Ok(id) = read_identity(&dir, dossier) {
+        let not_saved = match (id.kind, id.transferable) {
+            (Kind::Etalon, _) => Some("dossier étalon"),
+            (Kind::Test, _) => Some("dossier de test"),
+            (_, false) => Some("dossier non transférable"),
+            _ => None,
+        };
+        if let Some(what) = not_saved {
+            return Ok(Said::from_lines(vec![Ok(format!(
+                "Dossier {dossier} non sauvegardé : {what}, jamais sauvegardé, ni par le traitement ni sur évènement."
+            ))]));
+        }
     }
 
     let now = clock.now();
@@ -141,52 +169,59 @@ pub fn save_command(
     let archive_rel = display_path(&target, &base.root);
 
     let result = save_locked(&base, &dir, dossier, &target, clock);
-    let catalog = Catalog::open(&base.state_dir())?;
     let at = clock.now().to_rfc3339();
-    let mut said = match result {
-        Ok((fingerprint, bytes_out)) => {
-            let tx = catalog.transaction()?;
-            if event == Event::Exit {
-                catalog.record_success(
-                    dossier,
-                    None,
-                    &fingerprint,
+    // `save` does not hold the run lock: it never rebuilds the catalog, and
+    // a catalog it cannot write does not undo an archive that is in place —
+    // it is said, and the batch, not knowing of this backup, saves the
+    // dossier again.
+    let recorded = Catalog::open_without_rebuild(&base.state_dir()).and_then(|catalog| {
+        let tx = catalog.transaction()?;
+        match &result {
+            Ok((fingerprint, bytes_out)) => {
+                if event == Event::Exit {
+                    catalog.record_success(
+                        dossier,
+                        None,
+                        fingerprint,
+                        &at,
+                        &archive_rel,
+                        *bytes_out,
+                    )?;
+                }
+                catalog.record_event(
                     &at,
+                    dossier,
+                    event.name(),
+                    user,
                     &archive_rel,
-                    bytes_out,
+                    Some(*bytes_out),
+                    None,
                 )?;
             }
-            catalog.record_event(
-                &at,
-                dossier,
-                event.name(),
-                user,
-                &archive_rel,
-                Some(bytes_out),
-                None,
-            )?;
-            catalog.commit(tx)?;
-            Said::from_lines(vec![Ok(format!(
-                "{} (sauvegarde {} : {archive_rel})",
-                report::dossier_line(dossier, "Traitement réussi"),
-                event.label()
-            ))])
-        }
-        Err(message) => {
-            catalog.record_event(
+            Err(message) => catalog.record_event(
                 &at,
                 dossier,
                 event.name(),
                 user,
                 &archive_rel,
                 None,
-                Some(&message),
-            )?;
-            failed(message)
+                Some(message),
+            )?,
         }
+        catalog.commit(tx)
+    });
+    let mut said = match &result {
+        Ok(_) => Said::from_lines(vec![Ok(format!(
+            "{} (sauvegarde {} : {archive_rel})",
+            report::dossier_line(dossier, "Traitement réussi"),
+            event.label()
+        ))]),
+        Err(message) => failed(message.clone()),
     };
-    if let Some(m) = &catalog.rebuilt {
-        said.lines.insert(0, Ok(format!("attention : {m}")));
+    if let Err(e) = recorded {
+        said.lines.push(Err(format!(
+            "attention : sauvegarde non enregistrée au catalogue ({e}) ; le traitement sauvegardera ce dossier à nouveau"
+        )));
     }
     Ok(said)
 }

@@ -43,13 +43,23 @@ pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
 }
 
 /// Whether someone holds a lock on `path` now, without creating the file (a
-/// dossier without a lock file is not in use): `run --dry-run` and the
-/// cleaning of leftovers ask this. The exclusive lock is taken and released
-/// at once.
+/// dossier without a lock file is not in use): `run --dry-run` and
+/// `status` ask this. The exclusive lock is taken and released at once.
+/// When it cannot be told (the file cannot be opened, is not a plain file:
+/// a FIFO would block a plain open forever), the answer is "in use", the
+/// careful one.
 pub fn in_use(path: &Path) -> bool {
-    match File::open(path) {
-        Ok(f) => matches!(f.try_lock(), Err(TryLockError::WouldBlock)),
-        Err(_) => false,
+    let mut o = OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    match o.open(path) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => !matches!(f.try_lock(), Ok(())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        _ => true,
     }
 }
 

@@ -245,10 +245,7 @@ pub fn run(
     // right after removing them does not forget that those dossiers were
     // under way (they are redone first, their line says "reprise").
     let dossiers_dir = base.dossiers_dir();
-    let partials: Vec<archive::Partial> = archive::find_partials(&backup_dir)
-        .into_iter()
-        .filter(|p| !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
-        .collect();
+    let partials = archive::find_partials(&backup_dir);
     if partials.iter().any(|p| !p.event) {
         let tx = catalog.transaction()?;
         for p in partials.iter().filter(|p| !p.event) {
@@ -258,7 +255,18 @@ pub fn run(
     }
     let leftovers: HashSet<String> = partials
         .into_iter()
-        .filter(|p| std::fs::remove_file(&p.path).is_ok() && !p.event)
+        .filter(|p| {
+            // Removed under the dossier's lock, so a `save` cannot start
+            // writing it in between. A dossier folder that is gone has no
+            // lock to take: its partial is removed all the same.
+            let lock = lock::try_exclusive(&dossiers_dir.join(&p.code).join(LOCK_FILE));
+            let free = match &lock {
+                Ok(_) => true,
+                Err(LockError::Busy) => false,
+                Err(LockError::Io(_)) => !dossiers_dir.join(&p.code).is_dir(),
+            };
+            free && std::fs::remove_file(&p.path).is_ok() && !p.event
+        })
         .map(|p| p.code)
         .collect();
     let states = catalog.states()?;
@@ -406,23 +414,21 @@ pub fn run(
             )));
         }
         drop(tx);
-        writer.join().expect("the writer thread does not panic")
+        (
+            writer.join().expect("the writer thread does not panic"),
+            claimed,
+        )
     });
 
-    let (lines, summary, fatal, mut report, catalog) = writer_result;
-    if let Some(e) = fatal {
-        // The catalog or the report could not be written (a full disk…):
-        // the run ends with exit 2, but the report still says, as far as it
-        // can, what was saved before.
-        let in_error: Vec<&str> = lines
-            .iter()
-            .filter(|l| matches!(l.outcome, Outcome::Error { .. }))
-            .map(|l| l.code.as_str())
-            .collect();
-        let _ = report.finish_text(&summary, &in_error);
-        return Err(e);
-    }
-    let exit = if interrupted.load(Ordering::SeqCst) {
+    let ((lines, summary, fatal, mut report, catalog), claimed) = writer_result;
+    // The budget stopped the run only if something was left to start.
+    let budget_reached = budget_spent.load(Ordering::SeqCst) && claimed < plan.len();
+    // `fatal`: the catalog or the report could not be written (a full
+    // disk…). The run ends with exit 2, but the report, its JSON twin and
+    // the mail still say, as far as they can, what was saved and what not.
+    let exit = if fatal.is_some() {
+        Exit::Fatal
+    } else if interrupted.load(Ordering::SeqCst) {
         Exit::Interrupted
     } else if summary.errors > 0 {
         Exit::DossierErrors
@@ -440,9 +446,10 @@ pub fn run(
         path: txt_path.clone(),
         source,
     };
-    report
-        .finish_text(&summary, &in_error)
-        .map_err(report_err)?;
+    let finished_text = report.finish_text(&summary, &in_error);
+    if fatal.is_none() {
+        finished_text.map_err(report_err)?;
+    }
     let mail = match &mailer {
         Some(m) if summary.errors > 0 => Some(m.send_report(&report.txt_path, &report.errors_path)),
         _ => None,
@@ -463,14 +470,18 @@ pub fn run(
         finished_at: finished.to_rfc3339(),
         report: txt_path.display().to_string(),
         interrupted: exit == Exit::Interrupted,
-        max_duration_reached: budget_spent.load(Ordering::SeqCst),
+        max_duration_reached: budget_reached,
         exit_code: exit.code(),
         summary,
         mail: mail.as_deref(),
         warnings: &warnings,
         dossiers: &lines,
     };
-    report.write_json(&json).map_err(report_err)?;
+    let json_written = report.write_json(&json);
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    json_written.map_err(report_err)?;
     catalog.end_run(
         run_id,
         &finished.to_rfc3339(),
@@ -478,7 +489,7 @@ pub fn run(
         exit.code(),
     )?;
     let mut out = summary.lines();
-    if budget_spent.load(Ordering::SeqCst) {
+    if budget_reached {
         out.push(format!(
             "Durée maximale atteinte (--max-duration {}) : les dossiers reportés passeront en premier au prochain traitement",
             crate::cli::format_duration(opts.max_duration.unwrap_or_default())
@@ -577,11 +588,20 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         Err(e) => return Err(e.into()),
     };
     let backup_dir = base.backup_dir();
+    // As the run sees them: a partial under its dossier's lock is a `save`
+    // at work, not a leftover.
+    let dossiers_dir = base.dossiers_dir();
     let leftovers: HashSet<String> = archive::find_partials(&backup_dir)
         .into_iter()
-        .filter(|p| !p.event)
+        .filter(|p| !p.event && !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
         .map(|p| p.code)
         .collect();
+    if lock::in_use(&base.state_dir().join("run.lock")) {
+        warnings.push(
+            "un traitement est en cours sur cette base : une sauvegarde lancée maintenant s'arrêterait aussitôt (code 2)"
+                .to_owned(),
+        );
+    }
     let scans = scan_all(&base)?;
     let rules = rules(opts, &base, &rights);
     let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);

@@ -132,4 +132,35 @@ fn the_dossier_under_way_when_the_budget_runs_out_is_finished_and_the_rest_defer
     }
     base.assert_archive_matches("ENORME", false);
     assert!(base.partials().is_empty(), "{:?}", base.partials());
+    assert_eq!(base.report_json().value["max_duration_reached"], true);
+}
+
+/// Regression: a budget spent while the last dossier was under way stopped
+/// nothing, yet the run said "Durée maximale atteinte" and the JSON
+/// `max_duration_reached: true`.
+#[cfg(unix)]
+#[test]
+fn a_budget_spent_on_the_last_dossier_is_not_reported_as_reached() {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("ENORME")
+        .file("compta/grand-livre.dat", random_bytes(9, 60 << 20));
+    let run = base.spawn_run(&["--user", "COMPT", "--max-duration", "1s"], "seul");
+    let partial = base.sauve().join("BENORME.SVG.partial");
+    assert!(wait_until(std::time::Duration::from_secs(60), || partial.exists()));
+    let pid = run.id().to_string();
+    for (sig, pause) in [("-STOP", 1500), ("-CONT", 0)] {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+    }
+    let out = run.wait();
+    out.code(0);
+    assert!(!out.stdout.contains("Durée maximale atteinte"), "{out}");
+    assert_eq!(base.report_json().value["max_duration_reached"], false);
+    base.report().assert_summary(1, 0, 1);
 }

@@ -698,6 +698,10 @@ fn catalog_disk_fills_up_during_the_run_exit_2_and_nothing_claimed() {
         "the catalog should fill up during the run: {} dossier(s) recorded\n{report}\n{out}",
         recorded.len()
     );
+    // The JSON twin is written too, with the run's exit code (regression:
+    // a run stopped by its catalog wrote no JSON and sent no mail).
+    let json = base.report_json();
+    assert_eq!(json.value["exit_code"], 2, "{}", json.value);
     // Every other dossier has a line that says the truth: its archive was
     // written but the catalog could not record it (so it is not
     // "réussi", and it is made again), or it was not started.

@@ -192,17 +192,67 @@ fn rights_users_and_codes_are_checked() {
 }
 
 #[test]
-fn an_event_saves_a_dossier_the_batch_excludes() {
-    // The application asked for this dossier: étalon, test and
-    // non-transferable dossiers are saved on an event.
-    let base = base();
+fn an_event_does_not_save_etalon_test_or_non_transferable_dossiers() {
+    // Their own flags hold for events too (a non-transferable dossier never
+    // leaves its server); a copy is saved whatever `backup.dossiers` says.
+    let base = base().setting("backup", "dossiers", "\"originals\"");
     base.dossier("ETALON")
         .kind("etalon")
-        .file("plan.dat", "plan comptable\n");
-    save(&base, "COMPT", "ETALON", "closing").code(0);
-    assert_event_archive_matches(&base, &base.sauve().join("Cloture/BETALON.SVG"), "ETALON");
+        .file("plan.dat", "plan\n");
+    base.dossier("TEST01")
+        .kind("test")
+        .file("plan.dat", "plan\n");
+    base.dossier("CONFID")
+        .transferable(false)
+        .file("plan.dat", "plan\n");
+    base.dossier("COPIE")
+        .status("copie")
+        .file("compta/ecritures.dat", "copie\n");
+    for (code, what) in [
+        ("ETALON", "dossier étalon"),
+        ("TEST01", "dossier de test"),
+        ("CONFID", "dossier non transférable"),
+    ] {
+        save(&base, "COMPT", code, "closing")
+            .code(0)
+            .stdout_has(&[&format!("Dossier {code} non sauvegardé : {what}")]);
+    }
+    assert!(!base.sauve().exists(), "nothing written");
+    save(&base, "COMPT", "COPIE", "closing").code(0);
+    assert_event_archive_matches(&base, &base.sauve().join("Cloture/BCOPIE.SVG"), "COPIE");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_in_place_of_a_dossier_is_not_followed() {
+    let base = base();
+    let outside = base.scratch("ailleurs");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("dossier.toml"), "code = \"LIEN\"\n").unwrap();
+    std::os::unix::fs::symlink(&outside, base.dossier_dir("LIEN")).unwrap();
+    save(&base, "COMPT", "LIEN", "closing")
+        .code(1)
+        .stderr_has(&["Dossier LIEN : Echec du traitement.", "lien symbolique"]);
+    assert!(!base.sauve().join("Cloture/BLIEN.SVG").exists());
+}
+
+#[test]
+fn an_unreadable_catalog_is_not_rebuilt_by_save_and_the_archive_stays() {
+    // `save` does not hold the run lock: a run may be writing the catalog.
+    let base = base();
     base.run_compt(&[]).code(0);
-    base.report_json().assert_excluded_with_reason(&["ETALON"]);
+    let catalog = base.root().join(".svgauto/catalog.sqlite");
+    std::fs::write(&catalog, "pas une base de données").unwrap();
+    let out = save(&base, "COMPT", "PRESSE", "closing");
+    out.code(0)
+        .stdout_has(&["Dossier PRESSE : Traitement réussi"])
+        .stderr_has(&["sauvegarde non enregistrée au catalogue", "illisible"]);
+    assert_event_archive_matches(&base, &base.sauve().join("Cloture/BPRESSE.SVG"), "PRESSE");
+    assert_eq!(
+        std::fs::read(&catalog).unwrap(),
+        b"pas une base de donn\xc3\xa9es",
+        "the catalog is left as it was, for the run to set aside"
+    );
 }
 
 #[test]

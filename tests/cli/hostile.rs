@@ -1151,3 +1151,31 @@ fn read_full(f: &mut fs::File, buf: &mut [u8]) -> usize {
     }
     n
 }
+
+/// A FIFO in place of `dossier.lock` would block a plain `open` forever:
+/// `run`, its leftover cleaning, `--dry-run` and `status` all end.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_the_lock_file_never_hangs_run_dry_run_or_status() {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("F").file("a.txt", "a\n");
+    base.dossier("G").file("b.txt", "b\n");
+    base.run_compt(&[]).code(0);
+    let lock = base.path("F", "dossier.lock");
+    let _ = fs::remove_file(&lock);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    base.append("F", "a.txt", "encore\n");
+    // A leftover of F, as a killed run leaves it.
+    fs::write(base.sauve().join("BF.SVG.partial"), b"debut").unwrap();
+    base.run_compt(&["--dry-run"]).code(0);
+    let status = base.svgauto(&["status", "--base", base.root().to_str().unwrap()]);
+    assert!(status.code.is_some(), "status ended\n{status}");
+    let out = base.run_compt(&[]);
+    assert!(matches!(out.code, Some(0 | 1)), "the run ended\n{out}");
+    base.svgauto(&["verify", base.sauve().to_str().unwrap()])
+        .code(0);
+}
