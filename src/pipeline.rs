@@ -72,6 +72,11 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "aucune des {known} archive(s) que le catalogue connaît n'est sous {} : répertoire de sauvegarde non monté ou vidé ? Rien n'a été écrit. Si c'est voulu (nouveau répertoire de sauvegarde), relancer avec --all",
+        dir.display()
+    )]
+    ArchivesGone { dir: PathBuf, known: usize },
     #[error("rapport de traitement impossible à écrire dans {}", path.display())]
     Report {
         path: PathBuf,
@@ -132,6 +137,26 @@ pub(crate) fn compression_pool(threads: usize) -> (rayon::ThreadPool, usize) {
         .build()
         .expect("a thread pool of this size can be built");
     (pool, threads)
+}
+
+/// `Err(ArchivesGone)` when the catalog knows archives and not one of them
+/// is on disk.
+fn check_archives_present(
+    root: &Path,
+    backup_dir: &Path,
+    states: &HashMap<String, DossierState>,
+) -> Result<(), RunError> {
+    let known: Vec<&str> = states
+        .values()
+        .filter_map(|s| s.last_archive.as_deref())
+        .collect();
+    if !known.is_empty() && known.iter().all(|a| !root.join(a).is_file()) {
+        return Err(RunError::ArchivesGone {
+            dir: backup_dir.to_owned(),
+            known: known.len(),
+        });
+    }
+    Ok(())
 }
 
 /// Every dossier of the base, scanned in parallel.
@@ -224,6 +249,12 @@ pub fn run(
 
     let started = clock.now();
     let backup_dir = base.backup_dir();
+    // Every archive the catalog knows gone at once is a backup folder on a
+    // NAS that is not mounted (or was emptied): nothing is written — not
+    // even the report — under a bare mount point of the local disk.
+    if !opts.force_all {
+        check_archives_present(&base.root, &backup_dir, &catalog.states()?)?;
+    }
     let target = target_dir(&backup_dir, settings.backup.subdir, started);
     std::fs::create_dir_all(&target).map_err(|source| RunError::BackupDir {
         path: target.clone(),
@@ -596,6 +627,11 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         .filter(|p| !p.event && !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
         .map(|p| p.code)
         .collect();
+    if !opts.force_all
+        && let Err(e) = check_archives_present(&base.root, &backup_dir, &states)
+    {
+        warnings.push(format!("le traitement s'arrêterait : {e}"));
+    }
     if lock::in_use(&base.state_dir().join("run.lock")) {
         warnings.push(
             "un traitement est en cours sur cette base : une sauvegarde lancée maintenant s'arrêterait aussitôt (code 2)"

@@ -1300,3 +1300,85 @@ fn workstation_settings_that_are_a_folder() {
     out.stderr_has(&[&dir.display().to_string()]);
     before.assert_untouched(&base.stamps());
 }
+
+/// The backup folder is on a NAS mounted at a mount point; the NAS is not
+/// mounted tonight. Every archive the catalog knows is gone at once: the
+/// run writes nothing — no archive, no report under the bare mount point,
+/// which is the local disk — and says why (exit 2); `--dry-run` warns;
+/// `--all` is how an administrator says a new, empty folder is meant.
+/// (Regression: the run re-saved every dossier onto the local disk, since
+/// each one's last archive was missing.)
+#[test]
+fn an_unmounted_backup_folder_is_not_filled_on_the_local_disk() {
+    let base = Base::new().collaborator("COMPT", "*");
+    for code in ["A", "B", "C"] {
+        base.dossier(code)
+            .file("compta/ecritures.dat", text_bytes(code.len() as u64, 5_000));
+    }
+    let mount_point = base.scratch("nas");
+    let sauve = mount_point.join("sauve");
+    base.set("backup", "dir", &format!("'{}'", sauve.display()));
+    let nas = Tmpfs::mount(&mount_point, "size=4m");
+    ends_with(&base.run_compt(&[]), 0);
+    assert_eq!(list_dir(&sauve).len(), 4, "3 archives and log/");
+    // What the NAS keeps while it is away (a tmpfs keeps nothing).
+    let kept = base.scratch("nas-contenu");
+    let cp = |from: &Path, to: &Path| {
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
+    };
+    cp(&sauve, &kept);
+    drop(nas); // unmounted: the mount point is an empty local folder
+    assert!(list_dir(&mount_point).is_empty());
+
+    let out = base.run_compt(&[]);
+    ends_with(&out, 2);
+    out.stderr_has(&[
+        "aucune des 3 archive(s)",
+        &sauve.display().to_string(),
+        "non monté",
+        "--all",
+    ]);
+    assert!(
+        list_dir(&mount_point).is_empty(),
+        "nothing written under the mount point"
+    );
+    base.run_compt(&["--dry-run"])
+        .code(0)
+        .stdout_has(&["Attention", "non monté"]);
+
+    // Mounted again: the archives are back, nothing to do.
+    let nas = Tmpfs::mount(&mount_point, "size=4m");
+    cp(&kept, &sauve);
+    let stamps = || -> Vec<(String, std::time::SystemTime, u64)> {
+        let mut v: Vec<_> = fs::read_dir(&sauve)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let m = e.metadata().unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    m.modified().unwrap(),
+                    m.len(),
+                )
+            })
+            .filter(|(n, ..)| n.ends_with(".SVG"))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = stamps();
+    assert_eq!(before.len(), 3);
+    ends_with(&base.run_compt(&[]), 0);
+    assert_eq!(before, stamps(), "no archive rewritten");
+    // A new, empty folder on purpose: --all saves everything there.
+    fs::remove_dir_all(&sauve).unwrap();
+    ends_with(&base.run_compt(&["--all"]), 0);
+    assert_eq!(list_dir(&sauve).len(), 4);
+    drop(nas);
+}
