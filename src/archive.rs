@@ -112,6 +112,16 @@ pub struct Compression {
     pub level: i64,
 }
 
+impl Compression {
+    /// The `[archive]` settings.
+    pub fn of(settings: &crate::config::Archive) -> Compression {
+        Compression {
+            method: settings.method,
+            level: settings.level,
+        }
+    }
+}
+
 /// `.svgauto/manifest.json`: what the archive claims to hold. Written last
 /// by `write`, read first by restore and verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -309,11 +319,25 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
     Ok(Done { data, crc })
 }
 
+/// The codes of the batch's own `.partial` files left by a run that died,
+/// as the next run will see them (`status`, `run --dry-run`): a partial
+/// whose dossier is locked right now is a `save` at work, not a leftover.
+pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> std::collections::HashSet<String> {
+    find_partials(backup_dir)
+        .into_iter()
+        .filter(|p| {
+            !p.event
+                && !crate::lock::in_use(&dossiers_dir.join(&p.code).join(crate::base::LOCK_FILE))
+        })
+        .map(|p| p.code)
+        .collect()
+}
+
 /// Opens a file the scan saw as a regular file, `None` if it no longer is
 /// one. On Unix the open neither blocks (a FIFO put in its place since the
 /// scan would hang the run in `open` until someone writes to it) nor
 /// follows a symbolic link put in its place (links are never followed).
-fn open_regular(path: &Path) -> io::Result<Option<File>> {
+pub(crate) fn open_regular(path: &Path) -> io::Result<Option<File>> {
     let mut o = OpenOptions::new();
     o.read(true);
     #[cfg(unix)]

@@ -257,10 +257,7 @@ fn save_locked(
         scan: &scan,
         identity,
         target,
-        compression: Compression {
-            method: settings.archive.method,
-            level: settings.archive.level,
-        },
+        compression: Compression::of(&settings.archive),
         pool: &pool,
         inline_small: false,
         backup_time: clock.now(),

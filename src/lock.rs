@@ -49,15 +49,8 @@ pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
 /// a FIFO would block a plain open forever), the answer is "in use", the
 /// careful one.
 pub fn in_use(path: &Path) -> bool {
-    let mut o = OpenOptions::new();
-    o.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
-    }
-    match o.open(path) {
-        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => !matches!(f.try_lock(), Ok(())),
+    match crate::archive::open_regular(path) {
+        Ok(Some(f)) => !matches!(f.try_lock(), Ok(())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         _ => true,
     }

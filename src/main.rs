@@ -47,7 +47,7 @@ fn fail(e: anyhow::Error) -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(a) => {
-            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            let clock = clock()?;
             let interrupted = Arc::new(AtomicBool::new(false));
             let flag = interrupted.clone();
             ctrlc::set_handler(move || {
@@ -91,7 +91,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(out.exit)
         }
         Command::Restore { base, to, files } => {
-            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            let clock = clock()?;
             Ok(print(restore::restore_command(
                 base.as_deref(),
                 to.as_deref(),
@@ -100,7 +100,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             )?))
         }
         Command::Import { base } => {
-            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            let clock = clock()?;
             Ok(print(restore::import_command(&base, clock.as_ref())?))
         }
         Command::Verify { paths } => Ok(print(
@@ -139,7 +139,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             event,
             settings,
         } => {
-            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            let clock = clock()?;
             Ok(print(event::save_command(
                 &base,
                 settings.file.as_deref(),
@@ -155,7 +155,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             stale_days,
             settings,
         } => {
-            let clock = clock::from_env().map_err(anyhow::Error::msg)?;
+            let clock = clock()?;
             Ok(print(status::status_command(
                 &base,
                 settings.file.as_deref(),
@@ -191,6 +191,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// The clock (`SVGAUTO_NOW` pins it, for tests).
+fn clock() -> anyhow::Result<Box<dyn clock::Clock>> {
+    clock::from_env().map_err(anyhow::Error::msg)
 }
 
 /// Prints what a command said and returns how it ends.

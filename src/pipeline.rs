@@ -252,8 +252,11 @@ pub fn run(
     // Every archive the catalog knows gone at once is a backup folder on a
     // NAS that is not mounted (or was emptied): nothing is written — not
     // even the report — under a bare mount point of the local disk.
+    // Read once: the in-progress markers set below for leftovers are also
+    // in `leftovers`, which selection reads beside these states.
+    let states = catalog.states()?;
     if !opts.force_all {
-        check_archives_present(&base.root, &backup_dir, &catalog.states()?)?;
+        check_archives_present(&base.root, &backup_dir, &states)?;
     }
     let target = target_dir(&backup_dir, settings.backup.subdir, started);
     std::fs::create_dir_all(&target).map_err(|source| RunError::BackupDir {
@@ -271,36 +274,38 @@ pub fn run(
 
     // What a killed run or `save` left behind: partial archives. A partial
     // whose dossier is locked right now is being written by a `save`: left
-    // alone. The others are removed — but first recorded in the catalog as
-    // in-progress markers when they are the batch's own, so a run killed
-    // right after removing them does not forget that those dossiers were
-    // under way (they are redone first, their line says "reprise").
+    // alone. The others are removed under their dossier's lock (so a `save`
+    // cannot start writing one in between) — but first recorded in the
+    // catalog as in-progress markers when they are the batch's own, so a run
+    // killed right after removing them does not forget that those dossiers
+    // were under way (they are redone first, their line says "reprise").
     let dossiers_dir = base.dossiers_dir();
-    let partials = archive::find_partials(&backup_dir);
-    if partials.iter().any(|p| !p.event) {
+    let free: Vec<(archive::Partial, Option<lock::Held>)> = archive::find_partials(&backup_dir)
+        .into_iter()
+        .filter_map(|p| {
+            match lock::try_exclusive(&dossiers_dir.join(&p.code).join(LOCK_FILE)) {
+                Ok(held) => Some((p, Some(held))),
+                Err(LockError::Busy) => None,
+                // A dossier folder that is gone has no lock to take: its
+                // partial is removed all the same.
+                Err(LockError::Io(_)) => {
+                    (!dossiers_dir.join(&p.code).is_dir()).then_some((p, None))
+                }
+            }
+        })
+        .collect();
+    if free.iter().any(|(p, _)| !p.event) {
         let tx = catalog.transaction()?;
-        for p in partials.iter().filter(|p| !p.event) {
+        for (p, _) in free.iter().filter(|(p, _)| !p.event) {
             catalog.mark_in_progress(&p.code, run_id)?;
         }
         catalog.commit(tx)?;
     }
-    let leftovers: HashSet<String> = partials
+    let leftovers: HashSet<String> = free
         .into_iter()
-        .filter(|p| {
-            // Removed under the dossier's lock, so a `save` cannot start
-            // writing it in between. A dossier folder that is gone has no
-            // lock to take: its partial is removed all the same.
-            let lock = lock::try_exclusive(&dossiers_dir.join(&p.code).join(LOCK_FILE));
-            let free = match &lock {
-                Ok(_) => true,
-                Err(LockError::Busy) => false,
-                Err(LockError::Io(_)) => !dossiers_dir.join(&p.code).is_dir(),
-            };
-            free && std::fs::remove_file(&p.path).is_ok() && !p.event
-        })
-        .map(|p| p.code)
+        .filter(|(p, _held)| std::fs::remove_file(&p.path).is_ok() && !p.event)
+        .map(|(p, _)| p.code)
         .collect();
-    let states = catalog.states()?;
     let scans = scan_all(&base)?;
 
     let rules = rules(opts, &base, &rights);
@@ -312,10 +317,7 @@ pub fn run(
 
     let (pool, threads) = compression_pool(opts.threads.unwrap_or(settings.run.threads));
     let io = IoBudget::new(settings.run.io_jobs);
-    let compression = Compression {
-        method: settings.archive.method,
-        level: settings.archive.level,
-    };
+    let compression = Compression::of(&settings.archive);
     // Archives written at once are bounded by `io_jobs` too (a NAS or a
     // spinning disk collapses under many writers); the pool keeps every core
     // busy whatever their number.
@@ -619,14 +621,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         Err(e) => return Err(e.into()),
     };
     let backup_dir = base.backup_dir();
-    // As the run sees them: a partial under its dossier's lock is a `save`
-    // at work, not a leftover.
-    let dossiers_dir = base.dossiers_dir();
-    let leftovers: HashSet<String> = archive::find_partials(&backup_dir)
-        .into_iter()
-        .filter(|p| !p.event && !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
-        .map(|p| p.code)
-        .collect();
+    let leftovers = archive::leftovers(&backup_dir, &base.dossiers_dir());
     if !opts.force_all
         && let Err(e) = check_archives_present(&base.root, &backup_dir, &states)
     {

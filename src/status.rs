@@ -41,7 +41,7 @@ use chrono::{DateTime, Local, TimeDelta};
 use serde::Serialize;
 
 use crate::archive;
-use crate::base::{Base, Kind, LOCK_FILE, Rights, Status};
+use crate::base::{Base, Kind, Rights, Status};
 use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
@@ -233,13 +233,8 @@ pub fn status(
     // A run holding the base is doing what the catalog marks in progress.
     let run_active = lock::in_use(&base.state_dir().join("run.lock"));
     // A `.partial` left by a run that died says "interrupted", as it does to
-    // the next run — unless its dossier is locked: then someone (an event
-    // backup) is writing it.
-    let leftovers: HashSet<String> = archive::find_partials(&base.backup_dir())
-        .into_iter()
-        .filter(|p| !p.event && !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
-        .map(|p| p.code)
-        .collect();
+    // the next run.
+    let leftovers = archive::leftovers(&base.backup_dir(), &dossiers_dir);
     let all = Rights::All;
     let cx = Context {
         now,

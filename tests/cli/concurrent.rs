@@ -16,11 +16,11 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
@@ -30,44 +30,6 @@ const OTHER_RUN: &str = "une autre exécution de svgauto travaille déjà sur ce
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-fn seed() -> u64 {
-    let seed = std::env::var("SVGAUTO_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-        });
-    eprintln!("SVGAUTO_TEST_SEED={seed}");
-    seed
-}
-
-/// xorshift64*: the random choices of a test, from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn millis(&mut self, n: u64) -> Duration {
-        Duration::from_millis(self.below(n))
-    }
-}
 
 /// A base whose archives are compressed at zstd level 19: a dossier of
 /// 1 MiB of text then takes about half a second to write, which leaves
@@ -121,71 +83,6 @@ fn manifest_entry(archive: &Path, name: &str) -> (u64, String) {
     )
 }
 
-/// Some `svgauto` command in the background, its output in files.
-struct Bg {
-    child: Option<Child>,
-    what: String,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Bg {
-    fn spawn(base: &Base, args: &[&str], tag: &str) -> Bg {
-        let stdout = base.scratch(&format!("{tag}.stdout"));
-        let stderr = base.scratch(&format!("{tag}.stderr"));
-        let child = std::process::Command::new(BIN)
-            .args(args)
-            .env_remove("SVGAUTO_CONFIG")
-            .env_remove("SVGAUTO_NOW")
-            .current_dir(base.top())
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("spawn svgauto");
-        Bg {
-            child: Some(child),
-            what: format!("svgauto {}", args.join(" ")),
-            stdout,
-            stderr,
-        }
-    }
-
-    fn has_exited(&mut self) -> bool {
-        self.child.as_mut().unwrap().try_wait().unwrap().is_some()
-    }
-
-    fn wait(mut self) -> Out {
-        let mut c = self.child.take().unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = c.try_wait().unwrap() {
-                break s;
-            }
-            if start.elapsed() > Duration::from_secs(120) {
-                let _ = c.kill();
-                break c.wait().unwrap();
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        Out {
-            cmdline: self.what.clone(),
-            code: status.code(),
-            stdout: fs::read_to_string(&self.stdout).unwrap_or_default(),
-            stderr: fs::read_to_string(&self.stderr).unwrap_or_default(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn save_args<'a>(base: &'a Base, code: &'a str, event: &'a str) -> Vec<&'a str> {
     vec![
         "save",
@@ -215,8 +112,8 @@ fn changed_line(code: &str, rel: &str) -> String {
 #[test]
 fn appending_while_a_file_is_archived_gives_an_error_or_an_archive_of_a_real_state() {
     const PAGE: usize = 4096;
-    let seed = seed();
-    let mut rng = Rng::new(seed);
+    let seed = test_seed();
+    let mut rng = Rng::new(seed, 0);
     let base = Base::new().collaborator("COMPT", "*");
     // A multiple of the page size, and appends of one page: a `stat` racing
     // an append sees the size before or after it, never half of it.
@@ -237,7 +134,7 @@ fn appending_while_a_file_is_archived_gives_an_error_or_an_archive_of_a_real_sta
         let appends = Arc::new(AtomicU64::new(0));
         let appender = {
             let (stop, appends, file) = (stop.clone(), appends.clone(), file.clone());
-            let mut rng = Rng::new(seed ^ ((round + 1) * 0x51));
+            let mut rng = Rng::new(seed, round + 1);
             thread::spawn(move || {
                 let mut f = fs::OpenOptions::new().append(true).open(&file).unwrap();
                 let mut grown = Vec::new();
@@ -396,7 +293,7 @@ fn assert_app_state_consistent(archive: &Path) -> u64 {
 
 #[test]
 fn an_application_grabbing_the_lock_as_svgauto_releases_it_never_mixes_with_a_backup() {
-    let seed = seed();
+    let seed = test_seed();
     let base = Base::new().collaborator("COMPT", "*");
     let codes = ["H1", "H2", "H3"];
     for (i, code) in codes.iter().enumerate() {
@@ -414,7 +311,7 @@ fn an_application_grabbing_the_lock_as_svgauto_releases_it_never_mixes_with_a_ba
         .map(|(i, code)| {
             let dir = base.dossier_dir(code);
             let stop = stop.clone();
-            let mut rng = Rng::new(seed ^ ((i as u64 + 1) * 0x9E37));
+            let mut rng = Rng::new(seed, i as u64 + 1);
             thread::spawn(move || {
                 let lock = fs::OpenOptions::new()
                     .read(true)
@@ -812,8 +709,7 @@ fn a_run_during_a_restore_is_refused_and_the_restore_completes() {
         let reports = base.reports().len();
 
         let root = base.root().to_str().unwrap().to_owned();
-        let mut restore = Bg::spawn(
-            &base,
+        let mut restore = base.spawn(
             &["restore", "--base", &root, old.to_str().unwrap()],
             &format!("restore{attempt}"),
         );
@@ -879,8 +775,8 @@ fn assert_event_archive_matches(base: &Base, archive: &Path, code: &str) {
 
 #[test]
 fn save_closing_while_a_run_saves_the_same_dossier_both_succeed_or_one_says_in_use() {
-    let seed = seed();
-    let mut rng = Rng::new(seed);
+    let seed = test_seed();
+    let mut rng = Rng::new(seed, 0);
     let base = slow_base();
     base.dossier("CL")
         .file("compta/ecritures.dat", text_bytes(1, 1 << 20));
@@ -896,13 +792,7 @@ fn save_closing_while_a_run_saves_the_same_dossier_both_succeed_or_one_says_in_u
         // Either may start first, the other some time after.
         let save_first = rng.below(2) == 0;
         let pause = rng.millis(if save_first { 400 } else { 900 });
-        let start_save = || {
-            Bg::spawn(
-                &base,
-                &save_args(&base, "CL", "closing"),
-                &format!("s{attempt}"),
-            )
-        };
+        let start_save = || base.spawn(&save_args(&base, "CL", "closing"), &format!("s{attempt}"));
         let start_run = || {
             base.spawn_run(
                 &["--user", "COMPT", "--threads", "1"],
@@ -981,8 +871,7 @@ fn a_run_starting_while_save_closing_writes_leaves_its_partial_alone() {
     let mut caught = false;
     for attempt in 0..3 {
         base.append("CL", "compta/ecritures.dat", format!("essai {attempt}\n"));
-        let mut save = Bg::spawn(
-            &base,
+        let mut save = base.spawn(
             &save_args(&base, "CL", "closing"),
             &format!("save{attempt}"),
         );

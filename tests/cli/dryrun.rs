@@ -28,15 +28,7 @@ fn mixed_base() -> Base {
         .file("compta/ecritures.dat", text_bytes(6, 1_000));
     base.dossier("HORSDROIT")
         .file("compta/ecritures.dat", text_bytes(7, 2_000));
-    base.dossier("ETALON")
-        .kind("etalon")
-        .file("plan.dat", "plan\n");
-    base.dossier("TEST01")
-        .kind("test")
-        .file("plan.dat", "plan\n");
-    base.dossier("CONFID")
-        .transferable(false)
-        .file("plan.dat", "plan\n");
+    base.excluded_dossiers();
     base
 }
 

@@ -196,15 +196,7 @@ fn an_event_does_not_save_etalon_test_or_non_transferable_dossiers() {
     // Their own flags hold for events too (a non-transferable dossier never
     // leaves its server); a copy is saved whatever `backup.dossiers` says.
     let base = base().setting("backup", "dossiers", "\"originals\"");
-    base.dossier("ETALON")
-        .kind("etalon")
-        .file("plan.dat", "plan\n");
-    base.dossier("TEST01")
-        .kind("test")
-        .file("plan.dat", "plan\n");
-    base.dossier("CONFID")
-        .transferable(false)
-        .file("plan.dat", "plan\n");
+    base.excluded_dossiers();
     base.dossier("COPIE")
         .status("copie")
         .file("compta/ecritures.dat", "copie\n");

@@ -152,6 +152,20 @@ impl Base {
         d
     }
 
+    /// The three kinds the batch never saves: an étalon `ETALON`, a test
+    /// `TEST01` and a non-transferable `CONFID`, each with a small file.
+    pub fn excluded_dossiers(&self) {
+        self.dossier("ETALON")
+            .kind("etalon")
+            .file("plan.dat", "plan\n");
+        self.dossier("TEST01")
+            .kind("test")
+            .file("plan.dat", "plan\n");
+        self.dossier("CONFID")
+            .transferable(false)
+            .file("plan.dat", "plan\n");
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -259,10 +273,16 @@ impl Base {
     /// Starts `svgauto run …` in the background, its output going to files
     /// in the scratch folder, for the tests that kill it.
     pub fn spawn_run(&self, args: &[&str], tag: &str) -> Running {
+        self.spawn(&self.run_args(args), tag)
+    }
+
+    /// Starts `svgauto <args>` in the background, its output going to
+    /// `<tag>.stdout` and `<tag>.stderr` in the scratch folder.
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], tag: &str) -> Running {
         let stdout = self.scratch(&format!("{tag}.stdout"));
         let stderr = self.scratch(&format!("{tag}.stderr"));
         let child = std::process::Command::new(BIN)
-            .args(self.run_args(args))
+            .args(args)
             .env_remove("SVGAUTO_CONFIG")
             .env_remove("SVGAUTO_NOW")
             .current_dir(self.tmp.path())
@@ -270,9 +290,14 @@ impl Base {
             .stdout(fs::File::create(&stdout).unwrap())
             .stderr(fs::File::create(&stderr).unwrap())
             .spawn()
-            .expect("spawn svgauto run");
+            .expect("spawn svgauto");
+        let what: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
         Running {
             child: Some(child),
+            what: format!("svgauto {}", what.join(" ")),
             stdout,
             stderr,
         }
@@ -629,9 +654,11 @@ impl fmt::Display for Out {
     }
 }
 
-/// A `svgauto run` in the background; killed if still running when dropped.
+/// A `svgauto` command in the background; killed if still running when
+/// dropped.
 pub struct Running {
     child: Option<Child>,
+    what: String,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
 }
@@ -642,10 +669,22 @@ impl Running {
     }
 
     /// Kills it (SIGKILL on Unix: no chance to clean up) and reaps it.
-    pub fn kill9(mut self) -> Option<i32> {
+    pub fn kill9(self) -> Option<i32> {
+        self.kill9_said().0
+    }
+
+    /// [`Running::kill9`], with what it had printed: the exit code if it had
+    /// ended by itself first.
+    pub fn kill9_said(mut self) -> (Option<i32>, String) {
         let mut c = self.child.take().unwrap();
         let _ = c.kill();
-        c.wait().unwrap().code()
+        let code = c.wait().unwrap().code();
+        let said = format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            fs::read_to_string(&self.stdout).unwrap_or_default(),
+            fs::read_to_string(&self.stderr).unwrap_or_default()
+        );
+        (code, said)
     }
 
     pub fn has_exited(&mut self) -> bool {
@@ -667,7 +706,7 @@ impl Running {
             std::thread::sleep(Duration::from_millis(10));
         };
         Out {
-            cmdline: format!("svgauto run (pid {})", c.id()),
+            cmdline: format!("{} (pid {})", self.what, c.id()),
             code: status.code(),
             stdout: fs::read_to_string(&self.stdout).unwrap_or_default(),
             stderr: fs::read_to_string(&self.stderr).unwrap_or_default(),
@@ -705,7 +744,12 @@ impl Drop for Holder {
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes;
 /// for the few things no event tells (a file appearing under a running
 /// process).
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll_every(Duration::from_millis(2), timeout, cond)
+}
+
+/// [`wait_until`], checking every `interval` (finer for short windows).
+pub fn poll_every(interval: Duration, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     loop {
         if cond() {
@@ -714,8 +758,83 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if start.elapsed() > timeout {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(interval);
     }
+}
+
+/// xorshift64*: the random choices of a test, replayable from its seed;
+/// `stream` separates the sequences of one seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64, stream: u64) -> Rng {
+        let mut r = Rng((seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            | 1);
+        r.next();
+        r
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// In `lo..hi` (`lo` when the range is empty).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            lo
+        } else {
+            lo + self.next() % (hi - lo)
+        }
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.range(0, n as u64) as usize
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    /// Compressible or incompressible bytes, half and half.
+    pub fn content(&mut self, len: usize) -> Vec<u8> {
+        if self.chance(50) {
+            random_bytes(self.next(), len)
+        } else {
+            text_bytes(self.next(), len)
+        }
+    }
+
+    /// A duration in `0..n` milliseconds.
+    pub fn millis(&mut self, n: u64) -> Duration {
+        Duration::from_millis(self.range(0, n))
+    }
+
+    /// A duration in `0..max`.
+    pub fn delay(&mut self, max: Duration) -> Duration {
+        Duration::from_micros(self.range(0, max.as_micros().max(1) as u64))
+    }
+}
+
+/// The seed of a randomized test: `SVGAUTO_TEST_SEED`, else one from the
+/// clock — printed, so a failure can be replayed.
+pub fn test_seed() -> u64 {
+    let seed = std::env::var("SVGAUTO_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    eprintln!("SVGAUTO_TEST_SEED={seed}");
+    seed
 }
 
 // ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! nothing, so the tests poll the backup folder for a `.partial` file (the
 //! sign that an archive is being written) or kill after a random delay.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::harness::*;
 
@@ -21,18 +21,6 @@ fn assert_no_damaged_archive(base: &Base, when: &str) {
     }
 }
 
-fn seed() -> u64 {
-    std::env::var("SVGAUTO_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos() as u64
-        })
-}
-
 fn partial_of(base: &Base, code: &str) -> std::path::PathBuf {
     base.sauve().join(format!("B{code}.SVG.partial"))
 }
@@ -40,8 +28,7 @@ fn partial_of(base: &Base, code: &str) -> std::path::PathBuf {
 #[test]
 fn kill_9_in_the_middle_of_runs_damages_no_archive_and_the_next_run_finishes() {
     let base = big_base(20, 1024, 1024);
-    let seed = seed();
-    eprintln!("SVGAUTO_TEST_SEED={seed}");
+    let seed = test_seed();
     let delays = random_bytes(seed, 5);
     for (i, d) in delays.iter().enumerate() {
         let delay = Duration::from_millis(50 + u64::from(*d) * 350 / 255);

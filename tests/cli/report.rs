@@ -28,15 +28,7 @@ fn report_text_snapshot() {
         .file("compta/ecritures.dat", text_bytes(4, 20_000));
     base.dossier("PETIT")
         .file("compta/ecritures.dat", text_bytes(5, 5_000));
-    base.dossier("ETALON")
-        .kind("etalon")
-        .file("plan.dat", "plan\n");
-    base.dossier("TEST01")
-        .kind("test")
-        .file("plan.dat", "plan\n");
-    base.dossier("CONFID")
-        .transferable(false)
-        .file("plan.dat", "plan\n");
+    base.excluded_dossiers();
     base.dossier("CASSE")
         .raw_toml(Some("code = \"CASSEE\"\n"))
         .file("plan.dat", "plan\n");

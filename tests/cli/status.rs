@@ -183,15 +183,7 @@ fn status_from_the_first_night_to_a_stale_dossier() {
             "code = \"ZEBASSE\"\nname = \"Association sportive de Zébasse — Études\"\n",
         ))
         .file("compta/ecritures.dat", text_bytes(3, 1000));
-    base.dossier("ETALON")
-        .kind("etalon")
-        .file("plan.dat", "plan\n");
-    base.dossier("TEST01")
-        .kind("test")
-        .file("plan.dat", "plan\n");
-    base.dossier("CONFID")
-        .transferable(false)
-        .file("plan.dat", "plan\n");
+    base.excluded_dossiers();
     base.dossier("TVA")
         .status("copie")
         .file("compta/ecritures.dat", "copie\n");

@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::*;
@@ -70,133 +69,14 @@ impl Settings {
     }
 }
 
-/// xorshift64*: every choice of these tests, replayable from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, stream: u64) -> Rng {
-        let mut r = Rng((seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            | 1);
-        r.next();
-        r
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// In `lo..hi` (`lo` when the range is empty).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo {
-            lo
-        } else {
-            lo + self.next() % (hi - lo)
-        }
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.range(0, n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    /// Compressible or incompressible bytes, half and half.
-    fn content(&mut self, len: usize) -> Vec<u8> {
-        if self.chance(50) {
-            random_bytes(self.next(), len)
-        } else {
-            text_bytes(self.next(), len)
-        }
-    }
-
-    /// A duration in `0..max`.
-    fn delay(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(self.range(0, max.as_micros().max(1) as u64))
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Processes, files
 // ---------------------------------------------------------------------------
 
 /// Polls `cond` every 100 µs (finer than the harness' `wait_until`: the
 /// switch of a restore is short).
-fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
-}
-
-/// A `svgauto <args>` in the background (the harness spawns only `run`);
-/// killed if still running when dropped.
-struct Proc {
-    child: Option<Child>,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(base: &Base, args: &[OsString], tag: &str) -> Proc {
-        let stdout = base.scratch(&format!("{tag}.stdout"));
-        let stderr = base.scratch(&format!("{tag}.stderr"));
-        let child = std::process::Command::new(BIN)
-            .args(args)
-            .env_remove("SVGAUTO_CONFIG")
-            .env_remove("SVGAUTO_NOW")
-            .current_dir(base.top())
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).unwrap())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("spawn svgauto");
-        Proc {
-            child: Some(child),
-            stdout,
-            stderr,
-        }
-    }
-
-    fn has_exited(&mut self) -> bool {
-        self.child.as_mut().unwrap().try_wait().unwrap().is_some()
-    }
-
-    /// SIGKILL and reap: the exit code if it had ended by itself first, and
-    /// what it printed.
-    fn kill9(mut self) -> (Option<i32>, String) {
-        let mut c = self.child.take().unwrap();
-        let _ = c.kill();
-        let code = c.wait().unwrap().code();
-        let said = format!(
-            "--- stdout ---\n{}--- stderr ---\n{}",
-            fs::read_to_string(&self.stdout).unwrap_or_default(),
-            fs::read_to_string(&self.stderr).unwrap_or_default()
-        );
-        (code, said)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+fn poll(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll_every(Duration::from_micros(100), timeout, cond)
 }
 
 /// The files of a dossier a mutation may touch, sorted (relative paths).
@@ -1081,7 +961,7 @@ fn build_restore_base(files: usize, rng: &mut Rng) -> RestoreTorture {
 }
 
 impl RestoreTorture {
-    fn spawn_restore(&mut self, archive: &Path) -> Proc {
+    fn spawn_restore(&mut self, archive: &Path) -> Running {
         self.attempt += 1;
         let args: Vec<OsString> = vec![
             "restore".into(),
@@ -1089,11 +969,8 @@ impl RestoreTorture {
             self.base.root().into(),
             archive.into(),
         ];
-        Proc::spawn(
-            &self.base,
-            &args,
-            &format!("torture-restore-{}", self.attempt),
-        )
+        self.base
+            .spawn(&args, &format!("torture-restore-{}", self.attempt))
     }
 
     /// Kills a restore of the other state as `at` says and checks what is
@@ -1130,7 +1007,7 @@ impl RestoreTorture {
             }
         }
         let at_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let (code, said) = p.kill9();
+        let (code, said) = p.kill9_said();
         self.figures.kills += 1;
         let when = format!("after restore kill #{k} ({at:?}, {at_ms:.1} ms)");
         if let Some(c) = code {
@@ -1365,7 +1242,7 @@ fn torture_a_run_settling_a_killed_restore_says_so() {
     for _ in 0..5 {
         let mut p = t.spawn_restore(&archive);
         poll(POLL_LIMIT, || new_dir.exists() || p.has_exited());
-        let (code, said) = p.kill9();
+        let (code, said) = p.kill9_said();
         if new_dir.exists() {
             caught = true;
             break;
