@@ -296,7 +296,7 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
         };
         let same = |f: &File| -> Result<bool, ArchiveError> {
             let m = f.metadata().map_err(read_err)?;
-            Ok(m.len() == e.size && Mtime::of(&m) == e.mtime)
+            Ok(e.same_file(&m))
         };
         match read_exact_at(&f, &mut raw, t.offset) {
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
@@ -317,6 +317,44 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
         source: err,
     })?;
     Ok(Done { data, crc })
+}
+
+/// Reads a [racy](Entry::racy) file once more, after it was archived, and
+/// checks that it gives the same bytes (`crc`) and is still the file the
+/// scan saw. A file changed within the tick of the scan keeps its stamps,
+/// so they cannot tell whether it changed while it was read: two reads
+/// that agree can. A write during either read makes them differ.
+fn read_again(job: &Job<'_>, e: &Entry, crc: u32) -> Result<(), ArchiveError> {
+    use std::io::Read;
+    let changed = || ArchiveError::ChangedDuringRead { rel: e.rel.clone() };
+    let read_err = |source| ArchiveError::Read {
+        rel: e.rel.clone(),
+        source,
+    };
+    let _token = job.io.acquire();
+    let Some(f) = open_regular(&job.scan.dir.join(&e.rel)).map_err(read_err)? else {
+        return Err(changed());
+    };
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0u64;
+    let mut r = (&f).take(e.size + 1);
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                got += n as u64;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(read_err(err)),
+        }
+    }
+    let meta = f.metadata().map_err(read_err)?;
+    if got != e.size || hasher.finalize() != crc || !e.same_file(&meta) {
+        return Err(changed());
+    }
+    Ok(())
 }
 
 /// The codes of the batch's own `.partial` files left by a run that died,
@@ -539,13 +577,16 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
                         .map_err(werr)?;
                     // Chunks were read in parallel: check the file once more
                     // now that every one of them is in.
-                    let m = fs::metadata(job.scan.dir.join(&e.rel));
-                    if !m.is_ok_and(|m| m.len() == e.size && Mtime::of(&m) == e.mtime) {
+                    let m = fs::symlink_metadata(job.scan.dir.join(&e.rel));
+                    if !m.is_ok_and(|m| e.same_file(&m)) {
                         return Err(ArchiveError::ChangedDuringRead { rel: e.rel.clone() });
                     }
                 }
             }
             if t.last {
+                if e.racy {
+                    read_again(job, e, self.crc.clone().finalize())?;
+                }
                 self.bytes_in += e.size;
                 let crc = format!("{:08x}", self.crc.clone().finalize());
                 self.entries.push(manifest_entry(e, Some(crc)));
@@ -619,7 +660,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
         dossier: job.identity.clone(),
         backup_time: job.backup_time.to_rfc3339(),
-        fingerprint: job.scan.fingerprint.clone(),
+        fingerprint: job.scan.fingerprint.recorded(),
         method: crate::config::method_name(c.method).to_owned(),
         documents_included: job.documents_included,
         entries,

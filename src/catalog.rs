@@ -423,6 +423,25 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// After a restore of the dossier's last backup (`recorded` is the
+    /// fingerprint that backup recorded): records the restored files'
+    /// fingerprint, so the next run does not save the same state again.
+    /// Does nothing when the dossier's last backup is another one.
+    pub fn refresh_fingerprint(
+        &self,
+        code: &str,
+        recorded: &str,
+        fingerprint: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE dossier SET fingerprint = ?3 WHERE code = ?1 AND fingerprint = ?2",
+                params![code, recorded, fingerprint],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
     /// Records a failure; the last good backup's fingerprint is kept.
     pub fn record_error(
         &self,

@@ -267,6 +267,6 @@ fn save_locked(
         verify: false,
     };
     archive::write(&job)
-        .map(|w| (scan.fingerprint.clone(), w.bytes_out))
+        .map(|w| (scan.fingerprint.recorded(), w.bytes_out))
         .map_err(|e| e.to_string())
 }

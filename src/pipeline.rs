@@ -908,7 +908,7 @@ impl Worker<'_> {
                 bytes_in: w.bytes_in,
                 bytes_out: w.bytes_out,
                 files: w.files,
-                fingerprint: scan.fingerprint.clone(),
+                fingerprint: scan.fingerprint.recorded(),
                 skipped: scan
                     .skipped
                     .iter()

@@ -78,6 +78,12 @@ pub struct Restored {
     pub bytes: u64,
     /// Where the dossier now is.
     pub dir: PathBuf,
+    /// The fingerprint the archive's backup recorded (its manifest's).
+    pub archived_fingerprint: String,
+    /// Restored into a base, holding exactly what the archive lists: the
+    /// fingerprint of the restored files, to record when the archive was
+    /// the dossier's last backup (see [`restored_fingerprint`]).
+    pub restored_fingerprint: Option<String>,
 }
 
 /// The dossier code of an archive from its file name `B<CODE>.SVG`.
@@ -144,6 +150,8 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
         files: checked.files,
         bytes: checked.bytes,
         dir: target,
+        archived_fingerprint: checked.manifest.fingerprint,
+        restored_fingerprint: None,
     })
 }
 
@@ -227,7 +235,14 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         return fail(io_err(&live)(e));
     }
     let _ = archive::sync_dir(dossiers);
-    #[cfg(not(windows))]
+    // Scanned under the dossier's lock (taken now if it is not held: a
+    // recreated dossier, or Windows).
+    #[cfg(windows)]
+    let held: Option<lock::Held> = None;
+    let held = held.or_else(|| lock::try_exclusive(&live.join(LOCK_FILE)).ok());
+    let restored_fingerprint = held
+        .as_ref()
+        .and_then(|_| restored_fingerprint(&live, &code, &checked.manifest));
     drop(held);
 
     // 6. Clean up; if this fails, `recover` finishes it later.
@@ -237,7 +252,40 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         files: checked.files,
         bytes: checked.bytes,
         dir: live,
+        archived_fingerprint: checked.manifest.fingerprint,
+        restored_fingerprint,
     })
+}
+
+/// The fingerprint to record for a dossier just restored, if it holds
+/// exactly what the archive lists (paths, sizes, modification times).
+/// The restored files are new files — new inodes, change times of now,
+/// which the run's fingerprint includes — so without this the next run
+/// would save the same state again. Their stamps are too recent to prove
+/// anything by themselves; the proof is that the caller holds the
+/// dossier's lock, taken before the switch: no application has written in
+/// the dossier since svgauto did.
+fn restored_fingerprint(live: &Path, code: &str, manifest: &archive::Manifest) -> Option<String> {
+    let scan = crate::scan::scan_dossier(code, live, manifest.documents_included);
+    if scan.identity.is_err() || scan.walk_error.is_some() {
+        return None;
+    }
+    let listed = crate::scan::Fingerprint::content_of(manifest.entries.iter().map(|e| {
+        let file = (e.kind == archive::ManifestKind::File).then_some((
+            e.size,
+            crate::scan::Mtime {
+                secs: e.mtime_s,
+                nanos: e.mtime_ns,
+            },
+        ));
+        (e.path.as_str(), file)
+    }));
+    if listed != scan.fingerprint.content {
+        return None;
+    }
+    let mut fp = scan.fingerprint;
+    fp.unproven = None;
+    Some(fp.recorded())
 }
 
 fn remove_tree(p: &Path) -> Result<(), RestoreError> {
@@ -503,6 +551,13 @@ fn record(
         Err(_) => code_of(file).ok(),
     };
     let error = r.as_ref().err().map(ToString::to_string);
+    if let Ok(r) = r
+        && let Some(fp) = &r.restored_fingerprint
+    {
+        // Only when the archive restored was the dossier's last backup: an
+        // older one leaves the dossier modified since its last backup.
+        catalog.refresh_fingerprint(&r.code, &r.archived_fingerprint, fp)?;
+    }
     catalog.record_restore(
         &clock.now().to_rfc3339(),
         code.as_deref(),

@@ -2,15 +2,22 @@
 //! every file once, and fingerprint the result.
 //!
 //! "Modified since the last backup" is decided from the fingerprint alone —
-//! relative path, size and modification time of every file — so a night where
-//! nothing changed costs one `stat` per file and reads no content. The lock
+//! relative path, size and modification time of every file, plus what an
+//! application cannot set back (on Unix the change time `ctime` and the inode
+//! number) — so a night where nothing changed costs one `stat` per file and
+//! reads no content. A timestamp only proves "unchanged" if it is older than
+//! the walk by more than the file system's tick: a file rewritten within the
+//! tick of the walk keeps the same timestamps (git's "racy clean" problem).
+//! Such a file makes the scan [`Fingerprint::unproven`], and what a backup
+//! records from it then never matches a later scan: the dossier is saved
+//! again next time. The lock
 //! file is never part of a dossier; `documents/` only when the setting says
 //! so. Symbolic links and special files (FIFO, socket, device) are not
 //! followed nor archived: they are listed as skipped, so the report says so.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
@@ -48,7 +55,61 @@ impl Mtime {
             .map(Mtime::from_system)
             .unwrap_or(Mtime { secs: 0, nanos: 0 })
     }
+
+    /// The time of the file's last change of content or metadata, which an
+    /// application cannot set back: `ctime` on Unix. Elsewhere the
+    /// modification time (Windows' change time is not in the standard
+    /// library's metadata).
+    pub fn changed(meta: &fs::Metadata) -> Mtime {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Mtime {
+                secs: meta.ctime(),
+                nanos: meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Mtime::of(meta)
+        }
+    }
+
+    /// This time as a `SystemTime`.
+    pub fn to_system(self) -> SystemTime {
+        if self.secs >= 0 {
+            UNIX_EPOCH + Duration::new(self.secs as u64, self.nanos)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(self.secs.unsigned_abs())
+                + Duration::from_nanos(self.nanos.into())
+        }
+    }
+
+    /// Whether a file whose last change is stamped `self` could still be
+    /// changed again without its stamp moving, as seen from a read that
+    /// started at `read`: the stamp is not older than `read` by more than
+    /// the file system's tick (plus a margin for a file server's clock), or
+    /// it is in the future. Stamps with no sub-second part come from a file
+    /// system counting whole seconds (ext4 with 128-byte inodes, ext3, FAT
+    /// and exFAT, HFS+, many NAS shares): its tick is taken as
+    /// [`COARSE_TICK`]; others as [`FINE_TICK`].
+    pub fn is_racy(self, read: SystemTime) -> bool {
+        let tick = if self.nanos == 0 { COARSE_TICK } else { FINE_TICK };
+        match read.checked_sub(tick) {
+            Some(limit) => self.to_system() >= limit,
+            None => true,
+        }
+    }
 }
+
+/// How long after a change a whole-second stamp still proves nothing: FAT
+/// counts modification times in 2-second steps, rounded either way, and a
+/// NAS clock may be a little off.
+pub const COARSE_TICK: Duration = Duration::from_secs(3);
+/// The same for file systems with sub-second stamps: Linux stamps files
+/// from a clock that advances once per timer tick (1 to 10 ms), Windows
+/// every 15.6 ms; the rest is a margin for a file server's clock.
+pub const FINE_TICK: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -65,8 +126,31 @@ pub struct Entry {
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: Mtime,
+    /// The last change of content or metadata ([`Mtime::changed`]).
+    pub changed: Mtime,
+    /// The file's identity on its file system (the inode number on Unix, 0
+    /// elsewhere): a file replaced by another of the same size and times is
+    /// still a different file.
+    pub file_id: u64,
+    /// Changed too recently, when the walk saw it, for its stamps to prove
+    /// anything ([`Mtime::is_racy`]): read twice when archived, and the
+    /// backup does not count as proof that the dossier is unchanged.
+    pub racy: bool,
     /// Unix permission bits, kept in the archive (0o644 where there are none).
     pub mode: u32,
+}
+
+impl Entry {
+    /// Whether `meta` (of the file at this entry's path, not following a
+    /// link) is still the file the scan saw: same size, modification time,
+    /// change time and identity. Within the tick of the scan a change can
+    /// leave all four equal: see [`Entry::racy`].
+    pub fn same_file(&self, meta: &fs::Metadata) -> bool {
+        meta.len() == self.size
+            && Mtime::of(meta) == self.mtime
+            && Mtime::changed(meta) == self.changed
+            && file_id(meta) == self.file_id
+    }
 }
 
 /// Something in a dossier that is not archived, and why (French).
@@ -88,7 +172,7 @@ pub struct DossierScan {
     pub entries: Vec<Entry>,
     pub skipped: Vec<Skipped>,
     pub total_bytes: u64,
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// A folder that could not be walked: the dossier cannot be saved.
     pub walk_error: Option<String>,
 }
@@ -171,7 +255,7 @@ impl DossierScan {
             entries: Vec::new(),
             skipped: Vec::new(),
             total_bytes: 0,
-            fingerprint: fingerprint(&[]),
+            fingerprint: Fingerprint::of(&[]),
             walk_error: None,
         }
     }
@@ -180,7 +264,10 @@ impl DossierScan {
 /// Scans one dossier folder.
 pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierScan {
     let identity = base::read_identity(dir, code);
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        started: SystemTime::now(),
+        ..Walk::default()
+    };
     if identity.is_ok() {
         walk.dir(dir, "", include_documents);
     }
@@ -188,12 +275,13 @@ pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierS
         mut entries,
         mut skipped,
         error,
+        ..
     } = walk;
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     // The report line lists them in this order: the same on every system.
     skipped.sort_by(|a, b| a.rel.cmp(&b.rel));
     let total_bytes = entries.iter().map(|e| e.size).sum();
-    let fingerprint = fingerprint(&entries);
+    let fingerprint = Fingerprint::of(&entries);
     DossierScan {
         code: code.to_owned(),
         dir: dir.to_owned(),
@@ -206,11 +294,23 @@ pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierS
     }
 }
 
-#[derive(Default)]
 struct Walk {
+    /// When the walk started: a file changed in the same tick is racy.
+    started: SystemTime,
     entries: Vec<Entry>,
     skipped: Vec<Skipped>,
     error: Option<String>,
+}
+
+impl Default for Walk {
+    fn default() -> Walk {
+        Walk {
+            started: UNIX_EPOCH,
+            entries: Vec::new(),
+            skipped: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 impl Walk {
@@ -289,16 +389,26 @@ impl Walk {
                         kind: EntryKind::EmptyDir,
                         size: 0,
                         mtime: Mtime::of(&meta),
+                        changed: Mtime::changed(&meta),
+                        file_id: file_id(&meta),
+                        racy: false,
                         mode: mode(&meta),
                     });
                 }
                 any = true;
             } else if ft.is_file() {
+                let changed = Mtime::changed(&meta);
+                let mtime = Mtime::of(&meta);
                 self.entries.push(Entry {
                     rel,
                     kind: EntryKind::File,
                     size: meta.len(),
-                    mtime: Mtime::of(&meta),
+                    mtime,
+                    changed,
+                    file_id: file_id(&meta),
+                    // Without a change time (Windows), the modification
+                    // time is all there is.
+                    racy: changed.is_racy(self.started) || (mtime.is_racy(self.started) && !cfg!(unix)),
                     mode: mode(&meta),
                 });
                 any = true;
@@ -331,6 +441,21 @@ fn mode(meta: &fs::Metadata) -> u32 {
     }
 }
 
+/// The file's identity on its file system: the inode number on Unix; 0
+/// elsewhere (Windows' file index needs a handle on every file).
+fn file_id(meta: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
+
 fn display_rel(prefix: &str) -> &str {
     if prefix.is_empty() {
         "du dossier"
@@ -339,23 +464,94 @@ fn display_rel(prefix: &str) -> &str {
     }
 }
 
-/// The fingerprint of a dossier: a hash of every entry's path, size and
-/// modification time (empty folders count by path only: their time changes
-/// whenever something inside them does). `dossier.toml` is part of it, so a
-/// change of identity re-saves the dossier.
-pub fn fingerprint(entries: &[Entry]) -> String {
-    let mut h = blake3::Hasher::new();
-    for e in entries {
-        h.update(e.rel.as_bytes());
-        h.update(&[0]);
-        if e.kind == EntryKind::File {
-            h.update(&e.size.to_le_bytes());
-            h.update(&e.mtime.secs.to_le_bytes());
-            h.update(&e.mtime.nanos.to_le_bytes());
+/// A dossier's fingerprint, from its scan.
+///
+/// What a backup records in the catalog is [`Fingerprint::recorded`]:
+/// `2:<hex>` (format 2: path, size, modification time, change time and file
+/// identity of every file), or `2?<hex>` when the scan was
+/// [unproven](Fingerprint::unproven) — a record no later scan
+/// [matches](Fingerprint::matches), so the dossier is saved again. Catalogs
+/// written before format 2 hold the bare 64-digit [`Fingerprint::content`]
+/// of that time; it is still compared as it was, so an upgrade does not save
+/// every dossier again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Format 2, hex BLAKE3: every entry's path, and for a file its size,
+    /// modification time, change time and file identity.
+    pub full: String,
+    /// Format 1, hex BLAKE3: paths, sizes and modification times only —
+    /// what the archive's manifest records (the same for the same tree on
+    /// any disk).
+    pub content: String,
+    /// The first file (by path) whose stamps were too recent for the walk
+    /// to prove anything ([`Mtime::is_racy`]).
+    pub unproven: Option<String>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of entries sorted by path. Empty folders count by
+    /// path only (their time changes whenever something inside does);
+    /// `dossier.toml` is one of the entries, so a change of identity
+    /// re-saves the dossier.
+    pub fn of(entries: &[Entry]) -> Fingerprint {
+        let mut full = blake3::Hasher::new();
+        for e in entries {
+            full.update(e.rel.as_bytes());
+            full.update(&[0]);
+            if e.kind == EntryKind::File {
+                full.update(&e.size.to_le_bytes());
+                full.update(&e.mtime.secs.to_le_bytes());
+                full.update(&e.mtime.nanos.to_le_bytes());
+                full.update(&e.changed.secs.to_le_bytes());
+                full.update(&e.changed.nanos.to_le_bytes());
+                full.update(&e.file_id.to_le_bytes());
+            }
+            full.update(&[1]);
         }
-        h.update(&[1]);
+        Fingerprint {
+            full: full.finalize().to_hex().to_string(),
+            content: Self::content_of(entries.iter().map(|e| {
+                let file = (e.kind == EntryKind::File).then_some((e.size, e.mtime));
+                (e.rel.as_str(), file)
+            })),
+            unproven: entries.iter().find(|e| e.racy).map(|e| e.rel.clone()),
+        }
     }
-    h.finalize().to_hex().to_string()
+
+    /// The content fingerprint (format 1) of entries sorted by path, each
+    /// its path and, for a file, its size and modification time: what a
+    /// scan gives, and what an archive's manifest lists.
+    pub fn content_of<'a>(entries: impl Iterator<Item = (&'a str, Option<(u64, Mtime)>)>) -> String {
+        let mut h = blake3::Hasher::new();
+        for (rel, file) in entries {
+            h.update(rel.as_bytes());
+            h.update(&[0]);
+            if let Some((size, mtime)) = file {
+                h.update(&size.to_le_bytes());
+                h.update(&mtime.secs.to_le_bytes());
+                h.update(&mtime.nanos.to_le_bytes());
+            }
+            h.update(&[1]);
+        }
+        h.finalize().to_hex().to_string()
+    }
+
+    /// What a backup made from this scan records in the catalog.
+    pub fn recorded(&self) -> String {
+        let mark = if self.unproven.is_some() { '?' } else { ':' };
+        format!("2{mark}{}", self.full)
+    }
+
+    /// Whether a record of an earlier backup proves that nothing changed
+    /// since: format 2 and equal, or format 1 (a catalog of an earlier
+    /// release) and equal to the content fingerprint. An unproven record
+    /// (`2?…`) never matches.
+    pub fn matches(&self, recorded: &str) -> bool {
+        match recorded.strip_prefix("2:") {
+            Some(full) => full == self.full,
+            None => recorded.len() == 64 && recorded == self.content,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -376,7 +572,7 @@ mod tests {
     }
 
     fn fp(d: &tempfile::TempDir, docs: bool) -> String {
-        scan_dossier("D", d.path(), docs).fingerprint
+        scan_dossier("D", d.path(), docs).fingerprint.full
     }
 
     #[test]
@@ -464,6 +660,68 @@ mod tests {
         assert_eq!(s.skipped.len(), 1);
         assert_eq!(s.skipped[0].rel, "lien");
         assert_eq!(s.entries.len(), 2);
+    }
+
+    /// Whole-second stamps (a coarse file system) prove nothing for 3 s,
+    /// sub-second ones for 100 ms; a stamp in the future never proves
+    /// anything.
+    #[test]
+    fn racy_stamps_are_those_within_a_tick_of_the_read() {
+        let read = UNIX_EPOCH + std::time::Duration::new(1_000_000, 500_000_000);
+        let at = |secs: i64, nanos: u32| Mtime { secs, nanos };
+        assert!(at(1_000_000, 0).is_racy(read));
+        assert!(at(999_998, 0).is_racy(read));
+        assert!(!at(999_997, 0).is_racy(read));
+        assert!(at(1_000_000, 450_000_000).is_racy(read));
+        assert!(!at(1_000_000, 350_000_000).is_racy(read));
+        assert!(at(1_000_001, 1).is_racy(read), "the future proves nothing");
+        assert!(at(2_000_000, 0).is_racy(read));
+        assert!(!at(-5, 0).is_racy(read));
+    }
+
+    /// Format 2 records match only the same files (same change time and
+    /// identity too); unproven records never; format-1 records of an
+    /// earlier release are compared with the content fingerprint.
+    #[test]
+    fn recorded_fingerprints_and_what_they_prove() {
+        let d = dossier(&[("a.dat", b"1")]);
+        let mut s = scan_dossier("D", d.path(), false);
+        s.fingerprint.unproven = None;
+        let proven = s.fingerprint.recorded();
+        assert!(proven.starts_with("2:"));
+        assert!(s.fingerprint.matches(&proven));
+        assert!(s.fingerprint.matches(&s.fingerprint.content.clone()));
+        let mut racy = s.fingerprint.clone();
+        racy.unproven = Some("a.dat".into());
+        assert!(racy.recorded().starts_with("2?"));
+        assert!(!s.fingerprint.matches(&racy.recorded()));
+        assert!(!s.fingerprint.matches("fp"));
+        assert!(!s.fingerprint.matches(""));
+        // The same content in a new file (new inode, new ctime): format 2
+        // sees another file, the content fingerprint the same tree.
+        let before = s.fingerprint.clone();
+        let p = d.path().join("a.dat");
+        let t = fs::metadata(&p).unwrap().modified().unwrap();
+        let tmp = d.path().join("a.tmp");
+        fs::write(&tmp, b"1").unwrap();
+        File::options()
+            .write(true)
+            .open(&tmp)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        // Both exist at once: the new one is another inode.
+        fs::rename(&tmp, &p).unwrap();
+        let after = scan_dossier("D", d.path(), false).fingerprint;
+        assert_eq!(after.content, before.content);
+        assert!(!after.matches(&before.recorded()));
+    }
+
+    #[test]
+    fn a_file_just_written_makes_the_scan_unproven() {
+        let d = dossier(&[("a.dat", b"1")]);
+        let s = scan_dossier("D", d.path(), false);
+        assert!(s.fingerprint.unproven.is_some());
     }
 
     #[test]

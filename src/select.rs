@@ -14,6 +14,7 @@ use std::cmp::Reverse;
 use crate::base::{Identity, Kind, Rights, Status};
 use crate::catalog::{DossierState, LastResult};
 use crate::config::DossierSet;
+use crate::scan::Fingerprint;
 
 /// What the run's settings and arguments say about selection.
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub enum Decision {
 pub struct Facts<'a> {
     pub identity: &'a Result<Identity, String>,
     pub walk_error: Option<&'a str>,
-    pub fingerprint: &'a str,
+    pub fingerprint: &'a Fingerprint,
     pub state: Option<&'a DossierState>,
     /// In progress in the catalog, or a `.partial` left behind.
     pub interrupted: bool,
@@ -117,7 +118,11 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         Why::New
     } else if rules.force_all || !rules.modified_only {
         Why::Forced
-    } else if f.state.and_then(|s| s.fingerprint.as_deref()) != Some(f.fingerprint) {
+    } else if !f
+        .state
+        .and_then(|s| s.fingerprint.as_deref())
+        .is_some_and(|recorded| f.fingerprint.matches(recorded))
+    {
         Why::Modified
     } else if f.archive_missing {
         Why::ArchiveMissing
@@ -171,9 +176,16 @@ mod tests {
         }
     }
 
+    /// The scan's fingerprint in these tests; `saved("fp1")` records it.
+    static FP1: std::sync::LazyLock<Fingerprint> = std::sync::LazyLock::new(|| Fingerprint {
+        full: "fp1".into(),
+        content: String::new(),
+        unproven: None,
+    });
+
     fn saved(fp: &str) -> DossierState {
         DossierState {
-            fingerprint: Some(fp.into()),
+            fingerprint: Some(format!("2:{fp}")),
             last_result: Some(LastResult::Ok),
             ..Default::default()
         }
@@ -186,7 +198,7 @@ mod tests {
         Facts {
             identity,
             walk_error: None,
-            fingerprint: "fp1",
+            fingerprint: &FP1,
             state,
             interrupted: false,
             archive_missing: false,

@@ -30,7 +30,8 @@
 //! "supprimés de la base", with their last archive; they are not problems.
 //!
 //! Exit codes, for monitoring scripts (the same with `--json`): `0` nothing
-//! needs attention ("Tout est sauvegardé."); `1` at least one dossier needs
+//! needs attention ("Tout est sauvegardé.", or "Rien à surveiller ; N
+//! dossier(s) modifié(s)…" when tonight's run has work); `1` at least one dossier needs
 //! attention; `2` the status could not be established (base, settings or
 //! catalog unreadable).
 
@@ -172,7 +173,11 @@ pub struct StatusReport {
     /// By code.
     pub deleted: Vec<DeletedDossier>,
     pub totals: Totals,
-    /// No dossier needs attention: exit 0.
+    /// No dossier needs attention: exit 0. Dossiers modified since their
+    /// last backup (that tonight's run will take) are not a problem.
+    pub nothing_to_watch: bool,
+    /// Every covered dossier's last backup holds what is on disk: nothing
+    /// to watch, and nothing modified (or not proven unchanged) since.
     pub all_backed_up: bool,
 }
 
@@ -185,7 +190,7 @@ pub fn status_command(
     clock: &dyn Clock,
 ) -> Result<Said, CommandError> {
     let report = status(base, workstation, stale_days, clock.now())?;
-    let exit = if report.all_backed_up {
+    let exit = if report.nothing_to_watch {
         Exit::Ok
     } else {
         Exit::DossierErrors
@@ -308,7 +313,8 @@ pub fn status(
         now: now.to_rfc3339(),
         stale_days,
         run_in_progress: run_active,
-        all_backed_up: totals.attention == 0,
+        nothing_to_watch: totals.attention == 0,
+        all_backed_up: totals.attention == 0 && totals.modified == 0,
         dossiers,
         deleted,
         totals,
@@ -350,7 +356,9 @@ fn assess(
     let saved_fp = st.and_then(|st| st.fingerprint.as_deref());
     let never_saved = saved_fp.is_none();
     let covered = excluded.is_none() && invalid.is_none();
-    let modified_since = saved_fp.filter(|_| covered).map(|fp| fp != s.fingerprint);
+    let modified_since = saved_fp
+        .filter(|_| covered)
+        .map(|fp| !s.fingerprint.matches(fp));
     let last_backup = st
         .and_then(|st| st.last_backup_at.as_deref())
         .and_then(parse_time);
@@ -726,6 +734,11 @@ impl StatusReport {
         }
         out.push(if self.all_backed_up {
             "Tout est sauvegardé.".into()
+        } else if self.nothing_to_watch {
+            format!(
+                "Rien à surveiller ; {} dossier(s) modifié(s) depuis leur dernière sauvegarde, que le prochain traitement sauvegardera.",
+                t.modified
+            )
         } else {
             format!("À surveiller : {} dossier(s).", t.attention)
         });
@@ -827,19 +840,29 @@ mod tests {
                         secs: t.timestamp(),
                         nanos: 0,
                     },
+                    changed: Mtime {
+                        secs: t.timestamp(),
+                        nanos: 0,
+                    },
+                    file_id: i as u64,
+                    racy: false,
                     mode: 0o644,
                 })
                 .collect(),
             skipped: Vec::new(),
             total_bytes: 0,
-            fingerprint: fingerprint.into(),
+            fingerprint: crate::scan::Fingerprint {
+                full: fingerprint.into(),
+                content: String::new(),
+                unproven: None,
+            },
             walk_error: None,
         }
     }
 
     fn saved(fp: &str, t: DateTime<Local>) -> DossierState {
         DossierState {
-            fingerprint: Some(fp.into()),
+            fingerprint: Some(format!("2:{fp}")),
             last_backup_at: Some(t.to_rfc3339()),
             last_archive: Some("sauve/BA.SVG".into()),
             last_result: Some(LastResult::Ok),

@@ -230,9 +230,24 @@ impl Base {
 
     // -- running svgauto -----------------------------------------------------
 
+    /// Waits until the newest change in the base's dossiers is older than
+    /// svgauto's racy window for sub-second stamps (scan::FINE_TICK, 100 ms):
+    /// a run started sooner cannot prove those files unchanged and saves
+    /// them again at the next run — right for svgauto, but not what a test
+    /// of another rule means. `racy.rs` runs svgauto without this wait.
+    pub fn settle(&self) {
+        settle(&self.root.join("dossiers"));
+    }
+
     /// A command for the binary with a clean environment for the variables
-    /// svgauto reads, and a timeout.
+    /// svgauto reads, and a timeout; the dossiers are [settled](Base::settle).
     pub fn command(&self, args: &[&str]) -> assert_cmd::Command {
+        self.settle();
+        self.command_unsettled(args)
+    }
+
+    /// [`Base::command`] without waiting for the dossiers to settle.
+    pub fn command_unsettled(&self, args: &[&str]) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::new(BIN);
         c.args(args)
             .env_remove("SVGAUTO_CONFIG")
@@ -279,6 +294,7 @@ impl Base {
     /// Starts `svgauto <args>` in the background, its output going to
     /// `<tag>.stdout` and `<tag>.stderr` in the scratch folder.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], tag: &str) -> Running {
+        self.settle();
         let stdout = self.scratch(&format!("{tag}.stdout"));
         let stderr = self.scratch(&format!("{tag}.stderr"));
         let child = std::process::Command::new(BIN)
@@ -2055,4 +2071,36 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
         .zip(b)
         .position(|(x, y)| x != y)
         .unwrap_or(a.len().min(b.len()))
+}
+
+/// Sleeps until the newest change time (ctime) under `dir` is more than
+/// 150 ms old (svgauto's racy window for sub-second stamps is 100 ms). A
+/// file system with whole-second stamps has a 3 s window: the tests that
+/// use one (racy.rs) wait themselves.
+pub fn settle(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    fn newest(dir: &Path, max: &mut i128) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            let t = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+            *max = (*max).max(t);
+            if m.is_dir() {
+                newest(&e.path(), max);
+            }
+        }
+    }
+    let mut max = i128::MIN;
+    newest(dir, &mut max);
+    if max == i128::MIN {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128;
+    let wait = max + 150_000_000 - now;
+    if wait > 0 {
+        std::thread::sleep(Duration::from_nanos(wait as u64));
+    }
 }

@@ -68,6 +68,7 @@ fn run_unprivileged(base: &Base, as_root: bool) -> Out {
     if !as_root {
         return base.run_compt(&[]);
     }
+    base.settle();
     let mut c = assert_cmd::Command::new("setpriv");
     c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
         .args(base.run_args(&["--user", "COMPT"]))

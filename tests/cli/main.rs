@@ -19,6 +19,7 @@ mod import;
 mod kill;
 mod mail;
 mod powercut;
+mod racy;
 mod report;
 mod restore;
 mod rotation;

@@ -70,11 +70,22 @@ fn checked(base: &Base, now: &str, args: &[&str]) -> (Out, serde_json::Value) {
     );
     let j: serde_json::Value = serde_json::from_str(&json_out.stdout)
         .unwrap_or_else(|e| panic!("--json does not parse: {e}\n{json_out}"));
-    let all = j["all_backed_up"].as_bool().unwrap();
+    let quiet = j["nothing_to_watch"].as_bool().unwrap();
     assert_eq!(
         text.code,
-        Some(if all { 0 } else { 1 }),
-        "exit code 0 exactly when all_backed_up\n{json_out}"
+        Some(if quiet { 0 } else { 1 }),
+        "exit code 0 exactly when nothing_to_watch\n{json_out}"
+    );
+    let all = j["all_backed_up"].as_bool().unwrap();
+    assert_eq!(
+        all,
+        quiet && j["totals"]["modified"] == 0,
+        "all_backed_up exactly when nothing to watch and nothing modified\n{json_out}"
+    );
+    assert_eq!(
+        text.stdout.contains("Tout est sauvegardé."),
+        all,
+        "the verdict says all is saved exactly when it is\n{text}"
     );
 
     // The totals are the dossiers', counted.
@@ -114,7 +125,7 @@ fn checked(base: &Base, now: &str, args: &[&str]) -> (Out, serde_json::Value) {
     let attention = dossiers.iter().filter(|d| flagged(d)).count() as u64;
     assert_eq!(t["dossiers"], dossiers.len() as u64, "{json_out}");
     assert_eq!(t["attention"], attention, "{json_out}");
-    assert_eq!(all, attention == 0, "{json_out}");
+    assert_eq!(quiet, attention == 0, "{json_out}");
     assert_eq!(j["stale_days"], args_stale_days(args), "{json_out}");
 
     // The text says the same: the same total, the same verdict, and a `!`
@@ -129,6 +140,11 @@ fn checked(base: &Base, now: &str, args: &[&str]) -> (Out, serde_json::Value) {
     );
     let verdict = if all {
         "Tout est sauvegardé.".to_owned()
+    } else if quiet {
+        format!(
+            "Rien à surveiller ; {} dossier(s) modifié(s) depuis leur dernière sauvegarde, que le prochain traitement sauvegardera.",
+            t["modified"]
+        )
     } else {
         format!("À surveiller : {attention} dossier(s).")
     };
@@ -275,7 +291,9 @@ fn status_from_the_first_night_to_a_stale_dossier() {
     let (out, j) = checked(&base, now, &["--stale-days", "9"]);
     out.code(0);
     assert_eq!(dossier(&j, "821516")["state"], "modified");
-    out.stdout_has(&["Tout est sauvegardé."]);
+    // Nothing to watch, but not "all saved": two dossiers have changes
+    // that no archive holds yet.
+    out.stdout_has(&["Rien à surveiller ; 2 dossier(s) modifié(s)"]);
     // 0: every change not yet saved needs attention.
     let (out, j) = checked(&base, now, &["--stale-days", "0"]);
     out.code(1);
