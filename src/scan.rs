@@ -94,7 +94,11 @@ impl Mtime {
     /// and exFAT, HFS+, many NAS shares): its tick is taken as
     /// [`COARSE_TICK`]; others as [`FINE_TICK`].
     pub fn is_racy(self, read: SystemTime) -> bool {
-        let tick = if self.nanos == 0 { COARSE_TICK } else { FINE_TICK };
+        let tick = if self.nanos == 0 {
+            COARSE_TICK
+        } else {
+            FINE_TICK
+        };
         match read.checked_sub(tick) {
             Some(limit) => self.to_system() >= limit,
             None => true,
@@ -408,7 +412,8 @@ impl Walk {
                     file_id: file_id(&meta),
                     // Without a change time (Windows), the modification
                     // time is all there is.
-                    racy: changed.is_racy(self.started) || (mtime.is_racy(self.started) && !cfg!(unix)),
+                    racy: changed.is_racy(self.started)
+                        || (mtime.is_racy(self.started) && !cfg!(unix)),
                     mode: mode(&meta),
                 });
                 any = true;
@@ -521,7 +526,9 @@ impl Fingerprint {
     /// The content fingerprint (format 1) of entries sorted by path, each
     /// its path and, for a file, its size and modification time: what a
     /// scan gives, and what an archive's manifest lists.
-    pub fn content_of<'a>(entries: impl Iterator<Item = (&'a str, Option<(u64, Mtime)>)>) -> String {
+    pub fn content_of<'a>(
+        entries: impl Iterator<Item = (&'a str, Option<(u64, Mtime)>)>,
+    ) -> String {
         let mut h = blake3::Hasher::new();
         for (rel, file) in entries {
             h.update(rel.as_bytes());

@@ -93,7 +93,9 @@ fn start_of_a_second() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    std::thread::sleep(Duration::from_nanos(u64::from(1_000_000_000 - nanos) + 5_000_000));
+    std::thread::sleep(Duration::from_nanos(
+        u64::from(1_000_000_000 - nanos) + 5_000_000,
+    ));
 }
 
 /// `svgauto run --user COMPT` at once, without the harness's wait for the
@@ -128,7 +130,11 @@ fn a_rewrite_within_the_timestamp_tick_is_saved_at_the_next_run() {
         // is not this test's case. Another dossier, another second.
     };
     let code = format!("R{tries}");
-    assert_eq!(stamps(&path).1, 0, "this file system must count whole seconds");
+    assert_eq!(
+        stamps(&path).1,
+        0,
+        "this file system must count whole seconds"
+    );
 
     // Right after the rewrite, nothing may say it is saved.
     let status = base.svgauto(&["status", "--base", base.root().to_str().unwrap()]);
@@ -140,8 +146,7 @@ fn a_rewrite_within_the_timestamp_tick_is_saved_at_the_next_run() {
 
     std::thread::sleep(Duration::from_millis(1100));
     run_now(&base).code(0);
-    base.report()
-        .assert_line(&code, &saved_line(&code));
+    base.report().assert_line(&code, &saved_line(&code));
     let archived = read_entry(&base.archive(&code), "compta.dat");
     assert_eq!(archived, b"BBBBBBBBBB", "the archive must hold the rewrite");
 
@@ -213,6 +218,50 @@ fn a_rewrite_during_the_read_within_the_tick_never_gives_a_mixed_archive() {
         seen.insert("whole");
     }
     eprintln!("outcomes seen: {seen:?}");
+}
+
+/// A file rewritten seconds after its backup, same size, its modification
+/// time then set back (`touch -r`, `cp -p`, an application restoring its
+/// own timestamps): its change time moved, which no application can set
+/// back, so the next run saves it. The same for a file replaced by another
+/// one with the same size and times (another inode).
+#[test]
+fn a_rewrite_with_its_modification_time_set_back_is_saved() {
+    let base = Base::new().collaborator("COMPT", "*");
+    let d = base
+        .dossier("T")
+        .file("plan.dat", "Capital 1000")
+        .file("autre.dat", "1234");
+    base.run_compt(&[]).code(0);
+    let plan = d.dir().join("plan.dat");
+    let autre = d.dir().join("autre.dat");
+    let t_plan = fs::metadata(&plan).unwrap().modified().unwrap();
+    let t_autre = fs::metadata(&autre).unwrap().modified().unwrap();
+    fs::write(&plan, "CAPITAL 1000").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&plan)
+        .unwrap()
+        .set_modified(t_plan)
+        .unwrap();
+    base.run_compt(&[]).code(0);
+    base.report().assert_line("T", &saved_line("T"));
+    assert_eq!(read_entry(&base.archive("T"), "plan.dat"), b"CAPITAL 1000");
+
+    let tmp = d.dir().join("autre.tmp");
+    fs::write(&tmp, "5678").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(t_autre)
+        .unwrap();
+    fs::rename(&tmp, &autre).unwrap();
+    base.run_compt(&[]).code(0);
+    base.report().assert_line("T", &saved_line("T"));
+    assert_eq!(read_entry(&base.archive("T"), "autre.dat"), b"5678");
+    base.run_compt(&[]).code(0);
+    base.report().assert_no_dossier_lines();
 }
 
 /// The bytes of one entry of an archive, read with the zip crate.
