@@ -139,6 +139,50 @@ pub struct Manifest {
     /// What the dossier held that is not archived, and why.
     #[serde(default)]
     pub skipped: Vec<ManifestSkipped>,
+    /// The dossier's symbolic links, recorded, not followed: no zip entry
+    /// (a zip tool would create the link, and write through it), restore
+    /// recreates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<ManifestLink>,
+}
+
+/// A symbolic link of the dossier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestLink {
+    /// As [`ManifestEntry::path`].
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// What the link points to, as it reads (not UTF-8: `\xNN`, and the
+    /// bytes in `target_hex`).
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hex: Option<String>,
+}
+
+impl ManifestEntry {
+    /// The entry's path bytes: its zip entry's name.
+    pub fn name_bytes(&self) -> Result<Vec<u8>, String> {
+        match &self.path_hex {
+            Some(h) => hex::decode(h).map_err(|e| format!("path_hex de {} : {e}", self.path)),
+            None => Ok(self.path.as_bytes().to_vec()),
+        }
+    }
+}
+
+impl ManifestLink {
+    /// The link's path bytes and target bytes.
+    pub fn bytes(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let path = match &self.path_hex {
+            Some(h) => hex::decode(h).map_err(|e| format!("path_hex de {} : {e}", self.path))?,
+            None => self.path.as_bytes().to_vec(),
+        };
+        let target = match &self.target_hex {
+            Some(h) => hex::decode(h).map_err(|e| format!("target_hex de {} : {e}", self.path))?,
+            None => self.target.as_bytes().to_vec(),
+        };
+        Ok((path, target))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +194,12 @@ pub enum ManifestKind {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestEntry {
+    /// The relative path; a name that is not UTF-8 shown as `\xNN`.
     pub path: String,
+    /// The path's own bytes, in hex, when they are not UTF-8: what the zip
+    /// entry is named and what restore creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     #[serde(rename = "type")]
     pub kind: ManifestKind,
     pub size: u64,
@@ -256,6 +305,8 @@ fn tasks(entries: &[Entry]) -> impl Iterator<Item = Task<'_>> {
         let n = match e.kind {
             EntryKind::EmptyDir => 1,
             EntryKind::File => e.size.div_ceil(CHUNK).max(1),
+            // Recorded in the manifest only (see `Manifest::links`).
+            EntryKind::Link { .. } => 0,
         };
         (0..n).map(move |i| Task {
             entry: e,
@@ -286,7 +337,7 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
     let mut raw = vec![0u8; t.len as usize];
     {
         let _token = job.io.acquire();
-        let f = match open_regular(&job.scan.dir.join(&e.rel)) {
+        let f = match open_regular(&e.path_in(&job.scan.dir)) {
             Ok(Some(f)) => f,
             // Replaced by a folder, a FIFO… since the scan: changed under us.
             Ok(None) => return Err(changed()),
@@ -332,7 +383,7 @@ fn read_again(job: &Job<'_>, e: &Entry, crc: u32) -> Result<(), ArchiveError> {
         source,
     };
     let _token = job.io.acquire();
-    let Some(f) = open_regular(&job.scan.dir.join(&e.rel)).map_err(read_err)? else {
+    let Some(f) = open_regular(&e.path_in(&job.scan.dir)).map_err(read_err)? else {
         return Err(changed());
     };
     let mut hasher = crc32fast::Hasher::new();
@@ -469,13 +520,13 @@ fn read_exact_at(f: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()
 }
 
 /// The zip entry of a scanned entry.
-fn entry_meta(c: Compression, rel: &str, mtime: Mtime, size: u64, mode: u32) -> EntryMeta {
+fn entry_meta(c: Compression, name: &[u8], mtime: Mtime, size: u64, mode: u32) -> EntryMeta {
     let (dos_time, dos_date) = dos_time(mtime);
     EntryMeta {
-        name: rel.to_owned(),
+        name: name.to_vec(),
         method: match c.method {
             // A directory has no data, not even an empty compressed stream.
-            _ if rel.ends_with('/') => zipout::STORED,
+            _ if name.ends_with(b"/") => zipout::STORED,
             Method::Zstd => zipout::ZSTD,
             Method::Deflate => zipout::DEFLATED,
             Method::Store => zipout::STORED,
@@ -511,8 +562,8 @@ type Compressed<'a> = (Vec<Task<'a>>, u64, Vec<Result<Option<Done>, ArchiveError
 /// dossier loops keep the other cores busy).
 fn compress_batch<'a>(job: &Job<'_>, batch: Vec<Task<'a>>, size: u64) -> Compressed<'a> {
     let one = |t: &Task<'_>| match t.entry.kind {
-        EntryKind::EmptyDir => Ok(None),
         EntryKind::File => compress_chunk(job, t).map(Some),
+        EntryKind::EmptyDir | EntryKind::Link { .. } => Ok(None),
     };
     let done = if job.inline_small && size <= INLINE {
         batch.iter().map(one).collect()
@@ -546,7 +597,7 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
             let Some(d) = d? else {
                 self.zip
                     .add(
-                        entry_meta(c, &e.rel, e.mtime, 0, e.mode),
+                        entry_meta(c, e.name_bytes(), e.mtime, 0, e.mode),
                         Sums::default(),
                         &[],
                     )
@@ -558,7 +609,7 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
                 self.crc = crc32fast::Hasher::new();
             }
             self.crc.combine(&d.crc);
-            let meta = || entry_meta(c, &e.rel, e.mtime, e.size, e.mode);
+            let meta = || entry_meta(c, e.name_bytes(), e.mtime, e.size, e.mode);
             if t.first && t.last {
                 let sums = Sums {
                     crc: d.crc.clone().finalize(),
@@ -577,7 +628,7 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
                         .map_err(werr)?;
                     // Chunks were read in parallel: check the file once more
                     // now that every one of them is in.
-                    let m = fs::symlink_metadata(job.scan.dir.join(&e.rel));
+                    let m = fs::symlink_metadata(e.path_in(&job.scan.dir));
                     if !m.is_ok_and(|m| e.same_file(&m)) {
                         return Err(ArchiveError::ChangedDuringRead { rel: e.rel.clone() });
                     }
@@ -673,6 +724,22 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                 why: s.why.to_owned(),
             })
             .collect(),
+        links: job
+            .scan
+            .entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Link { target } => Some(ManifestLink {
+                    path: e.rel.clone(),
+                    path_hex: e.raw.as_deref().map(hex::encode),
+                    target: crate::scan::escaped_name(&crate::scan::os_path(target).into_os_string()),
+                    target_hex: std::str::from_utf8(target)
+                        .is_err()
+                        .then(|| hex::encode(target)),
+                }),
+                _ => None,
+            })
+            .collect(),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
     let now = Mtime::from_system(job.backup_time.into());
@@ -683,7 +750,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         usize: json.len() as u64,
     };
     zip.add(
-        entry_meta(c, MANIFEST, now, json.len() as u64, 0o644),
+        entry_meta(c, MANIFEST.as_bytes(), now, json.len() as u64, 0o644),
         sums,
         &[&data],
     )
@@ -703,9 +770,10 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
 fn manifest_entry(e: &Entry, crc32: Option<String>) -> ManifestEntry {
     ManifestEntry {
         path: e.rel.clone(),
+        path_hex: e.raw.as_deref().map(hex::encode),
         kind: match e.kind {
             EntryKind::File => ManifestKind::File,
-            EntryKind::EmptyDir => ManifestKind::Dir,
+            _ => ManifestKind::Dir,
         },
         size: e.size,
         mtime: rfc3339(e.mtime),

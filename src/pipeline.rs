@@ -901,7 +901,20 @@ impl Worker<'_> {
             documents_included: self.documents_included,
             verify: self.verify,
         };
+        // Data the archive cannot hold (a name a restore would refuse): the
+        // archive keeps everything else, but the dossier is not "réussi".
+        let left_out: Vec<String> = scan
+            .skipped
+            .iter()
+            .filter(|s| s.data)
+            .map(|s| format!("{} ({})", s.rel, s.why))
+            .collect();
         match archive::write(&job) {
+            Ok(_) if !left_out.is_empty() => error(format!(
+                "Sauvegarde incomplète : l'archive a été écrite, mais {} élément(s) n'ont pas pu y être mis : {} ; renommez-les pour qu'ils soient sauvegardés.",
+                left_out.len(),
+                left_out.join(", ")
+            )),
             Ok(w) => Outcome::Saved {
                 why: p.why,
                 archive: display_path(&target, self.root),
@@ -914,6 +927,7 @@ impl Worker<'_> {
                     .iter()
                     .map(|s| format!("{} ({})", s.rel, s.why))
                     .collect(),
+                links: scan.links(),
             },
             Err(e) => error(e.to_string()),
         }

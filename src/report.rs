@@ -35,6 +35,10 @@ pub enum Outcome {
         fingerprint: String,
         /// Things in the dossier that are not archived, and why.
         skipped: Vec<String>,
+        /// Symbolic links recorded (`path -> target`): the archive holds
+        /// the link, not what it points to.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        links: Vec<String>,
     },
     Error {
         /// Why it was to be saved, if it got that far.
@@ -64,7 +68,12 @@ impl Outcome {
     /// The text after `Dossier X : `, or `None` for dossiers not listed.
     pub fn text(&self) -> Option<String> {
         Some(match self {
-            Outcome::Saved { why, skipped, .. } => {
+            Outcome::Saved {
+                why,
+                skipped,
+                links,
+                ..
+            } => {
                 let mut s = String::from("Traitement réussi");
                 if *why == Why::Interrupted {
                     s.push_str(
@@ -79,6 +88,13 @@ impl Outcome {
                         " ({} élément(s) non sauvegardé(s) : {})",
                         skipped.len(),
                         skipped.join(", ")
+                    ));
+                }
+                if !links.is_empty() {
+                    s.push_str(&format!(
+                        " ({} lien(s) symbolique(s) enregistré(s) comme lien(s), ce qu'ils désignent n'est pas sauvegardé : {})",
+                        links.len(),
+                        links.join(", ")
                     ));
                 }
                 s
@@ -337,6 +353,7 @@ mod tests {
             files: 0,
             fingerprint: String::new(),
             skipped: vec![],
+            links: vec![],
         });
         assert_eq!(
             s.lines(),

@@ -57,6 +57,10 @@ pub enum RestoreError {
     CodeMismatch { file: String, manifest: String },
     #[error("dossier {code} : {IN_USE}")]
     InUse { code: String },
+    #[error(
+        "{rel} n'est dans aucune archive et ne peut pas être conservé par la remontée ({source}) ; déplacez-le hors du dossier avant de remonter"
+    )]
+    CannotKeep { rel: String, source: io::Error },
     #[error("{} existe déjà et n'est pas vide", path.display())]
     TargetExists { path: PathBuf },
     #[error("{} : {source}", path.display())]
@@ -80,6 +84,9 @@ pub struct Restored {
     pub dir: PathBuf,
     /// The fingerprint the archive's backup recorded (its manifest's).
     pub archived_fingerprint: String,
+    /// What the live dossier held that no archive can (see
+    /// [`keep_left_out`]), kept in the restored dossier: shown paths.
+    pub kept: Vec<String>,
     /// Restored into a base, holding exactly what the archive lists: the
     /// fingerprint of the restored files, to record when the archive was
     /// the dossier's last backup (see [`restored_fingerprint`]).
@@ -152,6 +159,7 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
         dir: target,
         archived_fingerprint: checked.manifest.fingerprint,
         restored_fingerprint: None,
+        kept: Vec::new(),
     })
 }
 
@@ -197,13 +205,24 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         None
     };
 
-    // 3. Associated documents the archive does not hold stay as they are.
+    // 3. Associated documents the archive does not hold stay as they are,
+    //    and so does everything a run leaves out of an archive (special
+    //    files, names an archive cannot hold…): no archive has it, so the
+    //    restore must not destroy it.
     let live_docs = live.join(DOCUMENTS);
     if live_docs.is_dir()
         && let Err(e) = link_tree(&live_docs, &new.join(DOCUMENTS))
     {
         return fail(e);
     }
+    let kept = if live_exists {
+        match keep_left_out(&live, &new, checked.manifest.documents_included) {
+            Ok(k) => k,
+            Err(e) => return fail(e),
+        }
+    } else {
+        Vec::new()
+    };
 
     // 4. The new dossier is complete: its folders flushed (a file's own
     //    flush does not make its name durable), then marked so, durably.
@@ -254,7 +273,72 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         dir: live,
         archived_fingerprint: checked.manifest.fingerprint,
         restored_fingerprint,
+        kept,
     })
+}
+
+/// Carries into the new tree `new` everything of the live dossier `live`
+/// that a run leaves out of an archive ([`crate::scan::Skipped`]: special
+/// files, names no archive can hold, a `.svgauto/` folder) and that the new
+/// tree does not have: no archive holds it, so a restore must not destroy
+/// it. Hard links (the live one is removed after the switch), or, for a
+/// symbolic link, a new link. Returns what was kept, as shown. Something
+/// that cannot be kept — a file of the archive is where its folder should
+/// be — refuses the restore, naming it.
+fn keep_left_out(
+    live: &Path,
+    new: &Path,
+    documents_included: bool,
+) -> Result<Vec<String>, RestoreError> {
+    let left_out = crate::scan::left_out(live, documents_included).map_err(|why| {
+        RestoreError::CannotKeep {
+            rel: live.display().to_string(),
+            source: io::Error::other(why),
+        }
+    })?;
+    let mut kept = Vec::new();
+    for s in &left_out {
+        let (from, to) = (live.join(&s.path), new.join(&s.path));
+        if fs::symlink_metadata(&to).is_ok() {
+            // The archive has something there: the archive's state wins.
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| RestoreError::CannotKeep {
+                rel: s.rel.clone(),
+                source: e,
+            })?;
+        }
+        carry(&from, &to).map_err(|e| RestoreError::CannotKeep {
+            rel: s.rel.clone(),
+            source: e,
+        })?;
+        kept.push(s.rel.clone());
+    }
+    Ok(kept)
+}
+
+/// Puts `from` (any kind: file, folder, link, FIFO, socket, device) at `to`
+/// as the same thing: a hard link, or a copy of a link, or a folder whose
+/// content is carried the same way.
+fn carry(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(from)?;
+    if meta.is_dir() {
+        fs::create_dir(to)?;
+        for e in fs::read_dir(from)? {
+            let e = e?;
+            carry(&e.path(), &to.join(e.file_name()))?;
+        }
+        return Ok(());
+    }
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        #[cfg(unix)]
+        Err(_) if meta.file_type().is_symlink() => {
+            std::os::unix::fs::symlink(fs::read_link(from)?, to)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The fingerprint to record for a dossier just restored, if it holds
@@ -483,9 +567,10 @@ pub fn restore_command(
 ) -> Result<Said, CommandError> {
     let said = |file: &Path, r: Result<Restored, RestoreError>| match r {
         Ok(r) => Ok(format!(
-            "Dossier {} : remonté depuis {}",
+            "Dossier {} : remonté depuis {}{}",
             r.code,
-            file.display()
+            file.display(),
+            kept_words(&r.kept)
         )),
         Err(e) => Err(format!("{} : refusé : {e}", file.display())),
     };
@@ -518,10 +603,11 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
         record(&catalog, clock, &i.file, &i.result, "import")?;
         lines.push(match &i.result {
             Ok(r) => Ok(format!(
-                "Dossier {} : remonté depuis {}, rangé dans {}",
+                "Dossier {} : remonté depuis {}, rangé dans {}{}",
                 r.code,
                 i.file.display(),
-                i.moved_to.display()
+                i.moved_to.display(),
+                kept_words(&r.kept)
             )),
             Err(e) => Err(format!(
                 "{} : refusé : {e} (rangé dans {})",
@@ -537,6 +623,20 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
         )));
     }
     Ok(Said::from_lines(lines))
+}
+
+/// What a restore kept that no archive holds, said after its line.
+fn kept_words(kept: &[String]) -> String {
+    if kept.is_empty() {
+        return String::new();
+    }
+    format!(
+        " ; conservé(s), car absent(s) de toute archive : {}",
+        kept.iter()
+            .map(|k| crate::report::one_line(k).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn record(

@@ -115,18 +115,27 @@ pub const COARSE_TICK: Duration = Duration::from_secs(3);
 /// every 15.6 ms; the rest is a margin for a file server's clock.
 pub const FINE_TICK: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     File,
     /// A folder with nothing archivable in it, kept so restore recreates it.
     EmptyDir,
+    /// A symbolic link, recorded with its target (never followed): the
+    /// manifest lists it and restore recreates it; what it points to is not
+    /// part of the dossier.
+    Link { target: Vec<u8> },
 }
 
 /// One archivable thing of a dossier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Relative path with `/` separators, valid UTF-8.
+    /// Relative path with `/` separators, valid UTF-8: for a name that is
+    /// not UTF-8, its bytes shown as `\xNN` ([`escaped_name`]).
     pub rel: String,
+    /// The relative path's own bytes when it is not UTF-8 (Unix: names from
+    /// old Windows or Samba set-ups in Latin-1): what the archive records
+    /// and restore gives back.
+    pub raw: Option<Vec<u8>>,
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: Mtime,
@@ -145,6 +154,19 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The relative path's bytes as the archive records them.
+    pub fn name_bytes(&self) -> &[u8] {
+        self.raw.as_deref().unwrap_or(self.rel.as_bytes())
+    }
+
+    /// The entry's path under the dossier folder `dir`.
+    pub fn path_in(&self, dir: &Path) -> PathBuf {
+        match &self.raw {
+            Some(raw) => dir.join(os_path(raw)),
+            None => dir.join(&self.rel),
+        }
+    }
+
     /// Whether `meta` (of the file at this entry's path, not following a
     /// link) is still the file the scan saw: same size, modification time,
     /// change time and identity. Within the tick of the scan a change can
@@ -160,8 +182,29 @@ impl Entry {
 /// Something in a dossier that is not archived, and why (French).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
+    /// As shown (see [`Entry::rel`]).
     pub rel: String,
+    /// The real relative path, to find it again (restore keeps it).
+    pub path: PathBuf,
     pub why: &'static str,
+    /// Whether it holds data the archive lacks (a file whose name cannot
+    /// be archived): the dossier's backup is then incomplete, an error
+    /// line. FIFOs, sockets, devices hold none.
+    pub data: bool,
+}
+
+/// A relative path from its bytes: the bytes themselves on Unix; elsewhere
+/// (where names that are not UTF-8 are never archived) a lossy conversion.
+pub fn os_path(raw: &[u8]) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(std::ffi::OsStr::from_bytes(raw))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(raw).into_owned())
+    }
 }
 
 /// The scan of one dossier folder.
@@ -250,6 +293,21 @@ pub fn scan_base(
 }
 
 impl DossierScan {
+    /// The symbolic links recorded, as `path -> target`.
+    pub fn links(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Link { target } => Some(format!(
+                    "{} -> {}",
+                    e.rel,
+                    escaped_name(&os_path(target).into_os_string())
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A folder under `dossiers/` that cannot be a dossier: an error line.
     fn broken(code: &str, dir: &Path, why: String) -> DossierScan {
         DossierScan {
@@ -269,11 +327,12 @@ impl DossierScan {
 pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierScan {
     let identity = base::read_identity(dir, code);
     let mut walk = Walk {
+        root: dir.to_owned(),
         started: SystemTime::now(),
         ..Walk::default()
     };
     if identity.is_ok() {
-        walk.dir(dir, "", include_documents);
+        walk.dir(dir, "", None, include_documents);
     }
     let Walk {
         mut entries,
@@ -298,7 +357,26 @@ pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierS
     }
 }
 
+/// What a run would leave out of the archive of the dossier folder `dir`
+/// (its identity aside), sorted; an error naming the first folder or file
+/// that could not be read.
+pub fn left_out(dir: &Path, include_documents: bool) -> Result<Vec<Skipped>, String> {
+    let mut walk = Walk {
+        root: dir.to_owned(),
+        started: SystemTime::now(),
+        ..Walk::default()
+    };
+    walk.dir(dir, "", None, include_documents);
+    if let Some(e) = walk.error {
+        return Err(e);
+    }
+    walk.skipped.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(walk.skipped)
+}
+
 struct Walk {
+    /// The dossier folder.
+    root: PathBuf,
     /// When the walk started: a file changed in the same tick is racy.
     started: SystemTime,
     entries: Vec<Entry>,
@@ -309,6 +387,7 @@ struct Walk {
 impl Default for Walk {
     fn default() -> Walk {
         Walk {
+            root: PathBuf::new(),
             started: UNIX_EPOCH,
             entries: Vec::new(),
             skipped: Vec::new(),
@@ -318,9 +397,20 @@ impl Default for Walk {
 }
 
 impl Walk {
-    /// Walks `dir` (relative path `prefix`); returns whether it held anything
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Walks `dir` (relative path `prefix`, and `raw_prefix` its bytes when
+    /// a folder above is not UTF-8); returns whether it held anything
     /// archivable, so empty folders can be recorded.
-    fn dir(&mut self, dir: &Path, prefix: &str, include_documents: bool) -> bool {
+    fn dir(
+        &mut self,
+        dir: &Path,
+        prefix: &str,
+        raw_prefix: Option<&[u8]>,
+        include_documents: bool,
+    ) -> bool {
         let read = match fs::read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
@@ -347,19 +437,40 @@ impl Walk {
                     continue;
                 }
             };
-            let name = item.file_name();
-            let Some(name) = name.to_str() else {
-                self.skipped.push(Skipped {
-                    rel: format!("{prefix}{}", escaped_name(&name)),
-                    why: "nom de fichier non UTF-8",
-                });
-                continue;
+            let os_name = item.file_name();
+            // A name that is not UTF-8 is archived with its own bytes (Unix);
+            // it is shown, and sorted, as its `\xNN` escape.
+            let (name, raw) = match os_name.to_str() {
+                Some(n) if raw_prefix.is_none() => (n.to_owned(), None),
+                _ => {
+                    let mut raw = raw_prefix.unwrap_or(prefix.as_bytes()).to_vec();
+                    raw.extend_from_slice(os_name.as_encoded_bytes());
+                    (escaped_name(&os_name), Some(raw))
+                }
             };
             let rel = format!("{prefix}{name}");
+            let real = item.path();
+            let rel_path = || real.strip_prefix(self.root()).unwrap_or(&real).to_owned();
+            if raw.is_some() && !cfg!(unix) {
+                let path = rel_path();
+                self.skipped.push(Skipped {
+                    rel,
+                    path,
+                    why: "nom de fichier non UTF-8",
+                    data: true,
+                });
+                continue;
+            }
             if let Some(why) = unrestorable(&rel) {
                 // Archived, it would make the whole archive refused by
                 // `restore` and `verify`: not archived, and said.
-                self.skipped.push(Skipped { rel, why });
+                let path = rel_path();
+                self.skipped.push(Skipped {
+                    rel,
+                    path,
+                    why,
+                    data: true,
+                });
                 continue;
             }
             if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents))
@@ -369,9 +480,12 @@ impl Walk {
             if prefix.is_empty() && name == ".svgauto" {
                 // The archive's own manifest lives there: a copy unpacked
                 // into the dossier must not make a second one.
+                let path = rel_path();
                 self.skipped.push(Skipped {
                     rel: format!("{rel}/"),
+                    path,
                     why: "réservé à svgauto (manifeste d'archive)",
+                    data: false,
                 });
                 continue;
             }
@@ -387,9 +501,15 @@ impl Walk {
             let ft = meta.file_type();
             if ft.is_dir() {
                 let sub = format!("{rel}/");
-                if !self.dir(&item.path(), &sub, include_documents) {
+                let raw_sub = raw.as_ref().map(|r| {
+                    let mut r = r.clone();
+                    r.push(b'/');
+                    r
+                });
+                if !self.dir(&item.path(), &sub, raw_sub.as_deref(), include_documents) {
                     self.entries.push(Entry {
                         rel: sub,
+                        raw: raw_sub,
                         kind: EntryKind::EmptyDir,
                         size: 0,
                         mtime: Mtime::of(&meta),
@@ -405,6 +525,7 @@ impl Walk {
                 let mtime = Mtime::of(&meta);
                 self.entries.push(Entry {
                     rel,
+                    raw,
                     kind: EntryKind::File,
                     size: meta.len(),
                     mtime,
@@ -418,14 +539,36 @@ impl Walk {
                 });
                 any = true;
             } else if ft.is_symlink() {
-                self.skipped.push(Skipped {
-                    rel,
-                    why: "lien symbolique non suivi",
-                });
+                // Recorded as a link (its target), never followed.
+                match fs::read_link(item.path()) {
+                    Ok(target) => {
+                        self.entries.push(Entry {
+                            rel,
+                            raw,
+                            kind: EntryKind::Link {
+                                target: target.into_os_string().into_encoded_bytes(),
+                            },
+                            size: 0,
+                            mtime: Mtime::of(&meta),
+                            changed: Mtime::changed(&meta),
+                            file_id: file_id(&meta),
+                            racy: false,
+                            mode: 0o777,
+                        });
+                        any = true;
+                    }
+                    Err(e) => {
+                        self.error
+                            .get_or_insert_with(|| format!("Lecture impossible de {rel} : {e}"));
+                    }
+                }
             } else {
+                let path = rel_path();
                 self.skipped.push(Skipped {
                     rel,
+                    path,
                     why: "fichier spécial (tube, socket ou périphérique)",
+                    data: false,
                 });
             }
         }
@@ -503,6 +646,11 @@ impl Fingerprint {
         for e in entries {
             full.update(e.rel.as_bytes());
             full.update(&[0]);
+            if let EntryKind::Link { target } = &e.kind {
+                full.update(b"->");
+                full.update(target);
+                full.update(&[0]);
+            }
             if e.kind == EntryKind::File {
                 full.update(&e.size.to_le_bytes());
                 full.update(&e.mtime.secs.to_le_bytes());
@@ -515,10 +663,17 @@ impl Fingerprint {
         }
         Fingerprint {
             full: full.finalize().to_hex().to_string(),
-            content: Self::content_of(entries.iter().map(|e| {
-                let file = (e.kind == EntryKind::File).then_some((e.size, e.mtime));
-                (e.rel.as_str(), file)
-            })),
+            // Links are not in format 1 (earlier releases skipped them),
+            // nor in the manifest's entries.
+            content: Self::content_of(
+                entries
+                    .iter()
+                    .filter(|e| !matches!(e.kind, EntryKind::Link { .. }))
+                    .map(|e| {
+                        let file = (e.kind == EntryKind::File).then_some((e.size, e.mtime));
+                        (e.rel.as_str(), file)
+                    }),
+            ),
             unproven: entries.iter().find(|e| e.racy).map(|e| e.rel.clone()),
         }
     }

@@ -40,8 +40,11 @@ pub const ZSTD: u16 = 93;
 /// An entry's identity: everything but its content.
 #[derive(Debug, Clone)]
 pub struct EntryMeta {
-    /// Relative, `/`-separated; a directory ends with `/`.
-    pub name: String,
+    /// Relative, `/`-separated; a directory ends with `/`. UTF-8, flagged
+    /// so (bit 11); otherwise the file system's own bytes, unflagged (a
+    /// name that is not UTF-8 on a Unix dossier: readers show it in their
+    /// legacy code page, svgauto restores the bytes).
+    pub name: Vec<u8>,
     pub method: u16,
     pub dos_time: u16,
     pub dos_date: u16,
@@ -59,8 +62,17 @@ pub struct EntryMeta {
 pub const ZIP64_FROM: u64 = 0xF000_0000;
 
 impl EntryMeta {
+    /// The general-purpose flags: bit 11 for a UTF-8 name.
+    fn flags(&self) -> u16 {
+        if std::str::from_utf8(&self.name).is_ok() {
+            FLAG_UTF8
+        } else {
+            0
+        }
+    }
+
     fn is_dir(&self) -> bool {
-        self.name.ends_with('/')
+        self.name.ends_with(b"/")
     }
 
     fn version_needed(&self) -> u16 {
@@ -148,7 +160,7 @@ impl<W: Write + Seek> ZipOut<W> {
         let mut h = Vec::with_capacity(30 + meta.name.len() + extra.len());
         h.extend_from_slice(&LOCAL_SIG.to_le_bytes());
         h.extend_from_slice(&meta.version_needed().to_le_bytes());
-        h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+        h.extend_from_slice(&meta.flags().to_le_bytes());
         h.extend_from_slice(&meta.method.to_le_bytes());
         h.extend_from_slice(&meta.dos_time.to_le_bytes());
         h.extend_from_slice(&meta.dos_date.to_le_bytes());
@@ -157,7 +169,7 @@ impl<W: Write + Seek> ZipOut<W> {
         h.extend_from_slice(&u32_.to_le_bytes());
         h.extend_from_slice(&(meta.name.len() as u16).to_le_bytes());
         h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
-        h.extend_from_slice(meta.name.as_bytes());
+        h.extend_from_slice(&meta.name);
         h.extend_from_slice(&extra);
         h
     }
@@ -166,13 +178,13 @@ impl<W: Write + Seek> ZipOut<W> {
         if meta.name.len() > u16::MAX as usize {
             return Err(io::Error::other(format!(
                 "nom d'entrée trop long : {}",
-                meta.name
+                String::from_utf8_lossy(&meta.name)
             )));
         }
         if !meta.zip64 && (sums.csize >= U32_MAX || sums.usize >= U32_MAX) {
             return Err(io::Error::other(format!(
                 "entrée {} : taille imprévue au-delà de 4 Gio sans ZIP64",
-                meta.name
+                String::from_utf8_lossy(&meta.name)
             )));
         }
         Ok(())
@@ -275,7 +287,7 @@ impl<W: Write + Seek> ZipOut<W> {
                     .max(if z64.is_empty() { 0 } else { 45 })
                     .to_le_bytes(),
             );
-            h.extend_from_slice(&FLAG_UTF8.to_le_bytes());
+            h.extend_from_slice(&c.meta.flags().to_le_bytes());
             h.extend_from_slice(&c.meta.method.to_le_bytes());
             h.extend_from_slice(&c.meta.dos_time.to_le_bytes());
             h.extend_from_slice(&c.meta.dos_date.to_le_bytes());
@@ -289,7 +301,7 @@ impl<W: Write + Seek> ZipOut<W> {
             h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
             h.extend_from_slice(&c.meta.external_attributes().to_le_bytes());
             h.extend_from_slice(&offset32.to_le_bytes());
-            h.extend_from_slice(c.meta.name.as_bytes());
+            h.extend_from_slice(&c.meta.name);
             h.extend_from_slice(&extra);
             self.put(&h)?;
         }
@@ -344,7 +356,7 @@ mod tests {
 
     fn meta(name: &str, method: u16, zip64: bool) -> EntryMeta {
         EntryMeta {
-            name: name.into(),
+            name: name.as_bytes().to_vec(),
             method,
             dos_time: 0,
             dos_date: (46 << 9) | (11 << 5) | 28,
