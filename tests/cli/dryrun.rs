@@ -7,6 +7,14 @@ use crate::harness::*;
 
 const NOW: &str = "2026-11-28T21:00:00";
 
+/// `svgauto run <args>` with the clock pinned at [`NOW`]. A test that pins
+/// the clock pins it for every run: a run on the real clock beside pinned
+/// ones makes the order of their reports, and so which one is the latest,
+/// depend on the day the test runs.
+fn run_at_now(base: &Base, args: &[&str]) -> Out {
+    Out::of(base.command(&base.run_args(args)).env("SVGAUTO_NOW", NOW))
+}
+
 /// Every kind of case: modified, unchanged, new, étalon, test,
 /// non-transferable, a copy (excluded by a setting), failed last time, in
 /// use now, no rights, a broken dossier.toml.
@@ -78,7 +86,7 @@ fn the_plan_is_what_the_run_then_does() {
     let base = mixed_base();
     // A first run, with ECHEC in use: it fails and must be retried first.
     let held = base.hold("ECHEC");
-    base.run_compt(&[]).code(1);
+    run_at_now(&base, &["--user", "COMPT"]).code(1);
     held.release();
     // Then: MOYEN and PETIT modified, NOUVEAU created, FIGE untouched,
     // OCCUPE open right now, HORSDROIT modified (DLEROY has no rights).
@@ -96,7 +104,7 @@ fn the_plan_is_what_the_run_then_does() {
     let args = ["--user", "DLEROY", "--threads", "1"];
     let mut dry = args.to_vec();
     dry.extend(["--dry-run", "--json"]);
-    let out = Out::of(base.command(&base.run_args(&dry)).env("SVGAUTO_NOW", NOW));
+    let out = run_at_now(&base, &dry);
     out.code(0);
     let plan = json_plan(&out);
     assert_same_tree(&before, &whole_base(&base), "the base after --dry-run");
@@ -166,7 +174,7 @@ fn the_plan_is_what_the_run_then_does() {
     assert_eq!(plan["totals"]["errors"], 2);
 
     // The run: one thread, so the report's lines come in plan order.
-    let out = Out::of(base.command(&base.run_args(&args)).env("SVGAUTO_NOW", NOW));
+    let out = run_at_now(&base, &args);
     out.code(1);
     held.release();
     let report = base.report();
@@ -209,7 +217,7 @@ fn the_plan_is_what_the_run_then_does() {
 fn dry_run_text_snapshot() {
     let base = mixed_base();
     let held = base.hold("ECHEC");
-    base.run_compt(&[]).code(1);
+    run_at_now(&base, &["--user", "COMPT"]).code(1);
     held.release();
     base.append("MOYEN", "compta/ecritures.dat", "écriture\n");
     base.append("OCCUPE", "compta/ecritures.dat", "écriture\n");
@@ -217,9 +225,9 @@ fn dry_run_text_snapshot() {
     base.dossier("NOUVEAU")
         .file("compta/ecritures.dat", text_bytes(8, 70_000));
     let _held = base.hold("OCCUPE");
-    let out = Out::of(
-        base.command(&base.run_args(&["--user", "DLEROY", "--dry-run", "--max-duration", "2h30m"]))
-            .env("SVGAUTO_NOW", NOW),
+    let out = run_at_now(
+        &base,
+        &["--user", "DLEROY", "--dry-run", "--max-duration", "2h30m"],
     );
     out.code(0);
     let text = out.stdout.replace(base.root().to_str().unwrap(), "[BASE]");

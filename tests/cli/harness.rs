@@ -56,6 +56,9 @@ pub struct Base {
     collaborators: RefCell<Vec<(String, String)>>,
     /// `[section] key = <value>` (values are TOML text).
     settings: RefCell<BTreeMap<String, Vec<(String, String)>>>,
+    /// The text reports in the order the runs wrote them, as the harness
+    /// saw them appear (see [`Base::reports`]).
+    seen_reports: RefCell<Vec<PathBuf>>,
 }
 
 impl Default for Base {
@@ -78,6 +81,7 @@ impl Base {
             root,
             collaborators: RefCell::new(Vec::new()),
             settings: RefCell::new(BTreeMap::new()),
+            seen_reports: RefCell::new(Vec::new()),
         };
         base.write_base_toml();
         base
@@ -248,6 +252,7 @@ impl Base {
 
     /// [`Base::command`] without waiting for the dossiers to settle.
     pub fn command_unsettled(&self, args: &[&str]) -> assert_cmd::Command {
+        self.note_new_reports();
         let mut c = assert_cmd::Command::new(BIN);
         c.args(args)
             .env_remove("SVGAUTO_CONFIG")
@@ -295,6 +300,7 @@ impl Base {
     /// `<tag>.stdout` and `<tag>.stderr` in the scratch folder.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], tag: &str) -> Running {
         self.settle();
+        self.note_new_reports();
         let stdout = self.scratch(&format!("{tag}.stdout"));
         let stderr = self.scratch(&format!("{tag}.stderr"));
         let child = std::process::Command::new(BIN)
@@ -322,6 +328,7 @@ impl Base {
     /// `svgauto hold --base <base> --dossier <code>`: returns once the lock
     /// is taken (the holder said so on stdout); the lock goes with the guard.
     pub fn hold(&self, code: &str) -> Holder {
+        self.note_new_reports();
         let mut child = std::process::Command::new(BIN)
             .args([
                 "hold",
@@ -400,12 +407,31 @@ impl Base {
         out
     }
 
-    /// The text reports in `sauve/log/`, oldest first.
+    /// The text reports in `sauve/log/`, oldest first: in the order the
+    /// runs wrote them, never in the order of the times in their names.
+    /// A name holds svgauto's clock, which a test may pin (`SVGAUTO_NOW`)
+    /// for one run and not for the next: sorted by name, the "newest"
+    /// report would then depend on the day the suite runs. The harness
+    /// notes the reports present before it starts each command, so each
+    /// report is placed after those of the commands before it; only the
+    /// reports of commands the harness did not start in between (runs in
+    /// the background, started together) are placed among themselves by
+    /// name.
     pub fn reports(&self) -> Vec<PathBuf> {
-        let mut v: Vec<((String, u32), PathBuf)> = fs::read_dir(self.log_dir())
+        self.note_new_reports();
+        self.seen_reports.borrow().clone()
+    }
+
+    /// Adds the reports of `sauve/log/` not seen yet to
+    /// [`Base::reports`]' order, by name among themselves (a report
+    /// removed is forgotten: one made again under its name is new).
+    fn note_new_reports(&self) {
+        let mut seen = self.seen_reports.borrow_mut();
+        seen.retain(|p| p.is_file());
+        let mut new: Vec<((String, u32), PathBuf)> = fs::read_dir(self.log_dir())
             .map(|rd| {
                 rd.filter_map(|e| {
-                    let p = e.unwrap().path();
+                    let p = e.ok()?.path();
                     let name = p.file_name()?.to_str()?.to_owned();
                     let stem = name.strip_prefix("svgauto-")?.strip_suffix(".txt")?;
                     // svgauto-YYYYMMDD-HHMMSS[-N].txt
@@ -418,14 +444,15 @@ impl Base {
                     };
                     Some(((stamp, n), p))
                 })
+                .filter(|(_, p)| !seen.contains(p))
                 .collect()
             })
             .unwrap_or_default();
-        v.sort();
-        v.into_iter().map(|(_, p)| p).collect()
+        new.sort();
+        seen.extend(new.into_iter().map(|(_, p)| p));
     }
 
-    /// The newest text report.
+    /// The newest text report: the latest run's (see [`Base::reports`]).
     pub fn report(&self) -> Report {
         let p = self.reports().pop().unwrap_or_else(|| {
             panic!(

@@ -114,3 +114,48 @@ fn report_text_snapshot() {
     );
     second.assert_summary(3, 0, 3);
 }
+
+/// The harness' "latest report" is the last run's, whatever time svgauto
+/// put in its name: runs pinned far ahead, on the real clock, and pinned
+/// far back, in that order (regression: the harness took the newest by
+/// name, so a test mixing a pinned run with a real-clock one passed or
+/// failed depending on the day it ran).
+#[test]
+fn the_latest_report_is_the_last_runs_whatever_date_its_name_holds() {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("A").file("compta/ecritures.dat", "écriture\n");
+    let pinned = |now: &str| {
+        Out::of(
+            base.command(&base.run_args(&["--user", "COMPT"]))
+                .env("SVGAUTO_NOW", now),
+        )
+        .code(0);
+    };
+    let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_owned();
+
+    pinned("2099-01-01T21:00:00");
+    assert_eq!(name(&base.report().path), "svgauto-20990101-210000.txt");
+
+    base.append("A", "compta/ecritures.dat", "écriture du jour\n");
+    base.run_compt(&[]).code(0);
+    let real = name(&base.report().path);
+    assert!(
+        !real.starts_with("svgauto-2099") && !real.starts_with("svgauto-2001"),
+        "the real-clock run's report: {real}"
+    );
+    base.report().assert_lines_unordered(&[saved_line("A")]);
+
+    pinned("2001-01-01T21:00:00");
+    assert_eq!(name(&base.report().path), "svgauto-20010101-210000.txt");
+    base.report().assert_no_dossier_lines();
+    let order: Vec<String> = base.reports().iter().map(|p| name(p)).collect();
+    assert_eq!(
+        order,
+        [
+            "svgauto-20990101-210000.txt".to_owned(),
+            real,
+            "svgauto-20010101-210000.txt".to_owned()
+        ],
+        "reports in the order the runs wrote them"
+    );
+}
