@@ -237,7 +237,7 @@ fn save_locked(
     clock: &dyn Clock,
 ) -> Result<(String, u64), String> {
     let settings = &base.effective.settings;
-    let _lock = match lock::try_exclusive(&dir.join(LOCK_FILE)) {
+    let lock = match lock::try_exclusive(&dir.join(LOCK_FILE)) {
         Ok(h) => h,
         Err(LockError::Busy) => return Err(IN_USE.into()),
         Err(LockError::Io(e)) => {
@@ -245,7 +245,10 @@ fn save_locked(
         }
     };
     let include_documents = settings.backup.include_documents;
-    let scan = scan::scan_dossier(code, dir, include_documents);
+    let now = lock
+        .file_system_now()
+        .unwrap_or_else(std::time::SystemTime::now);
+    let scan = scan::scan_dossier_at(code, dir, include_documents, now);
     let identity = match (&scan.identity, &scan.walk_error) {
         (Err(msg), _) => return Err(msg.clone()),
         (Ok(_), Some(msg)) => return Err(format!("{msg}.")),
@@ -266,7 +269,9 @@ fn save_locked(
         documents_included: include_documents,
         verify: false,
     };
-    archive::write(&job)
-        .map(|w| (scan.fingerprint.recorded(), w.bytes_out))
-        .map_err(|e| e.to_string())
+    let written = archive::write(&job).map_err(|e| e.to_string())?;
+    if let Some(incomplete) = scan.incomplete() {
+        return Err(incomplete);
+    }
+    Ok((scan.fingerprint.recorded(), written.bytes_out))
 }

@@ -28,6 +28,20 @@ pub enum LockError {
     Io(io::Error),
 }
 
+impl Held {
+    /// The file system's own clock, now: the change time the lock file gets
+    /// when its modification time is set (its content is not touched). A
+    /// file server stamps files with its clock, which may be off from this
+    /// machine's; a file's stamps are compared with this one (see
+    /// `scan::Mtime::is_racy`). `None` when the lock file cannot be
+    /// touched (read-only): the caller then takes this machine's clock.
+    pub fn file_system_now(&self) -> Option<std::time::SystemTime> {
+        self._file.set_modified(std::time::SystemTime::now()).ok()?;
+        let meta = self._file.metadata().ok()?;
+        Some(crate::scan::Mtime::changed(&meta).to_system())
+    }
+}
+
 /// Takes the exclusive lock on `path` without waiting, creating the file if
 /// needed (its content is never read or written).
 pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {

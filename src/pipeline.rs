@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Datelike, Local};
 use crossbeam_channel::Sender;
@@ -869,7 +869,7 @@ impl Worker<'_> {
             why: Some(p.why),
             message,
         };
-        let _lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
+        let lock = match lock::try_exclusive(&p.scan.dir.join(LOCK_FILE)) {
             Ok(h) => h,
             Err(LockError::Busy) => return error(report::IN_USE.into()),
             Err(LockError::Io(e)) => {
@@ -878,7 +878,8 @@ impl Worker<'_> {
         };
         // The run's scan may be hours old by now (a first run): the dossier
         // is walked again under its lock, and that is the state archived.
-        let scan = scan::scan_dossier(&p.scan.code, &p.scan.dir, self.documents_included);
+        let now = lock.file_system_now().unwrap_or_else(SystemTime::now);
+        let scan = scan::scan_dossier_at(&p.scan.code, &p.scan.dir, self.documents_included, now);
         let identity = match (&scan.identity, &scan.walk_error) {
             (Err(msg), _) | (Ok(_), Some(msg)) => return error(msg.clone()),
             (Ok(id), None) => id,
@@ -902,19 +903,11 @@ impl Worker<'_> {
             verify: self.verify,
         };
         // Data the archive cannot hold (a name a restore would refuse): the
-        // archive keeps everything else, but the dossier is not "réussi".
-        let left_out: Vec<String> = scan
-            .skipped
-            .iter()
-            .filter(|s| s.data)
-            .map(|s| format!("{} ({})", s.rel, s.why))
-            .collect();
+        // archive keeps everything else, but the dossier is not "réussi":
+        // an error line, retried every run until it is renamed.
+        let incomplete = scan.incomplete();
         match archive::write(&job) {
-            Ok(_) if !left_out.is_empty() => error(format!(
-                "Sauvegarde incomplète : l'archive a été écrite, mais {} élément(s) n'ont pas pu y être mis : {} ; renommez-les pour qu'ils soient sauvegardés.",
-                left_out.len(),
-                left_out.join(", ")
-            )),
+            Ok(_) if incomplete.is_some() => error(incomplete.unwrap_or_default()),
             Ok(w) => Outcome::Saved {
                 why: p.why,
                 archive: display_path(&target, self.root),

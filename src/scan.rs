@@ -123,7 +123,9 @@ pub enum EntryKind {
     /// A symbolic link, recorded with its target (never followed): the
     /// manifest lists it and restore recreates it; what it points to is not
     /// part of the dossier.
-    Link { target: Vec<u8> },
+    Link {
+        target: Vec<u8>,
+    },
 }
 
 /// One archivable thing of a dossier.
@@ -293,6 +295,24 @@ pub fn scan_base(
 }
 
 impl DossierScan {
+    /// The sentence of a backup that could not hold everything: data left
+    /// out ([`Skipped::data`]), or `None`.
+    pub fn incomplete(&self) -> Option<String> {
+        let left_out: Vec<String> = self
+            .skipped
+            .iter()
+            .filter(|s| s.data)
+            .map(|s| format!("{} ({})", s.rel, s.why))
+            .collect();
+        (!left_out.is_empty()).then(|| {
+            format!(
+                "Sauvegarde incomplète : l'archive a été écrite, mais {} élément(s) n'ont pas pu y être mis : {} ; renommez-les pour qu'ils soient sauvegardés.",
+                left_out.len(),
+                left_out.join(", ")
+            )
+        })
+    }
+
     /// The symbolic links recorded, as `path -> target`.
     pub fn links(&self) -> Vec<String> {
         self.entries
@@ -323,12 +343,26 @@ impl DossierScan {
     }
 }
 
-/// Scans one dossier folder.
+/// Scans one dossier folder; stamps are judged racy against this
+/// machine's clock at the start of the walk.
 pub fn scan_dossier(code: &str, dir: &Path, include_documents: bool) -> DossierScan {
+    scan_dossier_at(code, dir, include_documents, SystemTime::now())
+}
+
+/// Scans one dossier folder, judging stamps racy against `now`: the file
+/// system's own clock when the caller has it (`lock::Held::file_system_now`,
+/// under the dossier's lock, before a backup), so a file server whose clock
+/// is off from this machine's is judged by its own.
+pub fn scan_dossier_at(
+    code: &str,
+    dir: &Path,
+    include_documents: bool,
+    now: SystemTime,
+) -> DossierScan {
     let identity = base::read_identity(dir, code);
     let mut walk = Walk {
         root: dir.to_owned(),
-        started: SystemTime::now(),
+        started: now,
         ..Walk::default()
     };
     if identity.is_ok() {

@@ -834,6 +834,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, t)| Entry {
                     rel: format!("f{i}"),
+                    raw: None,
                     kind: EntryKind::File,
                     size: 1,
                     mtime: Mtime {

@@ -2101,9 +2101,13 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// Sleeps until the newest change time (ctime) under `dir` is more than
-/// 150 ms old (svgauto's racy window for sub-second stamps is 100 ms). A
-/// file system with whole-second stamps has a 3 s window: the tests that
-/// use one (racy.rs) wait themselves.
+/// 150 ms old by the file system's clock (svgauto's racy window for
+/// sub-second stamps is 100 ms, judged by that clock: the change time of
+/// the dossier's lock file once touched). The file system's clock is read
+/// the same way, from a probe file outside the base, so the wait holds when the
+/// tests' wall clock is moved (the faketime pass of scripts/test). A file
+/// system with whole-second stamps has a 3 s window: the tests that use one
+/// (racy.rs) wait themselves.
 pub fn settle(dir: &Path) {
     use std::os::unix::fs::MetadataExt;
     fn newest(dir: &Path, max: &mut i128) {
@@ -2122,12 +2126,21 @@ pub fn settle(dir: &Path) {
     if max == i128::MIN {
         return;
     }
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i128;
-    let wait = max + 150_000_000 - now;
-    if wait > 0 {
+    // Outside the base (`<tmp>/base/dossiers` → `<tmp>/`), on the same file
+    // system: tests compare the base's tree before and after commands.
+    let probe = dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(dir)
+        .join(".settle-probe");
+    loop {
+        fs::write(&probe, b"").unwrap();
+        let m = fs::metadata(&probe).unwrap();
+        let now = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+        let wait = max + 150_000_000 - now;
+        if wait <= 0 {
+            return;
+        }
         std::thread::sleep(Duration::from_nanos(wait as u64));
     }
 }

@@ -167,11 +167,15 @@ fn a_rewrite_within_the_timestamp_tick_is_saved_at_the_next_run() {
 
 /// The same blind spot in "changed while it was read": a file rewritten in
 /// place, with the same size, while svgauto reads it, all within one second,
-/// keeps its stamps. The archive must hold one real state of the file
-/// (all A or all B), or the run says it changed during its read — never a
-/// mixture of the two.
+/// keeps its stamps. The archive must hold a state the file really had, or
+/// the run says it changed during its read. A writer rewrites the file from
+/// start to end, pass after pass, each pass with its own byte (1, 2, 3…):
+/// at any instant the file holds pass `q` up to where the writer is and
+/// pass `q − 1` after it. svgauto reads big files in chunks, in parallel:
+/// without a check, chunks read at different moments give a file that
+/// never existed (passes out of order, or more than two of them).
 #[test]
-fn a_rewrite_during_the_read_within_the_tick_never_gives_a_mixed_archive() {
+fn a_rewrite_during_the_read_within_the_tick_never_gives_a_state_the_file_never_had() {
     const SIZE: usize = 24 << 20;
     let base = Base::new().collaborator("COMPT", "*");
     let _fs = CoarseFs::on_dossiers_of(&base);
@@ -179,21 +183,19 @@ fn a_rewrite_during_the_read_within_the_tick_never_gives_a_mixed_archive() {
     for round in 0..4 {
         let code = format!("M{round}");
         start_of_a_second();
-        let d = base.dossier(&code).file("gros.dat", vec![b'A'; SIZE]);
+        let d = base.dossier(&code).file("gros.dat", vec![0u8; SIZE]);
         let path = d.dir().join("gros.dat");
-        // A writer that keeps rewriting the file in place, alternating two
-        // whole states, 1 MiB at a time, while the run reads it.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
             let (stop, path) = (stop.clone(), path.clone());
             std::thread::spawn(move || {
                 let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
-                let mut fill = b'B';
+                let mut pass = 0u8;
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    for off in (0..SIZE).step_by(1 << 20) {
-                        f.write_all_at(&[fill; 1 << 20], off as u64).unwrap();
+                    pass = pass.wrapping_add(1);
+                    for off in (0..SIZE).step_by(256 << 10) {
+                        f.write_all_at(&[pass; 256 << 10], off as u64).unwrap();
                     }
-                    fill = if fill == b'A' { b'B' } else { b'A' };
                 }
             })
         };
@@ -211,9 +213,17 @@ fn a_rewrite_during_the_read_within_the_tick_never_gives_a_mixed_archive() {
         let data = read_entry(&base.archive(&code), "gros.dat");
         assert_eq!(data.len(), SIZE);
         let first = data[0];
+        let boundary = data.iter().position(|&b| b != first).unwrap_or(SIZE);
+        let rest = data[boundary..].first().copied();
         assert!(
-            data.iter().all(|&b| b == first),
-            "round {round}: the archive holds a mixture of two states of the file"
+            rest.is_none_or(|r| r == first.wrapping_sub(1))
+                && data[boundary..].iter().all(|&b| Some(b) == rest),
+            "round {round}: the archive holds a state the file never had: pass {first} up to byte {boundary}, then {:?}",
+            data[boundary..]
+                .chunk_by(|a, b| a == b)
+                .map(|c| (c[0], c.len()))
+                .take(8)
+                .collect::<Vec<_>>()
         );
         seen.insert("whole");
     }
