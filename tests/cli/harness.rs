@@ -2126,13 +2126,9 @@ pub fn settle(dir: &Path) {
     if max == i128::MIN {
         return;
     }
-    // Outside the base (`<tmp>/base/dossiers` → `<tmp>/`), on the same file
-    // system: tests compare the base's tree before and after commands.
-    let probe = dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(dir)
-        .join(".settle-probe");
+    // Beside the tests' temp folders, on the same file system, outside them
+    // (tests compare their trees before and after commands).
+    let probe = std::env::temp_dir().join(format!(".svgauto-settle-{}", std::process::id()));
     loop {
         fs::write(&probe, b"").unwrap();
         let m = fs::metadata(&probe).unwrap();
