@@ -17,6 +17,20 @@ use svgauto::pipeline::{self, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
 use svgauto::{clock, event, lock, notify, restore, schedule, status, verify};
 
+/// `println!`, `print!`, `eprintln!` that never panic: once the work is
+/// done, a closed output (`svgauto run | head -1`, a scheduler that stopped
+/// reading) must not turn the exit code into a crash (101). What could not
+/// be printed is lost; the report files hold it all.
+macro_rules! say {
+    ($($t:tt)*) => {{ let _ = writeln!(std::io::stdout(), $($t)*); }};
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => {{ let _ = write!(std::io::stdout(), $($t)*); }};
+}
+macro_rules! warn {
+    ($($t:tt)*) => {{ let _ = writeln!(std::io::stderr(), $($t)*); }};
+}
+
 fn main() -> ExitCode {
     let args = match cli::translate_legacy(std::env::args_os().collect()) {
         Ok(a) => a,
@@ -40,7 +54,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("svgauto : erreur : {e:#}");
+    warn!("svgauto : erreur : {e:#}");
     ExitCode::from(Exit::Fatal.code() as u8)
 }
 
@@ -55,7 +69,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                     // Second Ctrl-C: the user insists.
                     std::process::exit(Exit::Interrupted.code());
                 }
-                eprintln!("svgauto : interruption demandée ; fin propre des sauvegardes en cours…");
+                warn!("svgauto : interruption demandée ; fin propre des sauvegardes en cours…");
             })
             .context("installation du gestionnaire de Ctrl-C")?;
             let progress: Box<dyn Progress> = if !a.no_progress && std::io::stderr().is_terminal() {
@@ -75,18 +89,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             if a.dry_run {
                 let plan = pipeline::dry_run(&opts, clock.as_ref())?;
                 if a.json {
-                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                    say!("{}", serde_json::to_string_pretty(&plan)?);
                 } else {
-                    print!("{}", plan.render());
+                    say_raw!("{}", plan.render());
                 }
                 return Ok(Exit::Ok);
             }
             let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
             for l in &out.lines {
-                println!("{l}");
+                say!("{l}");
             }
             for w in &out.warnings {
-                eprintln!("svgauto : {w}");
+                warn!("svgauto : {w}");
             }
             Ok(out.exit)
         }
@@ -121,7 +135,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             let path = dir.join(LOCK_FILE);
             let _held =
                 lock::exclusive(&path).with_context(|| format!("verrou {}", path.display()))?;
-            println!("Verrou pris sur le dossier {dossier}");
+            say!("Verrou pris sur le dossier {dossier}");
             std::io::stdout().flush()?;
             loop {
                 std::thread::park();
@@ -129,7 +143,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Config { base, settings } => {
             let b = Base::open(&base, settings.file.as_deref())?;
-            print!("{}", b.effective.render());
+            say_raw!("{}", b.effective.render());
             Ok(Exit::Ok)
         }
         Command::Save {
@@ -165,12 +179,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             )?))
         }
         Command::Schedule(a) => {
-            print!("{}", schedule::schedule_command(&a)?);
+            say_raw!("{}", schedule::schedule_command(&a)?);
             Ok(Exit::Ok)
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "svgauto", &mut std::io::stdout());
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "svgauto", &mut text);
+            let _ = std::io::stdout().write_all(&text);
             Ok(Exit::Ok)
         }
         Command::Man { dir } => {
@@ -182,11 +198,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                     clap_mangen::generate_to(cmd, &dir).with_context(|| {
                         format!("écriture des pages de manuel dans {}", dir.display())
                     })?;
-                    println!("Pages de manuel écrites dans {}", dir.display());
+                    say!("Pages de manuel écrites dans {}", dir.display());
                 }
-                None => clap_mangen::Man::new(cmd)
-                    .render(&mut std::io::stdout())
-                    .context("écriture de la page de manuel")?,
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(cmd)
+                        .render(&mut page)
+                        .context("écriture de la page de manuel")?;
+                    let _ = std::io::stdout().write_all(&page);
+                }
             }
             Ok(Exit::Ok)
         }
@@ -202,8 +222,8 @@ fn clock() -> anyhow::Result<Box<dyn clock::Clock>> {
 fn print(said: Said) -> Exit {
     for l in said.lines {
         match l {
-            Ok(l) => println!("{l}"),
-            Err(l) => eprintln!("svgauto : {l}"),
+            Ok(l) => say!("{l}"),
+            Err(l) => warn!("svgauto : {l}"),
         }
     }
     said.exit
