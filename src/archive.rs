@@ -31,7 +31,11 @@ use crate::scan::{DossierScan, Entry, EntryKind, Mtime};
 use crate::zipout::{self, EntryMeta, Sums, ZipOut};
 
 pub const MANIFEST: &str = ".svgauto/manifest.json";
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest format this version reads and writes. Format 2
+/// adds names that are not UTF-8 (`path_hex`) and symbolic links (`links`);
+/// an archive that has neither is written as format 1, which earlier
+/// releases read.
+pub const FORMAT_VERSION: u32 = 2;
 /// Files are read and compressed in chunks of this size: the unit of work
 /// the pool's workers share, below the dossier.
 pub const CHUNK: u64 = 4 << 20;
@@ -707,7 +711,16 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         .filter(|e| e.kind == ManifestKind::File)
         .count();
     let manifest = Manifest {
-        format: FORMAT_VERSION,
+        format: if job
+            .scan
+            .entries
+            .iter()
+            .any(|e| e.raw.is_some() || matches!(e.kind, EntryKind::Link { .. }))
+        {
+            FORMAT_VERSION
+        } else {
+            1
+        },
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
         dossier: job.identity.clone(),
         backup_time: job.backup_time.to_rfc3339(),

@@ -893,30 +893,55 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         return Err(Damage::ManifestNotLast);
     }
     let manifest = read_manifest(&mut zip, manifest_index)?;
-    let mut expected: HashMap<&str, &ManifestEntry> = HashMap::new();
+    // Records by the bytes of their name (the zip entry's name): a name
+    // that is not UTF-8 is recorded as its `\xNN` form plus its bytes.
+    let mut expected: HashMap<Vec<u8>, &ManifestEntry> = HashMap::new();
     for e in &manifest.entries {
         check_manifest_entry(e, manifest.documents_included, Platform::HERE)?;
-        if expected.insert(e.path.as_str(), e).is_some() {
+        let bytes = recorded_name(&e.path, e.name_bytes())?;
+        if expected.insert(bytes, e).is_some() {
             return Err(Damage::BadManifest(format!("entrée {} en double", e.path)));
         }
     }
+    let mut links = Vec::with_capacity(manifest.links.len());
+    for l in &manifest.links {
+        let (path, target) = l.bytes().map_err(Damage::BadManifest)?;
+        let path = recorded_name(&l.path, Ok(path))?;
+        if shown(&target) != l.target || target.is_empty() || target.contains(&0) {
+            return Err(Damage::BadManifest(format!(
+                "lien {} : cible mal enregistrée",
+                l.path
+            )));
+        }
+        if let Some(why) = name_problem(&l.path, Platform::HERE)
+            .or_else(|| reserved(&l.path, manifest.documents_included))
+            .or_else(|| l.path.ends_with('/').then_some("un lien n'est pas un dossier"))
+        {
+            return Err(Damage::BadName {
+                name: l.path.clone(),
+                why,
+            });
+        }
+        links.push((path, target));
+    }
     // Every zip entry's name and headers, from the central directory: all
     // judged before anything is written.
-    let mut entries: Vec<(String, &ManifestEntry)> = Vec::with_capacity(manifest_index);
+    let mut entries: Vec<(String, Vec<u8>, &ManifestEntry)> = Vec::with_capacity(manifest_index);
     let mut seen = HashSet::new();
     for i in 0..manifest_index {
         let e = zip.by_index_data(i).map_err(zip_err)?;
-        let name = e
-            .name()
-            .map_err(|e| Damage::NotZip(e.to_string()))?
-            .into_owned();
+        let raw_name = e.name_raw().to_vec();
+        // Shown, and judged, as the manifest records it: `\xNN` for bytes
+        // that are not UTF-8 (a name without the UTF-8 flag that is
+        // valid UTF-8 is taken as such, as svgauto writes it).
+        let name = shown(&raw_name);
         let why = unsafe_name(&name)
             .or_else(|| e.enclosed_name().is_none().then_some("hors du dossier"))
             .or_else(|| reserved(&name, manifest.documents_included));
         if let Some(why) = why {
             return Err(Damage::BadName { name, why });
         }
-        let Some(&m) = expected.get(name.as_str()) else {
+        let Some(&m) = expected.get(&raw_name) else {
             if e.is_symlink() {
                 return Err(Damage::Symlink { name });
             }
@@ -929,7 +954,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         let fields: Vec<ExtraField> = raw.extra_data_fields().cloned().collect();
         check_entry_times(&name, &fields, m)?;
         seen.insert(m.path.as_str());
-        entries.push((name, m));
+        entries.push((name, raw_name, m));
     }
     if let Some(e) = manifest
         .entries
@@ -941,10 +966,16 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         });
     }
     check_tree(
-        manifest.entries.iter().map(|e| TreePath {
-            path: e.path.as_bytes(),
-            dir: e.kind == ManifestKind::Dir,
-        }),
+        entries
+            .iter()
+            .map(|(_, raw, m)| TreePath {
+                path: raw,
+                dir: m.kind == ManifestKind::Dir,
+            })
+            .chain(links.iter().map(|(path, _)| TreePath {
+                path,
+                dir: false,
+            })),
         Platform::HERE,
     )?;
     if let Some(d) = dest {
@@ -958,9 +989,10 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     let (mut files, mut bytes) = (0usize, 0u64);
     let mut identity = None;
     let mut buf = vec![0u8; 256 * 1024];
-    for (i, (name, m)) in entries.into_iter().enumerate() {
+    for (i, (name, raw, m)) in entries.into_iter().enumerate() {
         let mut entry = zip.by_index(i).map_err(zip_err)?;
-        let target = dest.map(|d| d.join(name.trim_end_matches('/')));
+        let target =
+            dest.map(|d| d.join(crate::scan::os_path(raw.strip_suffix(b"/").unwrap_or(&raw))));
         if m.kind == ManifestKind::Dir {
             // Headers say no data; a compressed stream may still be there
             // (some tools write an empty deflate stream): it must be empty.
@@ -1076,11 +1108,60 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     if let Some(text) = identity {
         check_identity(&text, &manifest.dossier.code)?;
     }
+    // Links last: nothing is written after them, so nothing goes through one.
+    if let Some(d) = dest {
+        for (path, target) in &links {
+            let at = d.join(crate::scan::os_path(path));
+            let write = |source| Damage::Write {
+                path: at.clone(),
+                source,
+            };
+            if let Some(parent) = at.parent() {
+                fs::create_dir_all(parent).map_err(write)?;
+            }
+            make_link(&crate::scan::os_path(target), &at).map_err(|source| Damage::Write {
+                path: at.clone(),
+                source,
+            })?;
+        }
+    }
     Ok(Checked {
         manifest,
         files,
         bytes,
     })
+}
+
+/// The bytes of a recorded name: `bytes` (its `path_hex`, or its path),
+/// which must show as `path` does (a record whose two forms disagree names
+/// two different things).
+fn recorded_name(path: &str, bytes: Result<Vec<u8>, String>) -> Result<Vec<u8>, Damage> {
+    let bytes = bytes.map_err(Damage::BadManifest)?;
+    if shown(&bytes) != path || bytes.contains(&0) {
+        return Err(Damage::BadManifest(format!(
+            "entrée {path} : nom enregistré sous deux formes différentes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Creates the symbolic link `at` → `target` (never followed). On Windows,
+/// where a link is a file link or a folder link and creating one needs a
+/// privilege, a file link is tried; a refusal fails the restore, naming it.
+fn make_link(target: &Path, at: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, at)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::symlink_file(target, at)
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (target, at);
+        Err(io::Error::other("liens symboliques non pris en charge"))
+    }
 }
 
 /// Sets an extracted file's time and permissions, and flushes it.
