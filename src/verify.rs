@@ -915,7 +915,11 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         }
         if let Some(why) = name_problem(&l.path, Platform::HERE)
             .or_else(|| reserved(&l.path, manifest.documents_included))
-            .or_else(|| l.path.ends_with('/').then_some("un lien n'est pas un dossier"))
+            .or_else(|| {
+                l.path
+                    .ends_with('/')
+                    .then_some("un lien n'est pas un dossier")
+            })
         {
             return Err(Damage::BadName {
                 name: l.path.clone(),
@@ -972,10 +976,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
                 path: raw,
                 dir: m.kind == ManifestKind::Dir,
             })
-            .chain(links.iter().map(|(path, _)| TreePath {
-                path,
-                dir: false,
-            })),
+            .chain(links.iter().map(|(path, _)| TreePath { path, dir: false })),
         Platform::HERE,
     )?;
     if let Some(d) = dest {

@@ -1741,7 +1741,7 @@ pub fn snapshot(root: &Path, skip: &dyn Fn(&str) -> bool) -> Snapshot {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd {
             let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().into_owned();
+            let name = escaped(e.file_name().as_encoded_bytes());
             let rel = if prefix.is_empty() {
                 name
             } else {
@@ -2139,4 +2139,16 @@ pub fn settle(dir: &Path) {
         }
         std::thread::sleep(Duration::from_nanos(wait as u64));
     }
+}
+
+/// A name as svgauto shows it: its bytes that are not UTF-8 as `\xNN`.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
 }

@@ -17,6 +17,7 @@ mod example;
 mod hostile;
 mod import;
 mod kill;
+mod leftout;
 mod mail;
 mod powercut;
 mod racy;
