@@ -849,13 +849,16 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn symlinks_are_skipped_not_followed() {
+    fn symlinks_are_recorded_not_followed() {
         let d = dossier(&[("a.dat", b"1")]);
         std::os::unix::fs::symlink("/etc", d.path().join("lien")).unwrap();
         let s = scan_dossier("D", d.path(), false);
-        assert_eq!(s.skipped.len(), 1);
-        assert_eq!(s.skipped[0].rel, "lien");
-        assert_eq!(s.entries.len(), 2);
+        assert!(s.skipped.is_empty());
+        let link = s.entries.iter().find(|e| e.rel == "lien").unwrap();
+        assert_eq!(link.kind, EntryKind::Link { target: b"/etc".to_vec() });
+        assert_eq!(s.links(), ["lien -> /etc"]);
+        // Nothing under /etc was walked.
+        assert_eq!(s.entries.len(), 3);
     }
 
     /// Whole-second stamps (a coarse file system) prove nothing for 3 s,

@@ -1452,6 +1452,7 @@ mod tests {
 
     fn record(mtime: &str, s: i64, ns: u32) -> ManifestEntry {
         ManifestEntry {
+            path_hex: None,
             path: "f".into(),
             kind: ManifestKind::File,
             size: 0,
