@@ -224,6 +224,11 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         Vec::new()
     };
 
+    // Carrying things in touched folders: their recorded times again.
+    if let Err(e) = checked.finish_folders().map_err(io_err(&new)) {
+        return fail(e);
+    }
+
     // 4. The new dossier is complete: its folders flushed (a file's own
     //    flush does not make its name durable), then marked so, durably.
     if let Err(e) = sync_tree(&new) {

@@ -118,7 +118,8 @@ pub const FINE_TICK: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     File,
-    /// A folder with nothing archivable in it, kept so restore recreates it.
+    /// A folder with nothing archivable in it, kept so restore recreates it
+    /// (with its permissions and modification time).
     EmptyDir,
     /// A symbolic link, recorded with its target (never followed): the
     /// manifest lists it and restore recreates it; what it points to is not
@@ -855,7 +856,12 @@ mod tests {
         let s = scan_dossier("D", d.path(), false);
         assert!(s.skipped.is_empty());
         let link = s.entries.iter().find(|e| e.rel == "lien").unwrap();
-        assert_eq!(link.kind, EntryKind::Link { target: b"/etc".to_vec() });
+        assert_eq!(
+            link.kind,
+            EntryKind::Link {
+                target: b"/etc".to_vec()
+            }
+        );
         assert_eq!(s.links(), ["lien -> /etc"]);
         // Nothing under /etc was walked.
         assert_eq!(s.entries.len(), 3);

@@ -136,6 +136,47 @@ pub struct Checked {
     pub manifest: Manifest,
     pub files: usize,
     pub bytes: u64,
+    /// The folders extracted, with what the archive records of them, to
+    /// give back once nothing more is written inside ([`Checked::finish_folders`]).
+    pub folders: Vec<Folder>,
+}
+
+/// A folder an archive records: where it was extracted, its modification
+/// time and its Unix permissions (if the zip entry has them).
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub path: PathBuf,
+    pub secs: i64,
+    pub nanos: u32,
+    pub mode: Option<u32>,
+}
+
+impl Checked {
+    /// Gives the extracted folders their recorded permissions and
+    /// modification times, deepest first (writing in a folder changes its
+    /// time: call this after the last write). A folder keeps read, write and
+    /// search for its owner whatever it recorded (svgauto must be able to
+    /// put the tree in place, and set it aside at the next restore).
+    pub fn finish_folders(&self) -> io::Result<()> {
+        let mut folders: Vec<&Folder> = self.folders.iter().collect();
+        folders.sort_by_key(|f| std::cmp::Reverse(f.path.components().count()));
+        for f in folders {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Some(mode) = f.mode {
+                    fs::set_permissions(
+                        &f.path,
+                        fs::Permissions::from_mode((mode & 0o777) | 0o700),
+                    )?;
+                }
+                File::open(&f.path)?.set_modified(system_time(f.secs, f.nanos))?;
+            }
+            #[cfg(not(unix))]
+            let _ = f;
+        }
+        Ok(())
+    }
 }
 
 /// The naming rules of the file system an archive is restored onto:
@@ -988,6 +1029,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     }
 
     let (mut files, mut bytes) = (0usize, 0u64);
+    let mut folders = Vec::new();
     let mut identity = None;
     let mut buf = vec![0u8; 256 * 1024];
     for (i, (name, raw, m)) in entries.into_iter().enumerate() {
@@ -1018,6 +1060,12 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
                     path: t.clone(),
                     source,
                 })?;
+                folders.push(Folder {
+                    path: t.clone(),
+                    secs: m.mtime_s,
+                    nanos: m.mtime_ns,
+                    mode: entry.unix_mode(),
+                });
             }
             continue;
         }
@@ -1126,11 +1174,17 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
             })?;
         }
     }
-    Ok(Checked {
+    let checked = Checked {
         manifest,
         files,
         bytes,
-    })
+        folders,
+    };
+    checked.finish_folders().map_err(|source| Damage::Write {
+        path: dest.map(Path::to_owned).unwrap_or_default(),
+        source,
+    })?;
+    Ok(checked)
 }
 
 /// The bytes of a recorded name: `bytes` (its `path_hex`, or its path),
@@ -1170,9 +1224,9 @@ fn finish_file(f: File, secs: i64, nanos: u32, mode: Option<u32>) -> io::Result<
     #[cfg(unix)]
     if let Some(mode) = mode {
         use std::os::unix::fs::PermissionsExt;
-        // Never setuid/setgid/sticky from an archive; keep the owner able to
-        // read and write what he restores.
-        f.set_permissions(fs::Permissions::from_mode((mode & 0o777) | 0o600))?;
+        // The recorded permissions, never setuid/setgid/sticky from an
+        // archive.
+        f.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
     }
     #[cfg(not(unix))]
     let _ = mode;

@@ -920,11 +920,11 @@ fn a_manifest_of_a_newer_or_unknown_format_is_refused_clearly() {
     let a = base.archive("A");
     let cases = [
         (
-            "format 2",
-            Hand::of(&a).manifest(|m| m["format"] = 2.into()),
+            "format 3",
+            Hand::of(&a).manifest(|m| m["format"] = 3.into()),
             &[
                 "version plus récente de svgauto",
-                "format 2",
+                "format 3",
                 "mettez svgauto à jour",
             ][..],
         ),
