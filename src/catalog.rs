@@ -12,7 +12,14 @@
 //! catalog's own fsync, is what keeps it from claiming a backup that is not
 //! there. The in-progress marker is set before an archive is started; a
 //! leftover `.partial` tells the same if the marker was lost.
+//!
+//! The schema has a version, SQLite's `PRAGMA user_version`, and changes
+//! only by the steps of `MIGRATIONS`, applied in one transaction when a
+//! catalog older than this release is opened for writing: an upgrade keeps
+//! every state and all history. A catalog of a newer release (a version
+//! this one does not know) is refused and left as it is.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
@@ -29,6 +36,23 @@ pub enum CatalogError {
     },
     #[error("catalogue {} illisible : {why}", path.display())]
     Unusable { path: PathBuf, why: String },
+    /// Written by a newer release: its schema version `found` is above the
+    /// last one this release knows, `known`. Nothing is read from it or
+    /// written into it, and it is never set aside.
+    #[error(
+        "catalogue {} écrit par une version plus récente de svgauto (schéma {found}, \
+         cette version connaît les schémas 0 à {known}) : il est laissé tel quel et rien n'est fait. \
+         Installez la version de svgauto qui l'a écrit, ou une plus récente. Pour revenir malgré tout \
+         à cette version, déplacez ce fichier hors de {} : tous les dossiers seront alors \
+         sauvegardés à nouveau et son historique ne sera plus lu",
+        path.display(),
+        path.parent().unwrap_or(Path::new("")).display()
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("catalogue {} illisible, et impossible à mettre de côté sous {}", path.display(), aside.display())]
     SetAside {
         path: PathBuf,
@@ -79,9 +103,12 @@ pub struct Catalog {
 }
 
 /// Why a catalog file could not be opened.
+#[derive(Debug)]
 enum OpenFail {
     /// Not a database, damaged, or not svgauto's: set aside and rebuilt.
     Unusable(String),
+    /// Written by a newer release (its schema version): refused, kept.
+    Newer(i64),
     /// Anything else (locked, no permission, disk full): the command stops,
     /// nothing is set aside.
     Other(rusqlite::Error),
@@ -97,25 +124,25 @@ impl From<rusqlite::Error> for OpenFail {
     }
 }
 
-/// The columns svgauto reads, table by table: a database where one is
-/// missing is not svgauto's catalog.
-const COLUMNS: [(&str, &str); 4] = [
-    (
-        "dossier",
-        "code, fingerprint, last_backup_at, last_archive, last_bytes, last_result, last_error, last_run, in_progress_run",
-    ),
-    (
-        "run",
-        "id, started_at, finished_at, user, report, concerned, saved, errors, exit_code",
-    ),
-    ("restore", "id, at, code, archive, source, result, error"),
-    (
-        "event",
-        "id, at, code, event, user, archive, bytes, result, error",
-    ),
-];
-
-const SCHEMA: &str = "
+/// The steps of the catalog's schema, in order: step `n` (from 1) brings a
+/// catalog from version `n - 1` to version `n`, and a catalog's version is
+/// SQLite's `PRAGMA user_version`. To change the schema, append a step
+/// (`ALTER TABLE dossier ADD COLUMN …`, `CREATE TABLE …`); never edit or
+/// remove a step a release has shipped: catalogs in the field are at every
+/// version up to the last.
+///
+/// Step 1 is, word for word, the schema of the releases that had no version
+/// (their catalogs are at version 0 with these four tables, or some of
+/// them): its `IF NOT EXISTS` adopts them as they are, rows and all.
+///
+/// Why `user_version` by hand and not the `rusqlite_migration` crate, which
+/// does the same (a list of SQL steps, the version in `user_version`): its
+/// last release (2.6.0) requires rusqlite 0.40, svgauto uses 0.43, and two
+/// rusqlite versions cannot be linked into one program (each bundles SQLite
+/// under the same `links = "sqlite3"` key).
+const MIGRATIONS: &[&str] = &[
+    // 1: the schema before versions.
+    "
 CREATE TABLE IF NOT EXISTS dossier (
     code            TEXT PRIMARY KEY,
     fingerprint     TEXT,
@@ -158,7 +185,8 @@ CREATE TABLE IF NOT EXISTS event (
     result   TEXT NOT NULL,   -- 'ok' | 'error'
     error    TEXT
 );
-";
+",
+];
 
 impl Catalog {
     pub const FILE: &'static str = "catalog.sqlite";
@@ -193,9 +221,10 @@ impl Catalog {
             path: path.clone(),
             cause,
         };
-        let why = match Self::open_at(&path) {
+        let why = match Self::open_at(&path, MIGRATIONS) {
             Ok(c) => return Ok(c),
             Err(OpenFail::Other(e)) => return Err(err(e)),
+            Err(OpenFail::Newer(found)) => return Err(newer(path, found)),
             Err(OpenFail::Unusable(why)) if !rebuild => {
                 return Err(CatalogError::Unusable { path, why });
             }
@@ -225,9 +254,10 @@ impl Catalog {
                 let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
             }
         }
-        let mut c = match Self::open_at(&path) {
+        let mut c = match Self::open_at(&path, MIGRATIONS) {
             Ok(c) => c,
             Err(OpenFail::Other(e)) => return Err(err(e)),
+            Err(OpenFail::Newer(found)) => return Err(newer(path, found)),
             Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
         };
         c.rebuilt = Some(format!(
@@ -239,14 +269,16 @@ impl Catalog {
         Ok(c)
     }
 
-    fn open_at(path: &Path) -> Result<Catalog, OpenFail> {
+    /// Opens, checks and brings up to date the catalog at `path`, whose
+    /// schema is `migrations` (a parameter for the tests of future steps).
+    fn open_at(path: &Path, migrations: &[&str]) -> Result<Catalog, OpenFail> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // Checked before anything is written into it: a file set aside is
-        // kept exactly as it was found.
-        check_tables(&conn)?;
+        // Checked before anything is written into it: a file set aside, or
+        // refused as a newer release's, is kept exactly as it was found.
+        check(&conn, migrations)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&conn, migrations)?;
         Ok(Catalog {
             conn,
             path: path.to_owned(),
@@ -256,7 +288,19 @@ impl Catalog {
 
     /// Opens the catalog only to read it, creating nothing (`status`,
     /// `run --dry-run`): `None` when the base has never been saved.
+    ///
+    /// A catalog the next run would rebuild is [`CatalogError::Unusable`],
+    /// one of a newer release [`CatalogError::Newer`]. One of an older
+    /// release is read as the next run will see it: copied into memory and
+    /// brought up to date there, the file left as it is.
     pub fn open_read_only(state_dir: &Path) -> Result<Option<Catalog>, CatalogError> {
+        Self::open_read_only_with(state_dir, MIGRATIONS)
+    }
+
+    fn open_read_only_with(
+        state_dir: &Path,
+        migrations: &[&str],
+    ) -> Result<Option<Catalog>, CatalogError> {
         let path = state_dir.join(Self::FILE);
         if !path.exists() {
             return Ok(None);
@@ -265,7 +309,46 @@ impl Catalog {
             path: path.clone(),
             cause,
         };
+        let conn = Self::connect_read_only(state_dir).map_err(err)?;
+        let version = match check(&conn, migrations) {
+            Ok(v) => v,
+            Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
+            Err(OpenFail::Newer(found)) => return Err(newer(path, found)),
+            Err(OpenFail::Other(e)) => return Err(err(e)),
+        };
+        if version == 0 && !has_table(&conn, "dossier").map_err(err)? {
+            // An empty database: as good as none.
+            return Ok(None);
+        }
+        if version == migrations.len() as i64 {
+            return Ok(Some(Catalog {
+                conn,
+                path,
+                rebuilt: None,
+            }));
+        }
+        let mut copy = Connection::open_in_memory().map_err(err)?;
+        rusqlite::backup::Backup::new(&conn, &mut copy)
+            .and_then(|b| b.run_to_completion(i32::MAX, std::time::Duration::from_millis(10), None))
+            .map_err(err)?;
+        drop(conn);
+        match migrate(&copy, migrations) {
+            Ok(()) => {}
+            Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
+            Err(OpenFail::Newer(found)) => return Err(newer(path, found)),
+            Err(OpenFail::Other(e)) => return Err(err(e)),
+        }
+        Ok(Some(Catalog {
+            conn: copy,
+            path,
+            rebuilt: None,
+        }))
+    }
+
+    /// A read-only connection to the catalog of `state_dir`, which exists.
+    fn connect_read_only(state_dir: &Path) -> rusqlite::Result<Connection> {
         use rusqlite::OpenFlags;
+        let path = state_dir.join(Self::FILE);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         // A catalog at rest has no `-wal` file (the last connection folded
         // it into the database): opened "immutable", SQLite then creates no
@@ -280,33 +363,25 @@ impl Catalog {
                 format!("{}?immutable=1", file_uri(&path)),
                 flags | OpenFlags::SQLITE_OPEN_URI,
             )
+        }?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    /// Refuses, before a command writes anything, a catalog written by a
+    /// newer release ([`CatalogError::Newer`]); reads only its version. No
+    /// catalog, or one that cannot be read, is no reason to refuse: the
+    /// command's own opening of the catalog deals with those.
+    pub fn refuse_newer(state_dir: &Path) -> Result<(), CatalogError> {
+        let path = state_dir.join(Self::FILE);
+        if !path.is_file() {
+            return Ok(());
         }
-        .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        // The checks of `open`: a catalog the next run would rebuild is
-        // `CatalogError::Unusable`, so the caller can say so.
-        match check_tables(&conn) {
-            Ok(()) => {}
-            Err(OpenFail::Unusable(why)) => return Err(CatalogError::Unusable { path, why }),
-            Err(OpenFail::Other(e)) => return Err(err(e)),
+        let found = Self::connect_read_only(state_dir).and_then(|c| user_version(&c));
+        match found {
+            Ok(found) if found > MIGRATIONS.len() as i64 => Err(newer(path, found)),
+            _ => Ok(()),
         }
-        let has_dossiers: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'dossier'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        if !has_dossiers {
-            // An empty database: as good as none.
-            return Ok(None);
-        }
-        Ok(Some(Catalog {
-            conn,
-            path,
-            rebuilt: None,
-        }))
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {
@@ -515,33 +590,114 @@ impl Catalog {
     }
 }
 
-/// Whether an existing database can be svgauto's catalog, reading only:
-/// SQLite's `quick_check`, no table but svgauto's, and svgauto's columns in
-/// those present (an older catalog may lack a table: it is created).
-fn check_tables(conn: &Connection) -> Result<(), OpenFail> {
+/// The error of a catalog written by a newer release.
+fn newer(path: PathBuf, found: i64) -> CatalogError {
+    CatalogError::Newer {
+        path,
+        found,
+        known: MIGRATIONS.len() as i64,
+    }
+}
+
+/// The schema version of a catalog (`PRAGMA user_version`).
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+fn has_table(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )
+}
+
+/// Table → columns, of every table but SQLite's own.
+fn tables(conn: &Connection) -> rusqlite::Result<BTreeMap<String, BTreeSet<String>>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+    )?;
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (table, column) = row?;
+        out.entry(table).or_default().insert(column);
+    }
+    Ok(out)
+}
+
+/// Whether an existing database can be svgauto's catalog, reading only;
+/// its schema version if so. In this order: SQLite's `quick_check` (a
+/// damaged file is set aside, whatever version it claims); a version above
+/// the last of `migrations` is a newer release's ([`OpenFail::Newer`], its
+/// tables not even looked at); then the tables must be those the version's
+/// steps make, each with at least their columns — except at version 0,
+/// where some may be missing (created by step 1), as in the catalogs of the
+/// releases before versions.
+fn check(conn: &Connection, migrations: &[&str]) -> Result<i64, OpenFail> {
     let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if check != "ok" {
         return Err(OpenFail::Unusable(format!("quick_check : {check}")));
     }
-    let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-    )?;
-    let tables = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for table in tables {
-        let Some((_, columns)) = COLUMNS.iter().find(|(t, _)| *t == table) else {
+    let version = user_version(conn)?;
+    if version > migrations.len() as i64 {
+        return Err(OpenFail::Newer(version));
+    }
+    if version < 0 {
+        return Err(OpenFail::Unusable(format!(
+            "version de schéma {version} : ce n'est pas un catalogue de svgauto"
+        )));
+    }
+    // What the steps up to this version make, built in memory.
+    let model = Connection::open_in_memory()?;
+    for step in &migrations[..version.max(1) as usize] {
+        model.execute_batch(step)?;
+    }
+    let want = tables(&model)?;
+    let have = tables(conn)?;
+    for (table, columns) in &have {
+        let Some(wanted) = want.get(table) else {
             return Err(OpenFail::Unusable(format!(
                 "table {table} inconnue : ce n'est pas un catalogue de svgauto"
             )));
         };
-        if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
+        if let Some(missing) = wanted.difference(columns).next() {
             return Err(OpenFail::Unusable(format!(
-                "table {table} inattendue : {}",
-                describe(&e)
+                "table {table} inattendue : colonne {missing} absente"
             )));
         }
     }
+    if version > 0
+        && let Some(table) = want.keys().find(|t| !have.contains_key(*t))
+    {
+        return Err(OpenFail::Unusable(format!(
+            "table {table} absente d'un catalogue de schéma {version}"
+        )));
+    }
+    Ok(version)
+}
+
+/// Brings a checked catalog to the last of `migrations`: the missing steps
+/// and the new version in one transaction (a crash leaves the catalog as it
+/// was), under SQLite's write lock, its version read again under it (two
+/// commands opening the same old catalog apply each step once). Nothing is
+/// written when the catalog is up to date.
+fn migrate(conn: &Connection, migrations: &[&str]) -> Result<(), OpenFail> {
+    let latest = migrations.len() as i64;
+    if user_version(conn)? == latest {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let version = user_version(&tx)?;
+    if version > latest {
+        return Err(OpenFail::Newer(version));
+    }
+    for step in &migrations[version as usize..] {
+        tx.execute_batch(step)?;
+    }
+    // A PRAGMA takes no parameter; `latest` is a number.
+    tx.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -663,5 +819,256 @@ mod tests {
         drop(r);
         assert_eq!(files(), before);
         assert_eq!(file_uri(Path::new("C:\\a b")), "file:/C:/a%20b");
+    }
+
+    /// A catalog as the releases before versions wrote it: their schema
+    /// (step 1, word for word), `user_version` 0, rows in every table.
+    fn legacy_catalog(dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(Catalog::FILE);
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(MIGRATIONS[0]).unwrap();
+        db.execute_batch(
+            "INSERT INTO run VALUES (1, '2026-11-27T21:00:00+01:00', '2026-11-27T21:00:09+01:00', 'COMPT', 'sauve/log/a.txt', 2, 1, 1, 1);
+             INSERT INTO dossier VALUES ('A', 'fp-a', '2026-11-27T21:00:05+01:00', 'sauve/BA.SVG', 10, 'ok', NULL, 1, NULL);
+             INSERT INTO dossier VALUES ('B', 'fp-b', '2026-11-20T21:00:05+01:00', 'sauve/BB.SVG', 20, 'error', 'en cours', 1, NULL);
+             INSERT INTO restore VALUES (1, '2026-11-26T10:00:00+01:00', 'A', 'sauve/BA.SVG', 'restore', 'ok', NULL);
+             INSERT INTO event VALUES (1, '2026-11-26T18:00:00+01:00', 'A', 'closing', 'COMPT', 'sauve/Cloture/BA.SVG', 10, 'ok', NULL);",
+        )
+        .unwrap();
+        path
+    }
+
+    fn count(c: &Catalog, table: &str) -> i64 {
+        c.conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn on_disk_version(path: &Path) -> i64 {
+        user_version(&Connection::open(path).unwrap()).unwrap()
+    }
+
+    /// Every file of a folder with its bytes.
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_catalog_of_the_releases_before_versions_is_adopted_with_all_its_rows() {
+        let d = tempfile::tempdir().unwrap();
+        let path = legacy_catalog(d.path());
+        assert_eq!(on_disk_version(&path), 0);
+        // Read-only first (status, dry run): seen up to date, file untouched.
+        let before = files(d.path());
+        let r = Catalog::open_read_only(d.path()).unwrap().unwrap();
+        assert_eq!(
+            r.states().unwrap()["A"].fingerprint.as_deref(),
+            Some("fp-a")
+        );
+        drop(r);
+        assert_eq!(files(d.path()), before, "a read-only open writes nothing");
+
+        let c = Catalog::open(d.path()).unwrap();
+        assert!(c.rebuilt.is_none(), "adopted, not rebuilt: {:?}", c.rebuilt);
+        let s = c.states().unwrap();
+        assert_eq!(s["A"].fingerprint.as_deref(), Some("fp-a"));
+        assert_eq!(
+            s["A"].last_backup_at.as_deref(),
+            Some("2026-11-27T21:00:05+01:00")
+        );
+        assert_eq!(s["B"].fingerprint.as_deref(), Some("fp-b"));
+        assert_eq!(s["B"].last_error.as_deref(), Some("en cours"));
+        for table in ["run", "restore", "event"] {
+            assert_eq!(count(&c, table), 1, "{table}");
+        }
+        assert_eq!(c.begin_run("t", "COMPT", "r.txt").unwrap(), 2);
+        drop(c);
+        assert_eq!(on_disk_version(&path), MIGRATIONS.len() as i64);
+        assert!(
+            !files(d.path()).keys().any(|n| n.contains("illisible")),
+            "nothing set aside"
+        );
+    }
+
+    /// An older catalog may lack a table (it was added later): created.
+    #[test]
+    fn a_catalog_before_versions_without_a_table_gets_it() {
+        let d = tempfile::tempdir().unwrap();
+        let path = legacy_catalog(d.path());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE event")
+            .unwrap();
+        let c = Catalog::open(d.path()).unwrap();
+        assert!(c.rebuilt.is_none());
+        assert_eq!(count(&c, "event"), 0);
+        assert_eq!(count(&c, "run"), 1);
+    }
+
+    /// A catalog that says it has a version but lacks what that version's
+    /// steps make is damaged: set aside, as before versions.
+    #[test]
+    fn a_versioned_catalog_without_a_table_or_column_of_its_version_is_set_aside() {
+        for damage in [
+            "DROP TABLE event",
+            "ALTER TABLE dossier DROP COLUMN last_error",
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            drop(Catalog::open(d.path()).unwrap());
+            let path = d.path().join(Catalog::FILE);
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(damage)
+                .unwrap();
+            assert!(matches!(
+                Catalog::open_read_only(d.path()),
+                Err(CatalogError::Unusable { .. })
+            ));
+            let c = Catalog::open(d.path()).unwrap();
+            let msg = c.rebuilt.clone().expect("set aside and rebuilt");
+            assert!(msg.contains("illisible"), "{damage}: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_catalog_of_a_newer_release_is_refused_by_every_open_and_left_as_it_is() {
+        let d = tempfile::tempdir().unwrap();
+        let path = legacy_catalog(d.path());
+        let newer_version = MIGRATIONS.len() as i64 + 5;
+        // What a newer release may have: a new table, a new column.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "ALTER TABLE dossier ADD COLUMN ctime_ns INTEGER;
+                 CREATE TABLE verification (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA user_version = {newer_version};"
+            ))
+            .unwrap();
+        let before = files(d.path());
+        assert_eq!(before.len(), 1, "a catalog at rest: {:?}", before.keys());
+        let is_newer = |e: CatalogError| match e {
+            CatalogError::Newer { found, known, .. } => {
+                assert_eq!((found, known), (newer_version, MIGRATIONS.len() as i64));
+                let msg = e.to_string();
+                assert!(msg.contains("version plus récente de svgauto"), "{msg}");
+            }
+            other => panic!("expected Newer, got {other}"),
+        };
+        is_newer(Catalog::open(d.path()).err().expect("refused"));
+        is_newer(
+            Catalog::open_without_rebuild(d.path())
+                .err()
+                .expect("refused"),
+        );
+        is_newer(Catalog::open_read_only(d.path()).err().expect("refused"));
+        is_newer(Catalog::refuse_newer(d.path()).unwrap_err());
+        assert_eq!(
+            files(d.path()),
+            before,
+            "nothing written, nothing set aside"
+        );
+        // No catalog, or an unreadable one, is not refused by refuse_newer.
+        let e = tempfile::tempdir().unwrap();
+        Catalog::refuse_newer(e.path()).unwrap();
+        std::fs::write(e.path().join(Catalog::FILE), b"garbage garbage").unwrap();
+        Catalog::refuse_newer(e.path()).unwrap();
+    }
+
+    /// What the next release will do: append a step. Catalogs of every
+    /// earlier version are brought to it with their rows; each is checked
+    /// against its own version's schema, not the new one; a read-only open
+    /// of an older catalog sees the new schema and leaves the file alone.
+    #[test]
+    fn an_appended_step_upgrades_every_older_catalog_and_keeps_its_rows() {
+        let next: Vec<&str> = MIGRATIONS
+            .iter()
+            .copied()
+            .chain(["ALTER TABLE dossier ADD COLUMN ctime_ns INTEGER;
+                 CREATE TABLE verification (id INTEGER PRIMARY KEY, at TEXT NOT NULL);"])
+            .collect();
+        let latest = next.len() as i64;
+
+        // From version 0 (before versions) and from this release's.
+        for from_legacy in [true, false] {
+            let d = tempfile::tempdir().unwrap();
+            let path = if from_legacy {
+                legacy_catalog(d.path())
+            } else {
+                let c = Catalog::open(d.path()).unwrap();
+                let run = c.begin_run("t", "COMPT", "r.txt").unwrap();
+                c.record_success("A", Some(run), "fp-a", "t", "sauve/BA.SVG", 10)
+                    .unwrap();
+                drop(c);
+                d.path().join(Catalog::FILE)
+            };
+            let before = files(d.path());
+            let r = Catalog::open_read_only_with(d.path(), &next)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                r.states().unwrap()["A"].fingerprint.as_deref(),
+                Some("fp-a")
+            );
+            r.conn
+                .execute_batch("SELECT ctime_ns FROM dossier; SELECT id FROM verification;")
+                .expect("the read-only view has the new schema");
+            drop(r);
+            assert_eq!(files(d.path()), before, "read-only: the file as it was");
+
+            let c = Catalog::open_at(&path, &next).unwrap();
+            assert_eq!(
+                c.states().unwrap()["A"].fingerprint.as_deref(),
+                Some("fp-a")
+            );
+            assert_eq!(count(&c, "run"), 1);
+            c.conn
+                .execute("UPDATE dossier SET ctime_ns = 7 WHERE code = 'A'", [])
+                .unwrap();
+            drop(c);
+            assert_eq!(on_disk_version(&path), latest);
+            // Opened again: nothing to do, the step is not applied twice.
+            drop(Catalog::open_at(&path, &next).unwrap());
+            // And this release, older than the catalog now, refuses it.
+            assert!(matches!(
+                Catalog::open(d.path()),
+                Err(CatalogError::Newer { found, .. }) if found == latest
+            ));
+        }
+    }
+
+    /// A step that fails (here: not SQL) leaves the catalog as it was: its
+    /// version, its schema; the command stops, nothing is set aside.
+    #[test]
+    fn a_step_that_fails_leaves_the_catalog_at_its_version() {
+        let d = tempfile::tempdir().unwrap();
+        drop(Catalog::open(d.path()).unwrap());
+        let path = d.path().join(Catalog::FILE);
+        let broken: Vec<&str> = MIGRATIONS
+            .iter()
+            .copied()
+            .chain(["ALTER TABLE dossier ADD COLUMN x INTEGER; NOT SQL AT ALL;"])
+            .collect();
+        assert!(matches!(
+            Catalog::open_at(&path, &broken),
+            Err(OpenFail::Other(_))
+        ));
+        assert_eq!(on_disk_version(&path), MIGRATIONS.len() as i64);
+        let c = Catalog::open(d.path()).unwrap();
+        assert!(c.rebuilt.is_none());
+        assert!(
+            c.conn.prepare("SELECT x FROM dossier").is_err(),
+            "the step's first statement was rolled back"
+        );
     }
 }

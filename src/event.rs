@@ -154,6 +154,9 @@ pub fn save_command(
         }
     }
 
+    // A catalog of a newer svgauto stops `save` before anything is written
+    // (exit 2), as it stops a run: the archive could not be recorded.
+    Catalog::refuse_newer(&base.state_dir())?;
     let now = clock.now();
     let backup_dir = base.backup_dir();
     let folder = match event {

@@ -30,4 +30,5 @@ mod settings;
 mod smtp;
 mod status;
 mod torture;
+mod upgrade;
 mod verify;
