@@ -362,8 +362,14 @@ fn assess(
     let last_backup = st
         .and_then(|st| st.last_backup_at.as_deref())
         .and_then(parse_time);
+    // No time is trusted beyond now. A backup recorded in the future (the
+    // clock was wrong then) tells nothing about when the changes began: the
+    // oldest time in the dossier stands for it (the careful side).
     let unsaved_since = match (modified_since, last_backup) {
-        (Some(true), Some(last)) => Some(first_change_after(s, last).unwrap_or(last)),
+        (Some(true), Some(last)) if last > cx.now => {
+            Some(first_change_after(s, DateTime::<Local>::MIN_UTC.into(), cx.now).unwrap_or(cx.now))
+        }
+        (Some(true), Some(last)) => Some(first_change_after(s, last, cx.now).unwrap_or(last)),
         _ => None,
     };
     let stale = unsaved_since.is_some_and(|t| cx.now - t > TimeDelta::days(cx.stale_days.into()));
@@ -438,15 +444,32 @@ fn assess(
     }
 }
 
-/// The oldest modification time in the dossier later than its last backup:
-/// when its unsaved changes began, as far as the files tell (a deletion or
-/// a file brought in with an old time tells nothing).
-fn first_change_after(s: &DossierScan, last: DateTime<Local>) -> Option<DateTime<Local>> {
+/// When the dossier's unsaved changes began, as far as the files tell (a
+/// deletion, or a file brought in with an old date, tells nothing): the
+/// oldest modification time after the last backup — for a file dated in
+/// the future by its application, its change time (`ctime` on Unix, which
+/// no application sets), so a future date never hides old changes.
+fn first_change_after(
+    s: &DossierScan,
+    last: DateTime<Local>,
+    now: DateTime<Local>,
+) -> Option<DateTime<Local>> {
     s.entries
         .iter()
-        .filter_map(|e| DateTime::from_timestamp(e.mtime.secs, e.mtime.nanos))
-        .map(|t| t.with_timezone(&Local))
-        .filter(|t| *t > last)
+        .filter_map(|e| {
+            let time = |m: crate::scan::Mtime| {
+                DateTime::from_timestamp(m.secs, m.nanos)
+                    .map(|t| t.with_timezone(&Local))
+                    .filter(|t| *t > last && *t <= now)
+            };
+            let in_future = DateTime::from_timestamp(e.mtime.secs, e.mtime.nanos)
+                .is_none_or(|t| t.with_timezone(&Local) > now);
+            if in_future {
+                time(e.changed)
+            } else {
+                time(e.mtime)
+            }
+        })
         .min()
 }
 
@@ -884,6 +907,71 @@ mod tests {
             },
             run_active: false,
         }
+    }
+
+    /// Dates wherever they lie: the stale rule counts from when files were
+    /// changed (their change time), not from their modification time, which
+    /// an application sets to anything; and nothing beyond now is trusted.
+    #[test]
+    fn the_stale_rule_holds_for_dates_in_the_future_and_far_in_the_past() {
+        let all = Rights::All;
+        let now = at(20, 12);
+        let with = |mtime: DateTime<Local>, changed: DateTime<Local>| {
+            let mut s = scan_of("A", "fp1", &[mtime]);
+            s.entries[0].changed = Mtime {
+                secs: changed.timestamp(),
+                nanos: 0,
+            };
+            s
+        };
+        let far_future = Local.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap();
+        let far_past = Local.with_ymd_and_hms(1975, 1, 1, 0, 0, 0).unwrap();
+        let st = saved("fp0", at(1, 21));
+        // Changed 9 days ago, dated 2100 by its application: stale.
+        let d = assess(
+            &with(far_future, at(11, 12)),
+            Some(&st),
+            false,
+            Some(true),
+            &cx(now, &all),
+        );
+        assert!(
+            d.stale,
+            "a modification time in the future must not hide unsaved changes"
+        );
+        // Brought in yesterday with a 1975 date, last backup 19 days ago:
+        // the date tells nothing, the changes count from the last backup
+        // (the careful side).
+        let d = assess(
+            &with(far_past, at(19, 12)),
+            Some(&st),
+            false,
+            Some(true),
+            &cx(now, &all),
+        );
+        assert!(d.stale, "{:?}", d.state);
+        // A last backup recorded in the future (a wrong clock then): the
+        // changes count from the oldest change time, here 9 days ago.
+        let future = saved("fp0", at(30, 12));
+        let d = assess(
+            &with(at(11, 12), at(11, 12)),
+            Some(&future),
+            false,
+            Some(true),
+            &cx(now, &all),
+        );
+        assert!(d.stale);
+        // Every time in the future (the clock went back): when the changes
+        // began is unknown; they count from the last backup, the careful
+        // side.
+        let d = assess(
+            &with(far_future, far_future),
+            Some(&st),
+            false,
+            Some(true),
+            &cx(now, &all),
+        );
+        assert!(d.stale && d.modified_since == Some(true));
     }
 
     #[test]
