@@ -17,6 +17,7 @@ mod example;
 mod hostile;
 mod import;
 mod kill;
+mod leftovers;
 mod mail;
 mod powercut;
 mod report;
