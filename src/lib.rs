@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod base;
 pub mod catalog;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod restore;
 pub mod scan;
 pub mod schedule;
 pub mod select;
+pub mod settle;
 pub mod status;
 pub mod verify;
 pub mod zipout;

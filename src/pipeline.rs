@@ -243,7 +243,14 @@ pub fn run(
 
     let _run_lock = base.lock_run()?;
     // What a killed restore left beside the dossiers, before they are scanned.
-    let recovered = restore::recover(&base.dossiers_dir());
+    // Those it could not settle (a tree it cannot remove) are said the same
+    // way, and `status` shows them until they are gone.
+    let recovered: Vec<String> = restore::recover(&base.dossiers_dir())
+        .into_iter()
+        .map(|line| match line {
+            Ok(l) | Err(l) => l,
+        })
+        .collect();
     let catalog = Catalog::open(&base.state_dir())?;
     let catalog_rebuilt = catalog.rebuilt.clone();
 

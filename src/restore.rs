@@ -17,6 +17,17 @@
 //! | `ready-X`, `X` absent                    | between the two renames       | rename ready→X  |
 //! | `old-X`, `X` present                     | switch done, cleanup not      | remove old      |
 //! | `old-X`, `X` absent, no `ready-X`        | (cannot happen) old is whole  | rename old→X    |
+//! | `del-X.N`                                | being removed                 | remove it       |
+//!
+//! A tree that is no longer needed is first renamed `.svgauto-del-X.N`
+//! (the first free `N`), a name that only ever means "to remove", then
+//! removed whatever the modes inside it (`cleanup::remove_tree`). So a tree
+//! that cannot be removed (a sub-folder belonging to another account, an
+//! immutable file) never holds a name a restore needs: it is said — by the
+//! command, the run's warnings, `status` — and tried again by every later
+//! `run`, `restore` and `import`, and no restore is refused because of it.
+//! An `old-X` is always whole (a partly removed one is a `del`), so putting
+//! it back is safe.
 //!
 //! Associated documents the archive does not hold (all of them when it was
 //! made without documents, those added since otherwise) are carried over
@@ -33,14 +44,125 @@ use thiserror::Error;
 use crate::archive;
 use crate::base::{Base, BaseError, DOCUMENTS, LOCK_FILE, valid_code};
 use crate::catalog::{Catalog, CatalogError};
+use crate::cleanup;
 use crate::clock::Clock;
 use crate::exit::Said;
 use crate::lock::{self, LockError};
 use crate::report::IN_USE;
+use crate::settle;
 use crate::verify::{self, Damage};
 
 /// Names of restore's temporary folders in `dossiers/` start with this.
 pub const TEMP_PREFIX: &str = ".svgauto-";
+
+/// Lines for the user, in order: `Ok` for stdout, `Err` for stderr (an
+/// error: exit 1), as [`Said`] holds them.
+pub type Lines = Vec<Result<String, String>>;
+
+/// The kinds of temporary trees, as in `.svgauto-<kind>-<CODE>` (and
+/// `.svgauto-del-<CODE>.<N>`).
+const KINDS: [&str; 4] = ["new", "ready", "old", "del"];
+
+/// The kind and dossier code of a temporary tree's name, if it is one.
+fn parse_temp(name: &str) -> Option<(&str, &str)> {
+    let (kind, rest) = name.strip_prefix(TEMP_PREFIX)?.split_once('-')?;
+    if !KINDS.contains(&kind) {
+        return None;
+    }
+    // A code never holds a dot: `.N` is a `del`'s number.
+    let code = if kind == "del" {
+        rest.split('.').next()?
+    } else {
+        rest
+    };
+    (!code.is_empty()).then_some((kind, code))
+}
+
+/// The temporary trees of restores in `dir` (`dossiers/`, or a `--to`
+/// folder), as (code, path), by name. `status` shows them; `recover`
+/// settles them.
+pub fn temp_trees(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (_, code) = parse_temp(&name)?;
+            Some((code.to_owned(), e.path()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// Renames the temporary tree `tree` (in `dir`, named
+/// `.svgauto-<kind>-<CODE>`) to `.svgauto-del-<CODE>.<N>`, then removes it
+/// whatever the modes inside it. An error names what is left: under its
+/// `del` name, or under its own if even the rename failed.
+fn discard(dir: &Path, tree: &Path) -> Result<(), (PathBuf, io::Error)> {
+    if fs::symlink_metadata(tree).is_err() {
+        return Ok(());
+    }
+    let name = tree
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = match parse_temp(&name) {
+        Some(("del", _)) | None => tree.to_owned(),
+        Some((_, code)) => {
+            let free = (1u32..)
+                .map(|n| dir.join(format!("{TEMP_PREFIX}del-{code}.{n}")))
+                .find(|p| fs::symlink_metadata(p).is_err())
+                .expect("a free number");
+            match fs::rename(tree, &free) {
+                Ok(()) => free,
+                Err(_) => tree.to_owned(),
+            }
+        }
+    };
+    cleanup::remove_tree(&target).map_err(|e| (target, e))
+}
+
+/// [`discard`], for a name the restore is about to use: an error only if
+/// the name is still taken afterwards (a `del` left behind is said by the
+/// next [`recover`]).
+fn clear(dir: &Path, tree: &Path) -> Result<(), RestoreError> {
+    match discard(dir, tree) {
+        Err((left, e)) if left == tree => Err(io_err(tree)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// What is said of a temporary tree that could not be removed.
+fn not_removed(code: &str, path: &Path, e: &io::Error) -> String {
+    format!(
+        "Dossier {code} : dossier temporaire {} non supprimé ({e}) ; le prochain traitement, la prochaine remontée ou importation réessaiera ; s'il reste, supprimez-le à la main",
+        path.display()
+    )
+}
+
+/// Removes the `.svgauto-del-<code>.*` trees of `dir`: what [`discard`]
+/// could not remove before. One line each: `Ok` removed, `Err` still there.
+fn remove_discarded(dir: &Path, code: &str) -> Lines {
+    temp_trees(dir)
+        .into_iter()
+        .filter(|(c, p)| {
+            c == code
+                && p.file_name()
+                    .and_then(|n| parse_temp(&n.to_string_lossy()).map(|(k, _)| k == "del"))
+                    .unwrap_or(false)
+        })
+        .map(|(_, p)| match cleanup::remove_tree(&p) {
+            Ok(()) => Ok(format!(
+                "Dossier {code} : dossier temporaire {} supprimé",
+                p.display()
+            )),
+            Err(e) => Err(not_removed(code, &p, &e)),
+        })
+        .collect()
+}
 
 /// Why an archive was not restored (French, for the user).
 #[derive(Debug, Error)]
@@ -134,16 +256,16 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
         fs::remove_dir(&target).map_err(io_err(&target))?;
     }
     let partial = dir.join(format!("{TEMP_PREFIX}new-{code}"));
-    remove_tree(&partial)?;
+    clear(dir, &partial)?;
     let checked = match verify::check(archive, Some(&partial)) {
         Ok(c) => c,
         Err(e) => {
-            let _ = fs::remove_dir_all(&partial);
+            let _ = discard(dir, &partial);
             return Err(e.into());
         }
     };
     if checked.manifest.dossier.code != code {
-        let _ = fs::remove_dir_all(&partial);
+        let _ = discard(dir, &partial);
         return Err(RestoreError::CodeMismatch {
             file: code,
             manifest: checked.manifest.dossier.code,
@@ -171,19 +293,19 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
     let new = temp(dossiers, "new", &code);
     let ready = temp(dossiers, "ready", &code);
     let old = temp(dossiers, "old", &code);
-    remove_tree(&new)?;
+    clear(dossiers, &new)?;
 
     // 1. Extract and check everything, away from the live dossier.
     let checked = match verify::check(archive, Some(&new)) {
         Ok(c) => c,
         Err(e) => {
-            let _ = fs::remove_dir_all(&new);
+            let _ = discard(dossiers, &new);
             return Err(e.into());
         }
     };
     let fail = |e: RestoreError| {
-        let _ = fs::remove_dir_all(&new);
-        let _ = fs::remove_dir_all(&ready);
+        let _ = discard(dossiers, &new);
+        let _ = discard(dossiers, &ready);
         Err(e)
     };
     if checked.manifest.dossier.code != code {
@@ -269,8 +391,9 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         .and_then(|_| restored_fingerprint(&live, &code, &checked.manifest));
     drop(held);
 
-    // 6. Clean up; if this fails, `recover` finishes it later.
-    let _ = fs::remove_dir_all(&old);
+    // 6. Clean up; what cannot be removed is said and retried by the next
+    //    `recover` (the commands run one after their restores).
+    let _ = discard(dossiers, &old);
     Ok(Restored {
         code,
         files: checked.files,
@@ -377,13 +500,6 @@ fn restored_fingerprint(live: &Path, code: &str, manifest: &archive::Manifest) -
     Some(fp.recorded())
 }
 
-fn remove_tree(p: &Path) -> Result<(), RestoreError> {
-    match fs::remove_dir_all(p) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(p)(e)),
-        _ => Ok(()),
-    }
-}
-
 /// Flushes every folder of the tree at `root` (deepest first), so the names
 /// of its files and folders are on disk before the tree is published by a
 /// rename: after a power cut, a published tree is never missing entries.
@@ -434,42 +550,55 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// Settles what a killed restore left in `dossiers/` (see the table at the
-/// top of this file). The caller holds the base's run lock. Returns what was
-/// done, for the user.
-pub fn recover(dossiers: &Path) -> Vec<String> {
-    let Ok(rd) = fs::read_dir(dossiers) else {
-        return Vec::new();
-    };
-    let mut left: Vec<(String, String)> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rest = name.strip_prefix(TEMP_PREFIX)?;
-            let (what, code) = rest.split_once('-')?;
-            Some((what.to_owned(), code.to_owned()))
+/// Settles what a killed or failed restore left in `dossiers/` (see the
+/// table at the top of this file). The caller holds the base's run lock.
+/// One line per tree, for the user: `Ok` what was done, `Err` a tree that
+/// could not be put back or removed (it stays; the next call tries again).
+pub fn recover(dossiers: &Path) -> Lines {
+    let mut left: Vec<(String, String, PathBuf)> = temp_trees(dossiers)
+        .into_iter()
+        .filter_map(|(code, p)| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            let (kind, _) = parse_temp(&name)?;
+            Some((kind.to_owned(), code, p))
         })
         .collect();
     // `ready` before `old`: whether the old one is still needed depends on it.
-    left.sort_by_key(|(what, _)| match what.as_str() {
+    left.sort_by_key(|(kind, _, _)| match kind.as_str() {
         "ready" => 0,
         "old" => 1,
         _ => 2,
     });
     let mut done = Vec::new();
-    for (what, code) in left {
-        let p = temp(dossiers, &what, &code);
+    for (kind, code, p) in left {
         let live = dossiers.join(&code);
-        let action = match what.as_str() {
-            "ready" if !live.exists() => fs::rename(&p, &live).map(|_| "nouvel état mis en place"),
-            "old" if !live.exists() => fs::rename(&p, &live).map(|_| "ancien état remis en place"),
-            _ => fs::remove_dir_all(&p).map(|_| "dossier temporaire supprimé"),
+        let put_back = match kind.as_str() {
+            "ready" if !live.exists() => Some("nouvel état mis en place"),
+            "old" if !live.exists() => Some("ancien état remis en place"),
+            _ => None,
         };
-        if let Ok(a) = action {
-            done.push(format!(
-                "Dossier {code} : remontée interrompue précédemment, {a}"
-            ));
-        }
+        let line = match put_back {
+            Some(what) => match fs::rename(&p, &live) {
+                Ok(()) => Ok(format!(
+                    "Dossier {code} : remontée interrompue précédemment, {what}"
+                )),
+                Err(e) => Err(format!(
+                    "Dossier {code} : remontée interrompue précédemment, {} n'a pas pu être remis en place ({e}) ; le prochain traitement, la prochaine remontée ou importation réessaiera",
+                    p.display()
+                )),
+            },
+            None => match discard(dossiers, &p) {
+                Ok(()) if kind == "del" => Ok(format!(
+                    "Dossier {code} : dossier temporaire {} supprimé",
+                    p.display()
+                )),
+                Ok(()) => Ok(format!(
+                    "Dossier {code} : remontée interrompue précédemment, dossier temporaire supprimé"
+                )),
+                Err((path, e)) => Err(not_removed(&code, &path, &e)),
+            },
+        };
+        done.push(line);
     }
     if !done.is_empty() {
         let _ = archive::sync_dir(dossiers);
@@ -477,7 +606,7 @@ pub fn recover(dossiers: &Path) -> Vec<String> {
     done
 }
 
-/// What became of one file of `maj/`.
+/// What became of one file of `maj/` that was judged.
 #[derive(Debug)]
 pub struct Imported {
     pub file: PathBuf,
@@ -486,32 +615,86 @@ pub struct Imported {
     pub moved_to: PathBuf,
 }
 
-/// `import`: restores every `B*.SVG` of `maj/`, then moves it into
-/// `maj/done/` or, refused, into `maj/failed/` with a `.txt` saying why.
-/// The caller holds the base's run lock.
-pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<Vec<Imported>> {
-    let mut files: Vec<PathBuf> = match fs::read_dir(maj) {
-        Ok(rd) => rd
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.path())
-            // Only backups of this batch are for import; an S<CODE>.SVG or
-            // a note dropped beside them stays where it is.
-            .filter(|p| {
-                p.extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| x.eq_ignore_ascii_case("svg"))
-                    && p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('B'))
-            })
-            .collect(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
+/// One pass of `import` over `maj/`.
+#[derive(Debug, Default)]
+pub struct ImportPass {
+    /// The files judged (restored or refused), in name order.
+    pub imported: Vec<Imported>,
+    /// Files left where they are for the next pass, or taken back from
+    /// `failed/`, one French sentence each naming the file.
+    pub left: Vec<String>,
+}
+
+/// The first line of a refused file's `.txt` is why; the second starts
+/// with this, then how the file looked once filed (`settle::Look::to_line`),
+/// to see later whether it changed.
+const LOOK_WHEN_REFUSED: &str = "Fichier au refus : ";
+
+/// `import`: restores every `B*.SVG` of `maj/` that has settled (see
+/// `settle`: one still being copied, or changed in the last seconds, is
+/// left for the next pass), then moves it into `maj/done/` or, refused,
+/// into `maj/failed/` with a `.txt` saying why. A refused file that changes
+/// afterwards in `failed/` (a copy that had stalled and resumed) is put
+/// back into `maj/` first. The caller holds the base's run lock.
+pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<ImportPass> {
+    let mut pass = ImportPass::default();
+    if !maj.is_dir() {
+        return Ok(pass);
+    }
+    pass.left.extend(take_back_changed(maj)?);
+    let mut files: Vec<PathBuf> = fs::read_dir(maj)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        // Only backups of this batch are for import; an S<CODE>.SVG or
+        // a note dropped beside them stays where it is.
+        .filter(|p| is_backup_name(&p.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
     files.sort();
-    let mut out = Vec::new();
+
+    // Quiet: nothing changed in the last seconds, by the drop folder's clock.
+    let (quiet, pause) = settle::periods();
+    let now = settle::fs_now(maj);
+    let mut looked = Vec::new();
     for file in files {
+        match settle::Look::of(&file) {
+            Ok(l) if l.is_recent(now, quiet) => pass.left.push(format!(
+                "{} : modifié il y a moins de {} (copie en cours ?) : laissé pour la prochaine importation",
+                file.display(),
+                settle::seconds(quiet)
+            )),
+            Ok(l) => looked.push((file, l)),
+            // Gone since listed (moved by whoever is copying it): nothing
+            // to judge.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => pass.left.push(format!(
+                "{} : illisible ({e}) : laissé pour la prochaine importation",
+                file.display()
+            )),
+        }
+    }
+    // Still: the same after a pause.
+    if !looked.is_empty() {
+        std::thread::sleep(pause);
+    }
+    for (file, first) in looked {
+        if settle::Look::of(&file).ok().as_ref() != Some(&first) {
+            pass.left.push(format!(
+                "{} : sa taille ou sa date change encore (copie en cours ?) : laissé pour la prochaine importation",
+                file.display()
+            ));
+            continue;
+        }
         let result = restore_into(&file, dossiers);
+        // A refusal of a file that changed while it was read judged a
+        // state it was passing through: the file is judged again later.
+        if result.is_err() && settle::Look::of(&file).ok().as_ref() != Some(&first) {
+            pass.left.push(format!(
+                "{} : modifié pendant sa vérification (copie en cours ?) : laissé pour la prochaine importation",
+                file.display()
+            ));
+            continue;
+        }
         let folder = maj.join(if result.is_ok() { "done" } else { "failed" });
         fs::create_dir_all(&folder)?;
         let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
@@ -521,24 +704,98 @@ pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<Vec<Import
         }
         fs::rename(&file, &moved_to)?;
         if let Err(e) = &result {
-            let mut why = moved_to.clone().into_os_string();
-            why.push(".txt");
+            let eol = crate::report::EOL;
+            let filed = settle::Look::of(&moved_to)?;
             fs::write(
-                &why,
+                txt_of(&moved_to),
                 format!(
-                    "{} : refusé : {e}{}",
+                    "{} : refusé : {e}{eol}S'il change encore ici (une copie qui reprend), l'importation suivante le reprend.{eol}{LOOK_WHEN_REFUSED}{}{eol}",
                     name.to_string_lossy(),
-                    crate::report::EOL
+                    filed.to_line()
                 ),
             )?;
         }
-        out.push(Imported {
+        pass.imported.push(Imported {
             file,
             result,
             moved_to,
         });
     }
-    Ok(out)
+    Ok(pass)
+}
+
+/// `B*.SVG`, any case.
+fn is_backup_name(name: &str) -> bool {
+    name.starts_with('B')
+        && name
+            .len()
+            .checked_sub(4)
+            .is_some_and(|i| name.is_char_boundary(i) && name[i..].eq_ignore_ascii_case(".svg"))
+}
+
+fn txt_of(file: &Path) -> PathBuf {
+    let mut why = file.to_owned().into_os_string();
+    why.push(".txt");
+    PathBuf::from(why)
+}
+
+/// Puts back into `maj/` every refused file of `maj/failed/` that changed
+/// since it was refused (its size, times or identity are no longer those
+/// its `.txt` recorded), under its original name if that is free; its
+/// `.txt`, about another content, is removed. One sentence each.
+fn take_back_changed(maj: &Path) -> io::Result<Vec<String>> {
+    let failed = maj.join("failed");
+    let Ok(rd) = fs::read_dir(&failed) else {
+        return Ok(Vec::new());
+    };
+    let mut said = Vec::new();
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for file in files {
+        let name = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        // `B<CODE>.SVG`, or `B<CODE>.SVG-<stamp>` when the name was taken.
+        let Some(original) = name
+            .to_ascii_lowercase()
+            .find(".svg")
+            .map(|i| &name[..i + 4])
+            .filter(|o| is_backup_name(o))
+        else {
+            continue;
+        };
+        let txt = txt_of(&file);
+        // A `.txt` without the record (written by an older svgauto, or by
+        // hand) tells nothing: the file stays.
+        let (Ok(why), Ok(now)) = (fs::read_to_string(&txt), settle::Look::of(&file)) else {
+            continue;
+        };
+        let Some(then) = why
+            .lines()
+            .find_map(|l| l.strip_prefix(LOOK_WHEN_REFUSED))
+            .and_then(settle::Look::parse)
+        else {
+            continue;
+        };
+        let back = maj.join(original);
+        if then == now || fs::symlink_metadata(&back).is_ok() {
+            continue;
+        }
+        fs::rename(&file, &back)?;
+        let _ = fs::remove_file(&txt);
+        said.push(format!(
+            "{} : modifié depuis son refus (copie qui a repris ?) : remis dans {}, importé dès qu'il ne change plus",
+            file.display(),
+            back.display()
+        ));
+    }
+    Ok(said)
 }
 
 /// A command could not take place (exit 2).
@@ -554,16 +811,23 @@ pub enum CommandError {
 
 /// Opens the base for writing: its run lock, then whatever a killed
 /// restore left behind, then the catalog.
-fn open_for_writing(base: &Path) -> Result<(Base, lock::Held, Catalog, Vec<String>), CommandError> {
+fn open_for_writing(base: &Path) -> Result<(Base, lock::Held, Catalog, Lines), CommandError> {
     let base = Base::open(base, None)?;
     let held = base.lock_run()?;
     let mut recovered = recover(&base.dossiers_dir());
     let catalog = Catalog::open(&base.state_dir())?;
-    recovered.extend(catalog.rebuilt.iter().map(|m| format!("attention : {m}")));
+    recovered.extend(
+        catalog
+            .rebuilt
+            .iter()
+            .map(|m| Ok(format!("attention : {m}"))),
+    );
     Ok((base, held, catalog, recovered))
 }
 
-/// `svgauto restore`: each archive into the base, or into `to`.
+/// `svgauto restore`: each archive into the base, or into `to`. What a
+/// restore could not remove of its temporary folders is said after it (an
+/// error line: exit 1).
 pub fn restore_command(
     base: Option<&Path>,
     to: Option<&Path>,
@@ -580,31 +844,47 @@ pub fn restore_command(
         Err(e) => Err(format!("{} : refusé : {e}", file.display())),
     };
     if let Some(to) = to {
-        let lines = files.iter().map(|f| said(f, restore_to(f, to))).collect();
+        let mut lines = Vec::new();
+        for f in files {
+            lines.push(said(f, restore_to(f, to)));
+            if let Ok(code) = code_of(f) {
+                lines.extend(remove_discarded(to, &code));
+            }
+        }
         return Ok(Said::from_lines(lines));
     }
     let base = base.expect("clap requires --base without --to");
-    let (base, _held, catalog, recovered) = open_for_writing(base)?;
-    let mut lines: Vec<_> = recovered.into_iter().map(Ok).collect();
+    let (base, _held, catalog, mut lines) = open_for_writing(base)?;
     for f in files {
         let r = restore_into(f, &base.dossiers_dir());
         record(&catalog, clock, f, &r, "restore")?;
         lines.push(said(f, r));
     }
+    said_once(&mut lines, recover(&base.dossiers_dir()));
     Ok(Said::from_lines(lines))
 }
 
-/// `svgauto import`: every archive of `<base>/maj/`.
+/// Adds to `lines` those of `more` not already said (a tree that could not
+/// be removed before the restores, and still cannot after, is said once).
+fn said_once(lines: &mut Lines, more: Lines) {
+    for l in more {
+        if !lines.contains(&l) {
+            lines.push(l);
+        }
+    }
+}
+
+/// `svgauto import`: every archive of `<base>/maj/` that has settled.
 pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandError> {
-    let (base, _held, catalog, recovered) = open_for_writing(base)?;
+    let (base, _held, catalog, mut lines) = open_for_writing(base)?;
     let maj = base.root.join("maj");
     let stamp = clock.now().format("%Y%m%d-%H%M%S").to_string();
-    let done = import(&maj, &base.dossiers_dir(), &stamp).map_err(|source| CommandError::Io {
+    let pass = import(&maj, &base.dossiers_dir(), &stamp).map_err(|source| CommandError::Io {
         path: maj.clone(),
         source,
     })?;
-    let mut lines: Vec<_> = recovered.into_iter().map(Ok).collect();
-    for i in done {
+    lines.extend(pass.left.into_iter().map(Ok));
+    for i in pass.imported {
         record(&catalog, clock, &i.file, &i.result, "import")?;
         lines.push(match &i.result {
             Ok(r) => Ok(format!(
@@ -621,6 +901,7 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
             )),
         });
     }
+    said_once(&mut lines, recover(&base.dossiers_dir()));
     if lines.is_empty() {
         lines.push(Ok(format!(
             "Aucune sauvegarde à remonter dans {}",
@@ -677,6 +958,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn temporary_names_are_parsed_and_a_discarded_tree_gets_a_free_del_name() {
+        assert_eq!(parse_temp(".svgauto-old-A-B"), Some(("old", "A-B")));
+        assert_eq!(parse_temp(".svgauto-del-A-B.12"), Some(("del", "A-B")));
+        assert_eq!(parse_temp(".svgauto-horloge-12"), None);
+        assert_eq!(parse_temp(".svgauto-new-"), None);
+        assert_eq!(parse_temp("A"), None);
+
+        // `del-A.1` stands for a tree an earlier removal left: its name is
+        // taken, so the discarded `new-A` goes to `del-A.2` and is removed,
+        // and `del-A.1` is not touched.
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join(".svgauto-del-A.1/x")).unwrap();
+        fs::create_dir_all(d.path().join(".svgauto-new-A/y")).unwrap();
+        discard(d.path(), &d.path().join(".svgauto-new-A")).unwrap();
+        assert!(!d.path().join(".svgauto-new-A").exists());
+        assert!(!d.path().join(".svgauto-del-A.2").exists());
+        assert!(d.path().join(".svgauto-del-A.1/x").is_dir());
+    }
+
+    #[test]
     fn codes_from_file_names() {
         assert_eq!(code_of(Path::new("/x/B821516.SVG")).unwrap(), "821516");
         assert_eq!(code_of(Path::new("BPRESSE.svg")).unwrap(), "PRESSE");
@@ -717,8 +1018,22 @@ mod tests {
         // D: ready but the switch not started.
         mk("D", "live");
         mk(".svgauto-ready-D", "new");
+        // E: a tree being removed (perhaps half removed): never put back,
+        // even with no dossier E.
+        mk(".svgauto-del-E.1", "partial");
+        mk(".svgauto-del-E.2", "partial");
+        // F-1 (a code with a dash): switch done, cleanup not.
+        mk("F-1", "new");
+        mk(".svgauto-old-F-1", "old");
         let done = recover(d.path());
-        assert_eq!(done.len(), 5, "{done:?}");
+        assert_eq!(done.len(), 8, "{done:?}");
+        assert!(done.iter().all(Result::is_ok), "{done:?}");
+        assert!(!d.path().join("E").exists(), "a del is never put back");
+        assert_eq!(
+            fs::read_to_string(d.path().join("F-1/f")).unwrap(),
+            "new",
+            "F-1"
+        );
         let read = |code: &str| fs::read_to_string(d.path().join(code).join("f")).unwrap();
         assert_eq!(
             (read("A"), read("B"), read("C"), read("D")),

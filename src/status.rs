@@ -20,7 +20,12 @@
 //! - it has changes no backup holds for more than `--stale-days` days
 //!   (default 7): modified since its last backup, and the oldest change
 //!   dated after that backup (a file's modification time; the backup's own
-//!   time when no file tells) is older than that.
+//!   time when no file tells) is older than that;
+//! - a restore left a temporary tree of it in `dossiers/` that could not be
+//!   removed (`.svgauto-*-<CODE>`: old data, or a partial extraction), while
+//!   no run, restore or import holds the base. This holds for every
+//!   dossier, excluded or not, and for a code no longer under `dossiers/`
+//!   (listed with the others that need attention, and counted).
 //!
 //! Modified since the last backup is not a problem by itself: users work
 //! all day and the nightly run takes it. Nor is an old backup of a dossier
@@ -47,7 +52,7 @@ use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
 use crate::lock;
-use crate::restore::CommandError;
+use crate::restore::{self, CommandError};
 use crate::scan::{self, DossierScan};
 use crate::select::{self, Decision, Facts, Rules, Skip};
 
@@ -95,6 +100,8 @@ pub enum Attention {
     Error,
     Interrupted,
     ArchiveMissing,
+    /// A temporary tree of a restore is left in `dossiers/`.
+    RestoreLeftover,
 }
 
 /// One dossier of `dossiers/`.
@@ -126,8 +133,19 @@ pub struct DossierStatus {
     /// No successful backup on record.
     pub never_saved: bool,
     pub stale: bool,
+    /// Temporary trees of restores left in `dossiers/` (relative to the
+    /// base), when no run, restore or import holds the base.
+    pub restore_leftovers: Vec<String>,
     /// Empty when all is well.
     pub attention: Vec<Attention>,
+}
+
+/// Temporary trees of restores of a code that is not under `dossiers/`.
+#[derive(Debug, Serialize)]
+pub struct OrphanLeftovers {
+    pub code: String,
+    /// Relative to the base.
+    pub paths: Vec<String>,
 }
 
 /// A dossier the catalog knows that is no longer under `dossiers/`.
@@ -153,7 +171,11 @@ pub struct Totals {
     pub errors: usize,
     pub interrupted: usize,
     pub archive_missing: usize,
-    /// Dossiers needing attention, whatever the reasons.
+    /// Dossiers (and codes no longer under `dossiers/`) with temporary trees
+    /// of restores left behind.
+    pub restore_leftovers: usize,
+    /// Dossiers needing attention, whatever the reasons, plus the codes of
+    /// `orphan_restore_leftovers`.
     pub attention: usize,
     /// Known to the catalog, no longer under `dossiers/`.
     pub deleted: usize,
@@ -172,6 +194,8 @@ pub struct StatusReport {
     pub dossiers: Vec<DossierStatus>,
     /// By code.
     pub deleted: Vec<DeletedDossier>,
+    /// By code: restores' temporary trees of codes not under `dossiers/`.
+    pub orphan_restore_leftovers: Vec<OrphanLeftovers>,
     pub totals: Totals,
     /// No dossier needs attention: exit 0. Dossiers modified since their
     /// last backup (that tonight's run will take) are not a problem.
@@ -240,6 +264,17 @@ pub fn status(
     // A `.partial` left by a run that died says "interrupted", as it does to
     // the next run.
     let leftovers = archive::leftovers(&base.backup_dir(), &dossiers_dir);
+    // Restores' temporary trees: while a run, restore or import holds the
+    // base, they may be its own, at work.
+    let mut temp: HashMap<String, Vec<String>> = HashMap::new();
+    if !run_active {
+        for (code, p) in restore::temp_trees(&dossiers_dir) {
+            let rel = p.strip_prefix(&base.root).unwrap_or(&p);
+            temp.entry(code)
+                .or_default()
+                .push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
     let all = Rights::All;
     let cx = Context {
         now,
@@ -261,9 +296,19 @@ pub fn status(
         .map(|s| {
             let state = states.get(&s.code);
             let archive_present = present(&state.and_then(|st| st.last_archive.clone()));
-            assess(s, state, leftovers.contains(&s.code), archive_present, &cx)
+            let mut d = assess(s, state, leftovers.contains(&s.code), archive_present, &cx);
+            if let Some(paths) = temp.remove(&s.code) {
+                d.restore_leftovers = paths;
+                d.attention.push(Attention::RestoreLeftover);
+            }
+            d
         })
         .collect();
+    let mut orphan_restore_leftovers: Vec<OrphanLeftovers> = temp
+        .into_iter()
+        .map(|(code, paths)| OrphanLeftovers { code, paths })
+        .collect();
+    orphan_restore_leftovers.sort_by(|a, b| a.code.cmp(&b.code));
     dossiers.sort_by(|a, b| a.code.cmp(&b.code));
 
     let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
@@ -285,6 +330,8 @@ pub fn status(
     let mut totals = Totals {
         dossiers: dossiers.len(),
         deleted: deleted.len(),
+        restore_leftovers: orphan_restore_leftovers.len(),
+        attention: orphan_restore_leftovers.len(),
         ..Totals::default()
     };
     for d in &dossiers {
@@ -301,6 +348,7 @@ pub fn status(
                 Attention::Error => totals.errors += 1,
                 Attention::Interrupted => totals.interrupted += 1,
                 Attention::ArchiveMissing => totals.archive_missing += 1,
+                Attention::RestoreLeftover => totals.restore_leftovers += 1,
                 Attention::NeverSaved | Attention::Invalid | Attention::Stale => {}
             }
         }
@@ -317,6 +365,7 @@ pub fn status(
         all_backed_up: totals.attention == 0 && totals.modified == 0,
         dossiers,
         deleted,
+        orphan_restore_leftovers,
         totals,
     })
 }
@@ -440,6 +489,7 @@ fn assess(
         unsaved_since: unsaved_since.map(|t| t.to_rfc3339()),
         never_saved,
         stale,
+        restore_leftovers: Vec::new(),
         attention,
     }
 }
@@ -599,9 +649,18 @@ impl DossierStatus {
                     "archive absente : {} (le prochain traitement sauvegarde le dossier à nouveau)",
                     self.last_archive.as_deref().unwrap_or("?")
                 ),
+                Attention::RestoreLeftover => leftover_words(&self.restore_leftovers),
             })
             .collect()
     }
+}
+
+/// Why restores' temporary trees need attention, naming them.
+fn leftover_words(paths: &[String]) -> String {
+    format!(
+        "reste d'une remontée non supprimé : {} (le prochain traitement, la prochaine remontée ou importation réessaie ; s'il reste, supprimez-le à la main)",
+        paths.join(", ")
+    )
 }
 
 impl StatusReport {
@@ -668,7 +727,7 @@ impl StatusReport {
             .iter()
             .filter(|d| !d.attention.is_empty())
             .collect();
-        if !attention.is_empty() {
+        if !attention.is_empty() || !self.orphan_restore_leftovers.is_empty() {
             out.push(String::new());
             out.push("Dossiers à surveiller :".into());
             for d in attention {
@@ -676,6 +735,13 @@ impl StatusReport {
                     "  {} : {}",
                     d.code,
                     d.reasons(self.stale_days).join(" ; ")
+                ));
+            }
+            for o in &self.orphan_restore_leftovers {
+                out.push(format!(
+                    "  {} : absent de dossiers/ ; {}",
+                    o.code,
+                    leftover_words(&o.paths)
                 ));
             }
         }
@@ -745,6 +811,12 @@ impl StatusReport {
         }
         if t.archive_missing > 0 {
             problems.push(format!("{} archive(s) absente(s)", t.archive_missing));
+        }
+        if t.restore_leftovers > 0 {
+            problems.push(format!(
+                "{} reste(s) de remontée à supprimer",
+                t.restore_leftovers
+            ));
         }
         if !problems.is_empty() {
             out.push(format!("Problèmes : {}", problems.join(", ")));

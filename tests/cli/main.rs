@@ -18,6 +18,7 @@ mod hostile;
 mod import;
 mod kill;
 mod leftout;
+mod leftovers;
 mod mail;
 mod powercut;
 mod racy;
