@@ -499,19 +499,22 @@ impl Catalog {
     }
 
     /// After a restore of the dossier's last backup (`recorded` is the
-    /// fingerprint that backup recorded): records the restored files'
-    /// fingerprint, so the next run does not save the same state again.
-    /// Does nothing when the dossier's last backup is another one.
+    /// fingerprint that backup recorded; `last_archive`: the file restored
+    /// is the one the catalog names as the last backup): records the
+    /// restored files' fingerprint, so the next run does not save the same
+    /// state again. Does nothing when the dossier's last backup is another
+    /// one.
     pub fn refresh_fingerprint(
         &self,
         code: &str,
         recorded: &str,
         fingerprint: &str,
+        last_archive: bool,
     ) -> Result<(), CatalogError> {
         self.conn
             .execute(
-                "UPDATE dossier SET fingerprint = ?3 WHERE code = ?1 AND fingerprint = ?2",
-                params![code, recorded, fingerprint],
+                "UPDATE dossier SET fingerprint = ?3 WHERE code = ?1 AND (fingerprint = ?2 OR ?4)",
+                params![code, recorded, fingerprint, last_archive],
             )
             .map(drop)
             .map_err(|e| self.err(e))

@@ -183,6 +183,10 @@ pub enum RestoreError {
         "{rel} n'est dans aucune archive et ne peut pas être conservé par la remontée ({source}) ; déplacez-le hors du dossier avant de remonter"
     )]
     CannotKeep { rel: String, source: io::Error },
+    #[error(
+        "le dossier en place ne peut pas être lu entièrement ({why}) : la remontée pourrait détruire des fichiers qu'aucune archive ne contient ; rendez-le lisible, ou déplacez ce qu'il contient, avant de remonter"
+    )]
+    LiveUnreadable { why: String },
     #[error("{} existe déjà et n'est pas vide", path.display())]
     TargetExists { path: PathBuf },
     #[error("{} : {source}", path.display())]
@@ -381,14 +385,14 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         return fail(io_err(&live)(e));
     }
     let _ = archive::sync_dir(dossiers);
-    // Scanned under the dossier's lock (taken now if it is not held: a
-    // recreated dossier, or Windows).
-    #[cfg(windows)]
-    let held: Option<lock::Held> = None;
-    let held = held.or_else(|| lock::try_exclusive(&live.join(LOCK_FILE)).ok());
-    let restored_fingerprint = held
-        .as_ref()
-        .and_then(|_| restored_fingerprint(&live, &code, &checked.manifest));
+    // Scanned under the new dossier's own lock: the one held so far is on
+    // the lock file of the tree set aside. An application that opened the
+    // dossier since the switch holds it: then nothing is recorded (the next
+    // run saves the dossier again).
+    let restored_fingerprint = lock::try_exclusive(&live.join(LOCK_FILE))
+        .ok()
+        .and_then(|_new_lock| restored_fingerprint(&live, &code, &checked.manifest));
+    #[cfg(not(windows))]
     drop(held);
 
     // 6. Clean up; what cannot be removed is said and retried by the next
@@ -418,12 +422,8 @@ fn keep_left_out(
     new: &Path,
     documents_included: bool,
 ) -> Result<Vec<String>, RestoreError> {
-    let left_out = crate::scan::left_out(live, documents_included).map_err(|why| {
-        RestoreError::CannotKeep {
-            rel: live.display().to_string(),
-            source: io::Error::other(why),
-        }
-    })?;
+    let left_out = crate::scan::left_out(live, documents_included)
+        .map_err(|why| RestoreError::LiveUnreadable { why })?;
     let mut kept = Vec::new();
     for s in &left_out {
         let (from, to) = (live.join(&s.path), new.join(&s.path));
@@ -857,7 +857,7 @@ pub fn restore_command(
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
     for f in files {
         let r = restore_into(f, &base.dossiers_dir());
-        record(&catalog, clock, f, &r, "restore")?;
+        record(&catalog, &base.root, clock, f, &r, "restore")?;
         lines.push(said(f, r));
     }
     said_once(&mut lines, recover(&base.dossiers_dir()));
@@ -885,7 +885,7 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
     })?;
     lines.extend(pass.left.into_iter().map(Ok));
     for i in pass.imported {
-        record(&catalog, clock, &i.file, &i.result, "import")?;
+        record(&catalog, &base.root, clock, &i.file, &i.result, "import")?;
         lines.push(match &i.result {
             Ok(r) => Ok(format!(
                 "Dossier {} : remonté depuis {}, rangé dans {}{}",
@@ -927,6 +927,7 @@ fn kept_words(kept: &[String]) -> String {
 
 fn record(
     catalog: &Catalog,
+    root: &Path,
     clock: &dyn Clock,
     file: &Path,
     r: &Result<Restored, RestoreError>,
@@ -940,9 +941,18 @@ fn record(
     if let Ok(r) = r
         && let Some(fp) = &r.restored_fingerprint
     {
-        // Only when the archive restored was the dossier's last backup: an
+        // Only when the archive restored was the dossier's last backup (its
+        // record says so, or it is the very file the catalog names): an
         // older one leaves the dossier modified since its last backup.
-        catalog.refresh_fingerprint(&r.code, &r.archived_fingerprint, fp)?;
+        let last = catalog
+            .states()?
+            .get(&r.code)
+            .and_then(|s| s.last_archive.clone());
+        let same_file = last.is_some_and(|last| {
+            let (a, b) = (fs::canonicalize(file), fs::canonicalize(root.join(last)));
+            matches!((a, b), (Ok(a), Ok(b)) if a == b)
+        });
+        catalog.refresh_fingerprint(&r.code, &r.archived_fingerprint, fp, same_file)?;
     }
     catalog.record_restore(
         &clock.now().to_rfc3339(),

@@ -2113,6 +2113,10 @@ pub fn settle(dir: &Path) {
     fn newest(dir: &Path, max: &mut i128) {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd.flatten() {
+            // Restore's temporary trees are no dossier's.
+            if e.file_name().to_string_lossy().starts_with(".svgauto-") {
+                continue;
+            }
             let Ok(m) = e.metadata() else { continue };
             let t = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
             *max = (*max).max(t);

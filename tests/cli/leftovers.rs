@@ -105,6 +105,7 @@ impl Setup {
         if !self.nobody() {
             return Out::of(self.base.command(&[]).args(args));
         }
+        self.base.settle();
         let mut c = assert_cmd::Command::new("setpriv");
         c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
             .args(args)
@@ -228,8 +229,11 @@ fn a_read_only_folder_neither_leaves_old_data_behind_nor_blocks_the_next_restore
     }
 }
 
-/// Unreadable (0000) and unwritable (0500) folders, nested, in the live
-/// dossier a restore sets aside: removed with it by their owner.
+/// Unwritable (0500) folders, nested, in the live dossier a restore sets
+/// aside: removed with it by their owner. An unreadable (0000) one is
+/// another matter: what it holds cannot be seen, so the restore cannot
+/// tell that no archive lacks it — it is refused, naming it, and nothing
+/// changes (never a file deleted that no archive holds).
 #[test]
 fn unreadable_and_unwritable_folders_set_aside_by_a_restore_are_removed() {
     let (s, saved) = read_only_base(Who::Ordinary);
@@ -240,6 +244,19 @@ fn unreadable_and_unwritable_folders_set_aside_by_a_restore_are_removed() {
         mode(&s.base.path("A", dir), 0o500);
     }
     mode(&s.base.path("A", "prive"), 0o000);
+    {
+        let refused = s.restore("A");
+        refused
+            .code(1)
+            .stderr_has(&["prive", "ne peut pas être lu entièrement"]);
+        mode(&s.base.path("A", "prive"), 0o700);
+        assert_eq!(
+            fs::read_to_string(s.base.path("A", "prive/salaires.dat")).unwrap(),
+            "confidentiel\n"
+        );
+        assert!(s.temp_trees().is_empty(), "{:?}", s.temp_trees());
+        fs::remove_dir_all(s.base.path("A", "prive")).unwrap();
+    }
 
     let out = s.restore("A");
     out.code(0).restored("A", "BA.SVG");

@@ -331,3 +331,38 @@ fn the_original_command_line_is_accepted() {
     before.assert_rewritten(&base.stamps(), &["ORIG"]);
     base.report().assert_lines_unordered(&[saved_line("ORIG")]);
 }
+
+/// A closed standard output (`svgauto run | head -1`, a scheduler that
+/// stops reading) after the work is done must not turn the exit code into
+/// a crash: found by the hunt of public reports (fd and dutree panicked on
+/// a closed pipe, exit 101). The read end is closed before svgauto writes.
+#[test]
+fn a_closed_standard_output_never_changes_the_exit_code() {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("A").file("a.txt", "a\n");
+    base.settle();
+    for args in [
+        base.run_args(&["--user", "COMPT"]),
+        vec!["status", "--base", base.root().to_str().unwrap()],
+        vec!["completions", "bash"],
+        vec!["man"],
+    ] {
+        let mut child = std::process::Command::new(BIN)
+            .args(&args)
+            .env_remove("SVGAUTO_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "svgauto {args:?} with stdout closed: {:?}\n{stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    base.report().assert_line("A", &saved_line("A"));
+}
