@@ -41,6 +41,23 @@ pub enum BaseError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{what} est à l'intérieur du répertoire des dossiers : {} (chemin réel {}, sous {}) ; ce qu'il contient serait sauvegardé avec le dossier qui l'abrite, et restaurer ce dossier le remettrait dans un état ancien. Choisir un répertoire hors de {}",
+        path.display(),
+        resolved.display(),
+        dossiers.display(),
+        dossiers.display()
+    )]
+    InsideDossiers {
+        /// The folder and the setting that puts it there, in French.
+        what: String,
+        path: PathBuf,
+        /// `path` with its links resolved (its nearest existing ancestor
+        /// resolved, when it does not exist yet).
+        resolved: PathBuf,
+        /// `dossiers/`, resolved.
+        dossiers: PathBuf,
+    },
     #[error("{} : `collaborators.{user}.dossiers` doit valoir \"*\" ou une liste de codes", path.display())]
     BadRights { path: PathBuf, user: String },
     #[error(
@@ -147,6 +164,55 @@ impl Base {
         self.root.join(&self.effective.settings.backup.dir)
     }
 
+    /// Refuses a backup folder (`backup.dir`) or a state folder
+    /// (`.svgauto`) inside `dossiers/` — directly, through a symbolic link,
+    /// or by a path that resolves there: each night's archive of the dossier
+    /// holding it would hold every other archive (or the catalog), and a
+    /// restore of that dossier would put old ones back. Paths are compared
+    /// resolved, with the folders that creating them would add
+    /// ([`resolved_path`]).
+    pub fn check_outside_dossiers(&self) -> Result<(), BaseError> {
+        self.check_folder_outside_dossiers(
+            &format!(
+                "le répertoire de sauvegarde (paramètre {})",
+                self.effective.setting_text("backup.dir")
+            ),
+            &self.backup_dir(),
+        )?;
+        self.check_folder_outside_dossiers(
+            &format!("le répertoire d'état de la base ({STATE_DIR})"),
+            &self.state_dir(),
+        )
+    }
+
+    /// [`Base::check_outside_dossiers`] for one more folder svgauto writes
+    /// into (a rotation or event subfolder of `backup.dir`, which a link
+    /// can send elsewhere); `what` names it and its setting, in French.
+    pub fn check_folder_outside_dossiers(&self, what: &str, path: &Path) -> Result<(), BaseError> {
+        // `dossiers/` exists (checked by `open`); unresolvable, the commands
+        // that read it say why.
+        let Ok(dossiers) = std::fs::canonicalize(self.dossiers_dir()) else {
+            return Ok(());
+        };
+        let Some((resolved, created)) = resolved_path(path) else {
+            return Ok(());
+        };
+        // The folder itself, or one that creating it would make on the way
+        // (`dossiers/X/../../sauve` creates `dossiers/X`).
+        let inside = std::iter::once(resolved)
+            .chain(created)
+            .find(|p| p.starts_with(&dossiers));
+        match inside {
+            Some(resolved) => Err(BaseError::InsideDossiers {
+                what: what.to_owned(),
+                path: path.to_owned(),
+                resolved,
+                dossiers,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The rights of `user`, or the contract's fatal error for an unknown user.
     pub fn rights(&self, user: &str) -> Result<Rights, BaseError> {
         self.collaborators
@@ -167,6 +233,32 @@ impl Base {
                 },
             })
     }
+}
+
+/// `path` with every symbolic link and `..` resolved, and the folders that
+/// `create_dir_all(path)` would create, in order. For a path that does not
+/// exist yet: its nearest existing ancestor resolved, then the rest
+/// component by component — each a new real folder, so a `..` there goes
+/// back up one. `None` when no ancestor resolves.
+pub fn resolved_path(path: &Path) -> Option<(PathBuf, Vec<PathBuf>)> {
+    let (ancestor, mut real) = path
+        .ancestors()
+        .find_map(|a| Some((a, std::fs::canonicalize(a).ok()?)))?;
+    let mut created = Vec::new();
+    let rest = path.strip_prefix(ancestor).unwrap_or(Path::new(""));
+    for c in rest.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                real.pop();
+            }
+            std::path::Component::Normal(name) => {
+                real.push(name);
+                created.push(real.clone());
+            }
+            _ => {}
+        }
+    }
+    Some((real, created))
 }
 
 fn parse_collaborators(
@@ -316,6 +408,51 @@ mod tests {
         .unwrap();
         let err = read_identity(d.path(), "X1").unwrap_err();
         assert!(err.contains("dossier.toml invalide"), "{err}");
+    }
+
+    #[test]
+    fn paths_resolve_through_links_and_missing_tails() {
+        let d = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(real.join("dossiers/A")).unwrap();
+        assert_eq!(
+            resolved_path(&d.path().join("dossiers/A/sauve/Lundi")),
+            Some((
+                real.join("dossiers/A/sauve/Lundi"),
+                vec![
+                    real.join("dossiers/A/sauve"),
+                    real.join("dossiers/A/sauve/Lundi")
+                ]
+            ))
+        );
+        // `..` below a folder that does not exist yet: that folder would be
+        // created inside `dossiers/` on the way.
+        assert_eq!(
+            resolved_path(&d.path().join("dossiers/X/../../sauve")),
+            Some((
+                real.join("sauve"),
+                vec![real.join("dossiers/X"), real.join("sauve")]
+            ))
+        );
+        assert_eq!(
+            resolved_path(&d.path().join("dossiers/../sauve")),
+            Some((real.join("sauve"), vec![real.join("sauve")]))
+        );
+        assert_eq!(
+            resolved_path(&d.path().join("dossiers/A")),
+            Some((real.join("dossiers/A"), vec![]))
+        );
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(real.join("dossiers/A"), real.join("lien")).unwrap();
+            assert_eq!(
+                resolved_path(&d.path().join("lien/sauve")),
+                Some((
+                    real.join("dossiers/A/sauve"),
+                    vec![real.join("dossiers/A/sauve")]
+                ))
+            );
+        }
     }
 
     #[test]

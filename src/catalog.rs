@@ -82,6 +82,9 @@ pub struct DossierState {
     pub fingerprint: Option<String>,
     pub last_backup_at: Option<String>,
     pub last_archive: Option<String>,
+    /// Size in bytes of `last_archive` when it was written (`None` in
+    /// catalogs that did not record it).
+    pub last_bytes: Option<u64>,
     pub last_result: Option<LastResult>,
     pub last_error: Option<String>,
     /// Set while a backup of this dossier is under way (the run's id).
@@ -405,7 +408,7 @@ impl Catalog {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT code, fingerprint, last_backup_at, last_archive, last_result, last_error, in_progress_run FROM dossier",
+                "SELECT code, fingerprint, last_backup_at, last_archive, last_result, last_error, in_progress_run, last_bytes FROM dossier",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -424,6 +427,7 @@ impl Catalog {
                         }),
                         last_error: r.get(5)?,
                         in_progress_run: r.get(6)?,
+                        last_bytes: r.get::<_, Option<i64>>(7)?.map(|b| b as u64),
                     },
                 ))
             })

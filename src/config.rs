@@ -365,6 +365,18 @@ pub struct Effective {
     pub sources: Vec<(String, Value, Layer)>,
 }
 
+impl Effective {
+    /// `section.key = value, layer`, as messages name a setting: the
+    /// value as TOML and the layer it comes from (`base.toml`, `poste
+    /// <file>`, `défaut`).
+    pub fn setting_text(&self, key: &str) -> String {
+        match self.sources.iter().find(|(k, _, _)| k == key) {
+            Some((_, value, layer)) => format!("{key} = {value}, {layer}"),
+            None => key.to_owned(),
+        }
+    }
+}
+
 /// One parsed settings layer.
 #[derive(Debug)]
 pub struct LayerTable {

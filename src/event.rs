@@ -40,10 +40,11 @@ use crate::cli::Event;
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
 use crate::lock::{self, LockError};
-use crate::pipeline::{compression_pool, display_path, target_dir};
+use crate::pipeline::{check_target, compression_pool, display_path, target_dir};
 use crate::report::{self, IN_USE};
 use crate::restore::CommandError;
 use crate::scan;
+use crate::select::case_twin_message;
 
 impl Event {
     /// The name stored in the catalog.
@@ -93,6 +94,7 @@ pub fn save_command(
         )));
     }
     let base = Base::open(base, workstation)?;
+    base.check_outside_dossiers()?;
     let rights = base.rights(user)?;
     let settings = &base.effective.settings;
     let enabled = match event {
@@ -153,6 +155,12 @@ pub fn save_command(
             ))]));
         }
     }
+    // As in the batch: a code that differs from another dossier's only by
+    // case would share its archive on a backup folder that ignores case.
+    let twins = case_twins_of(&base.dossiers_dir(), dossier);
+    if !twins.is_empty() {
+        return Ok(failed(case_twin_message(dossier, &twins)));
+    }
 
     // A catalog of a newer svgauto stops `save` before anything is written
     // (exit 2), as it stops a run: the archive could not be recorded.
@@ -164,6 +172,17 @@ pub fn save_command(
         Event::ProviderExchange => backup_dir.join(EXCHANGE_DIR),
         Event::Closing => backup_dir.join(CLOSING_DIR),
     };
+    match event {
+        Event::Exit => check_target(&base, &folder)?,
+        Event::ProviderExchange | Event::Closing => base.check_folder_outside_dossiers(
+            &format!(
+                "le répertoire des sauvegardes {} (paramètre {}, sous backup.dir)",
+                event.label(),
+                event.setting()
+            ),
+            &folder,
+        )?,
+    }
     std::fs::create_dir_all(&folder).map_err(|source| CommandError::Io {
         path: folder.clone(),
         source,
@@ -227,6 +246,27 @@ pub fn save_command(
         )));
     }
     Ok(said)
+}
+
+/// The other dossiers under `dossiers_dir` that the batch or an event could
+/// archive (a valid identity, neither étalon, test nor non transférable)
+/// and whose code differs from `code` only by case; sorted.
+fn case_twins_of(dossiers_dir: &Path, code: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dossiers_dir) else {
+        return Vec::new();
+    };
+    let mut twins: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| name != code && name.eq_ignore_ascii_case(code))
+        .filter(|name| {
+            read_identity(&dossiers_dir.join(name), name)
+                .is_ok_and(|id| id.kind == Kind::Normal && id.transferable)
+        })
+        .collect();
+    twins.sort();
+    twins
 }
 
 /// Takes the dossier's lock, scans it under the lock and writes its

@@ -28,7 +28,7 @@ use crossbeam_channel::Sender;
 use thiserror::Error;
 
 use crate::archive::{self, Compression, IoBudget, Job};
-use crate::base::{Base, BaseError, LOCK_FILE, Rights};
+use crate::base::{Base, BaseError, Kind, LOCK_FILE, Rights};
 use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
 use crate::config::Subdir;
@@ -39,7 +39,7 @@ use crate::progress::Progress;
 use crate::report::{self, DossierLine, Outcome, Report, RunReport, Summary};
 use crate::restore;
 use crate::scan::{self, DossierScan};
-use crate::select::{self, Decision, Facts, Rules, Skip, Why};
+use crate::select::{self, Decision, Facts, LastArchive, Rules, Skip, Why};
 
 /// What `svgauto run` was asked to do, once arguments are validated.
 #[derive(Debug, Clone)]
@@ -77,6 +77,11 @@ pub enum RunError {
         dir.display()
     )]
     ArchivesGone { dir: PathBuf, known: usize },
+    #[error(
+        "aucun des {known} dossier(s) que le catalogue a déjà sauvegardés n'est sous {} : disque ou partage des dossiers non monté, répertoire déplacé ? Rien n'a été écrit. S'ils ont vraiment tous été supprimés ou remplacés, relancer avec --all",
+        dir.display()
+    )]
+    DossiersGone { dir: PathBuf, known: usize },
     #[error("rapport de traitement impossible à écrire dans {}", path.display())]
     Report {
         path: PathBuf,
@@ -139,24 +144,105 @@ pub(crate) fn compression_pool(threads: usize) -> (rayon::ThreadPool, usize) {
     (pool, threads)
 }
 
+/// What is on disk for each dossier's last recorded archive
+/// ([`LastArchive::of`]): one `stat` per archive, shared by the checks and
+/// the selection of a run.
+pub(crate) fn last_archives(
+    root: &Path,
+    states: &HashMap<String, DossierState>,
+) -> HashMap<String, LastArchive> {
+    states
+        .iter()
+        .map(|(code, st)| (code.clone(), LastArchive::of(root, Some(st))))
+        .collect()
+}
+
 /// `Err(ArchivesGone)` when the catalog knows archives and not one of them
 /// is on disk.
-fn check_archives_present(
-    root: &Path,
+pub(crate) fn check_archives_present(
     backup_dir: &Path,
-    states: &HashMap<String, DossierState>,
+    archives: &HashMap<String, LastArchive>,
 ) -> Result<(), RunError> {
-    let known: Vec<&str> = states
+    let known: Vec<&LastArchive> = archives
         .values()
-        .filter_map(|s| s.last_archive.as_deref())
+        .filter(|a| **a != LastArchive::Unrecorded)
         .collect();
-    if !known.is_empty() && known.iter().all(|a| !root.join(a).is_file()) {
+    if !known.is_empty() && known.iter().all(|a| **a == LastArchive::Missing) {
         return Err(RunError::ArchivesGone {
             dir: backup_dir.to_owned(),
             known: known.len(),
         });
     }
     Ok(())
+}
+
+/// `Err(DossiersGone)` when the catalog knows dossiers it has saved and
+/// not one of them is under `dossiers/` (`present` says whether a code is
+/// there): the dossiers' disk or share is not mounted, or the folder was
+/// moved. One dossier deleted among others is a plain deletion.
+pub(crate) fn check_dossiers_present(
+    dossiers_dir: &Path,
+    states: &HashMap<String, DossierState>,
+    present: impl Fn(&str) -> bool,
+) -> Result<(), RunError> {
+    let known: Vec<&str> = states
+        .iter()
+        .filter(|(_, st)| st.last_archive.is_some() || st.last_backup_at.is_some())
+        .map(|(code, _)| code.as_str())
+        .collect();
+    if !known.is_empty() && !known.iter().any(|c| present(c)) {
+        return Err(RunError::DossiersGone {
+            dir: dossiers_dir.to_owned(),
+            known: known.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The names under `dossiers/` that can be dossiers (folders, and links or
+/// unreadable entries, which the scan reports), read once without a scan.
+fn dossier_names(dossiers_dir: &Path) -> Result<HashSet<String>, RunError> {
+    let scan_error = |source| RunError::Scan {
+        path: dossiers_dir.to_owned(),
+        source,
+    };
+    let mut names = HashSet::new();
+    for entry in std::fs::read_dir(dossiers_dir).map_err(scan_error)? {
+        let entry = entry.map_err(scan_error)?;
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            names.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// For each dossier the batch or an event could archive (a valid identity,
+/// neither étalon, test nor non transférable), the others whose code
+/// differs only by case ([`select::case_twins`]).
+pub(crate) fn twins_of(scans: &[DossierScan]) -> HashMap<String, Vec<String>> {
+    select::case_twins(scans.iter().filter_map(|s| {
+        s.identity
+            .as_ref()
+            .ok()
+            .filter(|id| id.kind == Kind::Normal && id.transferable)
+            .map(|_| s.code.as_str())
+    }))
+}
+
+/// Refuses, before anything is written, a rotation subfolder inside
+/// `dossiers/` (`backup.dir` itself is checked by
+/// [`Base::check_outside_dossiers`]).
+pub(crate) fn check_target(base: &Base, target: &Path) -> Result<(), BaseError> {
+    if target == base.backup_dir() {
+        return Ok(());
+    }
+    base.check_folder_outside_dossiers(
+        &format!(
+            "le sous-répertoire de rotation (paramètre {})",
+            base.effective.setting_text("backup.subdir")
+        ),
+        target,
+    )
 }
 
 /// Every dossier of the base, scanned in parallel.
@@ -191,7 +277,7 @@ struct Planned<'a> {
 /// in the order the run takes it. Shared by the run and `--dry-run`.
 #[allow(clippy::type_complexity)]
 fn select_all<'a>(
-    root: &Path,
+    archives: &HashMap<String, LastArchive>,
     scans: &'a [DossierScan],
     states: &HashMap<String, DossierState>,
     leftovers: &HashSet<String>,
@@ -199,6 +285,7 @@ fn select_all<'a>(
 ) -> (Vec<(&'a DossierScan, Outcome)>, Vec<Planned<'a>>) {
     let mut decided = Vec::new();
     let mut plan = Vec::new();
+    let twins = twins_of(scans);
     for s in scans {
         let state = states.get(&s.code);
         let facts = Facts {
@@ -208,9 +295,8 @@ fn select_all<'a>(
             state,
             interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
                 || leftovers.contains(&s.code),
-            archive_missing: state
-                .and_then(|st| st.last_archive.as_deref())
-                .is_some_and(|a| !root.join(a).is_file()),
+            last_archive: archives.get(&s.code).copied().unwrap_or_default(),
+            case_twins: twins.get(&s.code).map_or(&[], Vec::as_slice),
         };
         let outcome = match select::decide(facts, rules) {
             Decision::Save(why) => {
@@ -237,9 +323,17 @@ pub fn run(
 ) -> Result<RunOutcome, RunError> {
     let t0 = Instant::now();
     let base = Base::open(&opts.base, opts.workstation.as_deref())?;
+    let settings = &base.effective.settings;
+    // The run's start date picks its rotation folder; neither that folder,
+    // `backup.dir` nor the state folder may be inside `dossiers/`: checked
+    // before anything is written.
+    let started = clock.now();
+    let backup_dir = base.backup_dir();
+    let target = target_dir(&backup_dir, settings.backup.subdir, started);
+    base.check_outside_dossiers()?;
+    check_target(&base, &target)?;
     let rights = base.rights(&opts.user)?;
     let mailer = Mailer::from_settings(&base.effective)?;
-    let settings = &base.effective.settings;
 
     let _run_lock = base.lock_run()?;
     // What a killed restore left beside the dossiers, before they are scanned.
@@ -254,18 +348,20 @@ pub fn run(
     let catalog = Catalog::open(&base.state_dir())?;
     let catalog_rebuilt = catalog.rebuilt.clone();
 
-    let started = clock.now();
-    let backup_dir = base.backup_dir();
     // Every archive the catalog knows gone at once is a backup folder on a
-    // NAS that is not mounted (or was emptied): nothing is written — not
-    // even the report — under a bare mount point of the local disk.
+    // NAS that is not mounted (or was emptied), and every dossier it has
+    // saved gone from `dossiers/` at once is the dossiers' disk or share
+    // not mounted: nothing is written — not even the report.
     // Read once: the in-progress markers set below for leftovers are also
-    // in `leftovers`, which selection reads beside these states.
+    // in `leftovers`, which selection reads beside these states; one stat
+    // per archive serves both the check and the selection.
     let states = catalog.states()?;
+    let archives = last_archives(&base.root, &states);
     if !opts.force_all {
-        check_archives_present(&base.root, &backup_dir, &states)?;
+        check_archives_present(&backup_dir, &archives)?;
+        let names = dossier_names(&base.dossiers_dir())?;
+        check_dossiers_present(&base.dossiers_dir(), &states, |c| names.contains(c))?;
     }
-    let target = target_dir(&backup_dir, settings.backup.subdir, started);
     std::fs::create_dir_all(&target).map_err(|source| RunError::BackupDir {
         path: target.clone(),
         source,
@@ -316,7 +412,7 @@ pub fn run(
     let scans = scan_all(&base)?;
 
     let rules = rules(opts, &base, &rights);
-    let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);
+    let (decided, plan) = select_all(&archives, &scans, &states, &leftovers, &rules);
     let decided: Vec<DossierLine> = decided
         .into_iter()
         .map(|(s, outcome)| line(s, outcome, None))
@@ -611,10 +707,14 @@ pub struct PlanTotals {
 /// `svgauto run --dry-run`.
 pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError> {
     let base = Base::open(&opts.base, opts.workstation.as_deref())?;
+    // A backup or state folder the run would refuse stops its simulation.
+    base.check_outside_dossiers()?;
     let rights = base.rights(&opts.user)?;
     // Mail settings that would stop the run stop its simulation too.
     Mailer::from_settings(&base.effective)?;
     let settings = &base.effective.settings;
+    let target = target_dir(&base.backup_dir(), settings.backup.subdir, clock.now());
+    check_target(&base, &target)?;
     let mut warnings = Vec::new();
     let states = match Catalog::open_read_only(&base.state_dir()) {
         Ok(Some(c)) => c.states()?,
@@ -629,10 +729,16 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
     };
     let backup_dir = base.backup_dir();
     let leftovers = archive::leftovers(&backup_dir, &base.dossiers_dir());
-    if !opts.force_all
-        && let Err(e) = check_archives_present(&base.root, &backup_dir, &states)
-    {
-        warnings.push(format!("le traitement s'arrêterait : {e}"));
+    let archives = last_archives(&base.root, &states);
+    let scans = scan_all(&base)?;
+    if !opts.force_all {
+        let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
+        let stops = check_archives_present(&backup_dir, &archives).and_then(|()| {
+            check_dossiers_present(&base.dossiers_dir(), &states, |c| here.contains(c))
+        });
+        if let Err(e) = stops {
+            warnings.push(format!("le traitement s'arrêterait : {e}"));
+        }
     }
     if lock::in_use(&base.state_dir().join("run.lock")) {
         warnings.push(
@@ -640,9 +746,8 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
                 .to_owned(),
         );
     }
-    let scans = scan_all(&base)?;
     let rules = rules(opts, &base, &rights);
-    let (decided, plan) = select_all(&base.root, &scans, &states, &leftovers, &rules);
+    let (decided, plan) = select_all(&archives, &scans, &states, &leftovers, &rules);
     let mut totals = PlanTotals::default();
     let mut dossiers = Vec::new();
     let name = |s: &DossierScan| s.identity.as_ref().ok().and_then(|i| i.name.clone());
@@ -671,6 +776,21 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
                     .and_then(|s| s.last_archive.as_deref())
                     .unwrap_or("?")
             ),
+            Why::ArchiveAltered => {
+                let (found, recorded) = match archives.get(&p.scan.code) {
+                    Some(LastArchive::Altered { found, recorded }) => (*found, *recorded),
+                    _ => (0, 0),
+                };
+                format!(
+                    "non modifié, mais l'archive de sa dernière sauvegarde a été modifiée ou tronquée ({} : {} au lieu de {})",
+                    states
+                        .get(&p.scan.code)
+                        .and_then(|s| s.last_archive.as_deref())
+                        .unwrap_or("?"),
+                    human_bytes(found),
+                    human_bytes(recorded)
+                )
+            }
         };
         if in_use {
             detail.push_str(" ; utilisé en ce moment : sera en erreur s'il est encore ouvert");
@@ -740,10 +860,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         dry_run: true,
         base: base.root.display().to_string(),
         user: opts.user.clone(),
-        target_dir: display_path(
-            &target_dir(&backup_dir, settings.backup.subdir, clock.now()),
-            &base.root,
-        ),
+        target_dir: display_path(&target, &base.root),
         max_duration: opts.max_duration.map(crate::cli::format_duration),
         warnings,
         dossiers,

@@ -83,6 +83,11 @@ impl Outcome {
                 if *why == Why::ArchiveMissing {
                     s.push_str(" (l'archive de la sauvegarde précédente avait disparu)");
                 }
+                if *why == Why::ArchiveAltered {
+                    s.push_str(
+                        " (l'archive de la sauvegarde précédente a été modifiée ou tronquée)",
+                    );
+                }
                 if !skipped.is_empty() {
                     s.push_str(&format!(
                         " ({} élément(s) non sauvegardé(s) : {})",

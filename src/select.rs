@@ -8,8 +8,15 @@
 //! time). Only a dossier that needs a backup is checked against the
 //! collaborator's rights: a dossier he may not save is then an error line,
 //! never a silent skip, and a dossier nobody touched is not an error.
+//!
+//! Two helpers feed the facts: [`LastArchive::of`], the one `stat` that
+//! says whether a dossier's last archive is still the file the catalog
+//! recorded, and [`case_twins`], the dossiers whose codes differ only by
+//! case (one archive file on a backup folder that ignores case).
 
 use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::path::Path;
 
 use crate::base::{Identity, Kind, Rights, Status};
 use crate::catalog::{DossierState, LastResult};
@@ -44,6 +51,9 @@ pub enum Why {
     Interrupted,
     /// Unchanged, but the archive of its last backup is no longer on disk.
     ArchiveMissing,
+    /// Unchanged, but the archive of its last backup is no longer the file
+    /// written (another size: emptied, truncated, replaced).
+    ArchiveAltered,
 }
 
 /// Why a dossier is not concerned by the run.
@@ -77,8 +87,86 @@ pub struct Facts<'a> {
     pub state: Option<&'a DossierState>,
     /// In progress in the catalog, or a `.partial` left behind.
     pub interrupted: bool,
-    /// The catalog names its last archive and that file is gone.
-    pub archive_missing: bool,
+    /// What is on disk where the catalog says its last archive is.
+    pub last_archive: LastArchive,
+    /// The other dossiers of the base, saved by the batch or on an event,
+    /// whose code differs from this one only by case (see [`case_twins`]).
+    pub case_twins: &'a [String],
+}
+
+/// What is on disk where the catalog says a dossier's last archive is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LastArchive {
+    /// No archive recorded (never saved).
+    #[default]
+    Unrecorded,
+    /// A file of the size recorded (or no size was recorded: a catalog of
+    /// an earlier release).
+    Present,
+    /// No file there: deleted, or a folder in its place.
+    Missing,
+    /// A file of another size than the one written: emptied, truncated or
+    /// replaced after the backup (sizes in bytes).
+    Altered { found: u64, recorded: u64 },
+}
+
+impl LastArchive {
+    /// One `stat` of the archive the catalog names (relative to `root`
+    /// unless absolute), compared with the size it recorded.
+    pub fn of(root: &Path, state: Option<&DossierState>) -> LastArchive {
+        let Some(st) = state else {
+            return LastArchive::Unrecorded;
+        };
+        let Some(archive) = st.last_archive.as_deref() else {
+            return LastArchive::Unrecorded;
+        };
+        match std::fs::metadata(root.join(archive)) {
+            Ok(m) if m.is_file() => match st.last_bytes {
+                Some(recorded) if recorded != m.len() => LastArchive::Altered {
+                    found: m.len(),
+                    recorded,
+                },
+                _ => LastArchive::Present,
+            },
+            _ => LastArchive::Missing,
+        }
+    }
+}
+
+/// Dossiers whose codes differ only by case (`dupont`, `DUPONT`): on a
+/// backup folder that ignores case (Windows, most NAS shares, exFAT) their
+/// archives `Bdupont.SVG` and `BDUPONT.SVG` are one file. For each code of
+/// such a group, the other codes of the group, sorted; codes without a
+/// twin are not in the map.
+pub fn case_twins<'a>(codes: impl IntoIterator<Item = &'a str>) -> HashMap<String, Vec<String>> {
+    let mut groups: HashMap<String, Vec<&str>> = HashMap::new();
+    for c in codes {
+        groups.entry(c.to_ascii_lowercase()).or_default().push(c);
+    }
+    let mut twins = HashMap::new();
+    for group in groups.values().filter(|g| g.len() > 1) {
+        for c in group {
+            let mut others: Vec<String> = group
+                .iter()
+                .filter(|o| *o != c)
+                .map(|o| (*o).to_owned())
+                .collect();
+            others.sort();
+            twins.insert((*c).to_owned(), others);
+        }
+    }
+    twins
+}
+
+/// The error line of a dossier with case twins, naming them and why.
+pub fn case_twin_message(code: &str, twins: &[String]) -> String {
+    let mut archives = vec![crate::archive::file_name(code)];
+    archives.extend(twins.iter().map(|t| crate::archive::file_name(t)));
+    format!(
+        "Le code {code} ne se distingue de {} que par la casse : sur un répertoire de sauvegarde qui ignore la casse (Windows, la plupart des NAS, exFAT), les archives {} ne seraient qu'un seul fichier et un dossier ne serait dans aucune archive. Aucun d'eux n'est sauvegardé tant que l'un n'est pas renommé.",
+        twins.join(", "),
+        archives.join(" et ")
+    )
 }
 
 pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
@@ -98,6 +186,12 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         (DossierSet::Originals, Status::Copie) => return Decision::Skip(Skip::Copie),
         (DossierSet::Copies, Status::Original) => return Decision::Skip(Skip::Original),
         _ => {}
+    }
+    // Two dossiers the batch would write to one archive on a backup folder
+    // that ignores case: neither is saved, on any file system, so the same
+    // base behaves the same on Linux and on Windows.
+    if !f.case_twins.is_empty() {
+        return Decision::Fail(case_twin_message(&id.code, f.case_twins));
     }
     // A walk that failed saw only part of the dossier: its fingerprint
     // cannot tell whether it changed, so it is an error every run until
@@ -124,8 +218,10 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         .is_some_and(|recorded| f.fingerprint.matches(recorded))
     {
         Why::Modified
-    } else if f.archive_missing {
+    } else if f.last_archive == LastArchive::Missing {
         Why::ArchiveMissing
+    } else if matches!(f.last_archive, LastArchive::Altered { .. }) {
+        Why::ArchiveAltered
     } else {
         return Decision::Skip(Skip::Unchanged);
     };
@@ -201,7 +297,8 @@ mod tests {
             fingerprint: &FP1,
             state,
             interrupted: false,
-            archive_missing: false,
+            last_archive: LastArchive::Present,
+            case_twins: &[],
         }
     }
 
@@ -231,15 +328,65 @@ mod tests {
         let i = Ok(id("A"));
         let same = saved("fp1");
         let mut f = facts(&i, Some(&same));
-        f.archive_missing = true;
+        f.last_archive = LastArchive::Missing;
         assert_eq!(decide(f, &rules(&all)), Decision::Save(Why::ArchiveMissing));
+        f.last_archive = LastArchive::Altered {
+            found: 0,
+            recorded: 25_000,
+        };
+        assert_eq!(decide(f, &rules(&all)), Decision::Save(Why::ArchiveAltered));
         // Excluded kinds stay excluded.
         let mut e = id("E");
         e.kind = Kind::Etalon;
         let e = Ok(e);
         let mut f = facts(&e, Some(&same));
-        f.archive_missing = true;
+        f.last_archive = LastArchive::Missing;
         assert_eq!(decide(f, &rules(&all)), Decision::Skip(Skip::Etalon));
+    }
+
+    #[test]
+    fn an_archive_of_another_size_than_recorded_is_altered() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("BA.SVG"), vec![0u8; 5000]).unwrap();
+        let mut st = saved("fp1");
+        st.last_archive = Some("BA.SVG".into());
+        st.last_bytes = Some(5000);
+        assert_eq!(LastArchive::of(d.path(), Some(&st)), LastArchive::Present);
+        st.last_bytes = Some(25_000);
+        assert_eq!(
+            LastArchive::of(d.path(), Some(&st)),
+            LastArchive::Altered {
+                found: 5000,
+                recorded: 25_000
+            }
+        );
+        // A catalog of an earlier release recorded no size: presence only.
+        st.last_bytes = None;
+        assert_eq!(LastArchive::of(d.path(), Some(&st)), LastArchive::Present);
+        st.last_archive = Some("BB.SVG".into());
+        assert_eq!(LastArchive::of(d.path(), Some(&st)), LastArchive::Missing);
+        std::fs::create_dir(d.path().join("BB.SVG")).unwrap();
+        assert_eq!(LastArchive::of(d.path(), Some(&st)), LastArchive::Missing);
+        assert_eq!(LastArchive::of(d.path(), None), LastArchive::Unrecorded);
+    }
+
+    #[test]
+    fn codes_differing_only_by_case_are_twins_and_errors() {
+        let t = case_twins(["dupont", "DUPONT", "Dupont", "821516", "a-1", "A_1"]);
+        assert_eq!(t["dupont"], ["DUPONT", "Dupont"]);
+        assert_eq!(t["DUPONT"], ["Dupont", "dupont"]);
+        assert!(!t.contains_key("821516") && !t.contains_key("a-1"));
+        let all = Rights::All;
+        let i = Ok(id("dupont"));
+        let mut f = facts(&i, None);
+        f.case_twins = &t["dupont"];
+        let Decision::Fail(m) = decide(f, &rules(&all)) else {
+            panic!("a twin is an error line");
+        };
+        assert!(
+            m.contains("dupont") && m.contains("DUPONT") && m.contains("BDUPONT.SVG"),
+            "{m}"
+        );
     }
 
     #[test]

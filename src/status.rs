@@ -16,7 +16,11 @@
 //! - it was never saved;
 //! - its `dossier.toml` is missing or invalid, or its folder cannot be read;
 //! - the last run left it in error, or its backup was interrupted;
-//! - the archive its last backup wrote is no longer there;
+//! - the archive its last backup wrote is no longer there, or is no longer
+//!   the file written (another size than the catalog recorded: emptied,
+//!   truncated);
+//! - its code differs from another dossier's only by case (one archive file
+//!   on a backup folder that ignores case: neither is saved);
 //! - it has changes no backup holds for more than `--stale-days` days
 //!   (default 7): modified since its last backup, and the oldest change
 //!   dated after that backup (a file's modification time; the backup's own
@@ -34,10 +38,15 @@
 //! Catalog entries of dossiers no longer under `dossiers/` are listed apart,
 //! "supprimés de la base", with their last archive; they are not problems.
 //!
+//! The **base itself needs attention** when the run would stop before
+//! saving anything (exit 2): a backup or state folder inside `dossiers/`,
+//! every archive the catalog knows gone, or every dossier it has saved gone
+//! from `dossiers/` (the checks are the run's own, see `pipeline`).
+//!
 //! Exit codes, for monitoring scripts (the same with `--json`): `0` nothing
 //! needs attention ("Tout est sauvegardé.", or "Rien à surveiller ; N
-//! dossier(s) modifié(s)…" when tonight's run has work); `1` at least one dossier needs
-//! attention; `2` the status could not be established (base, settings or
+//! dossier(s) modifié(s)…" when tonight's run has work); `1` the base or at
+//! least one dossier needs attention; `2` the status could not be established (base, settings or
 //! catalog unreadable).
 
 use std::collections::{HashMap, HashSet};
@@ -52,9 +61,10 @@ use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
 use crate::lock;
+use crate::pipeline::{self, target_dir};
 use crate::restore::{self, CommandError};
 use crate::scan::{self, DossierScan};
-use crate::select::{self, Decision, Facts, Rules, Skip};
+use crate::select::{self, Decision, Facts, LastArchive, Rules, Skip};
 
 /// Where a dossier stands; every dossier is in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,6 +112,37 @@ pub enum Attention {
     ArchiveMissing,
     /// A temporary tree of a restore is left in `dossiers/`.
     RestoreLeftover,
+    /// The last archive is not the file written (another size).
+    ArchiveAltered,
+}
+
+/// Why the base as a whole needs attention: the run would stop (exit 2)
+/// before saving anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseAttention {
+    /// A backup, rotation or state folder inside `dossiers/`.
+    InsideDossiers,
+    /// Every archive the catalog knows is gone (backup folder not mounted).
+    ArchivesGone,
+    /// Every dossier the catalog has saved is gone from `dossiers/`.
+    DossiersGone,
+}
+
+/// A problem of the whole base, with the run's own message (French).
+#[derive(Debug, Serialize)]
+pub struct BaseProblem {
+    pub kind: BaseAttention,
+    pub message: String,
+}
+
+/// Sizes of a last archive that is not the file written, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Altered {
+    /// On disk now.
+    pub found: u64,
+    /// Recorded by the catalog when it was written.
+    pub recorded: u64,
 }
 
 /// One dossier of `dossiers/`.
@@ -124,6 +165,8 @@ pub struct DossierStatus {
     pub last_archive: Option<String>,
     /// `None` when no archive is recorded.
     pub archive_present: Option<bool>,
+    /// Present, but not the size written: emptied, truncated, replaced.
+    pub archive_altered: Option<Altered>,
     pub last_result: Option<LastRun>,
     pub last_error: Option<String>,
     /// `None` for excluded and invalid dossiers and those never saved.
@@ -174,6 +217,7 @@ pub struct Totals {
     /// Dossiers (and codes no longer under `dossiers/`) with temporary trees
     /// of restores left behind.
     pub restore_leftovers: usize,
+    pub archive_altered: usize,
     /// Dossiers needing attention, whatever the reasons, plus the codes of
     /// `orphan_restore_leftovers`.
     pub attention: usize,
@@ -190,6 +234,9 @@ pub struct StatusReport {
     /// A run holds the base right now: what it is doing may show as "en
     /// cours".
     pub run_in_progress: bool,
+    /// What makes the run stop before saving anything; empty when all is
+    /// well.
+    pub base_attention: Vec<BaseProblem>,
     /// By code.
     pub dossiers: Vec<DossierStatus>,
     /// By code.
@@ -197,7 +244,7 @@ pub struct StatusReport {
     /// By code: restores' temporary trees of codes not under `dossiers/`.
     pub orphan_restore_leftovers: Vec<OrphanLeftovers>,
     pub totals: Totals,
-    /// No dossier needs attention: exit 0. Dossiers modified since their
+    /// Neither the base nor a dossier needs attention: exit 0. Dossiers modified since their
     /// last backup (that tonight's run will take) are not a problem.
     pub nothing_to_watch: bool,
     /// Every covered dossier's last backup holds what is on disk: nothing
@@ -289,14 +336,23 @@ pub fn status(
         },
         run_active,
     };
-    let present = |a: &Option<String>| a.as_ref().map(|a| base.root.join(a).is_file());
+    let archives = pipeline::last_archives(&base.root, &states);
+    let last_archive = |code: &str| archives.get(code).copied().unwrap_or_default();
+    let twins = pipeline::twins_of(&scans);
 
     let mut dossiers: Vec<DossierStatus> = scans
         .iter()
         .map(|s| {
             let state = states.get(&s.code);
-            let archive_present = present(&state.and_then(|st| st.last_archive.clone()));
-            let mut d = assess(s, state, leftovers.contains(&s.code), archive_present, &cx);
+            let twins = twins.get(&s.code).map_or(&[][..], Vec::as_slice);
+            let mut d = assess(
+                s,
+                state,
+                leftovers.contains(&s.code),
+                last_archive(&s.code),
+                twins,
+                &cx,
+            );
             if let Some(paths) = temp.remove(&s.code) {
                 d.restore_leftovers = paths;
                 d.attention.push(Attention::RestoreLeftover);
@@ -311,7 +367,28 @@ pub fn status(
     orphan_restore_leftovers.sort_by(|a, b| a.code.cmp(&b.code));
     dossiers.sort_by(|a, b| a.code.cmp(&b.code));
 
+    // What would stop the run before it saves anything, in its own words.
     let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
+    let mut base_attention = Vec::new();
+    let stops = |kind, e: &dyn std::fmt::Display| BaseProblem {
+        kind,
+        message: format!("le traitement s'arrêterait (code 2) : {e}"),
+    };
+    if let Err(e) = base.check_outside_dossiers().and_then(|()| {
+        pipeline::check_target(
+            &base,
+            &target_dir(&base.backup_dir(), settings.backup.subdir, now),
+        )
+    }) {
+        base_attention.push(stops(BaseAttention::InsideDossiers, &e));
+    }
+    if let Err(e) = pipeline::check_archives_present(&base.backup_dir(), &archives) {
+        base_attention.push(stops(BaseAttention::ArchivesGone, &e));
+    }
+    if let Err(e) = pipeline::check_dossiers_present(&dossiers_dir, &states, |c| here.contains(c)) {
+        base_attention.push(stops(BaseAttention::DossiersGone, &e));
+    }
+
     let mut deleted: Vec<DeletedDossier> = states
         .iter()
         .filter(|(code, st)| {
@@ -322,7 +399,7 @@ pub fn status(
             code: code.clone(),
             last_backup_at: st.last_backup_at.clone(),
             last_archive: st.last_archive.clone(),
-            archive_present: present(&st.last_archive),
+            archive_present: present_of(last_archive(code)),
         })
         .collect();
     deleted.sort_by(|a, b| a.code.cmp(&b.code));
@@ -349,6 +426,7 @@ pub fn status(
                 Attention::Interrupted => totals.interrupted += 1,
                 Attention::ArchiveMissing => totals.archive_missing += 1,
                 Attention::RestoreLeftover => totals.restore_leftovers += 1,
+                Attention::ArchiveAltered => totals.archive_altered += 1,
                 Attention::NeverSaved | Attention::Invalid | Attention::Stale => {}
             }
         }
@@ -361,8 +439,9 @@ pub fn status(
         now: now.to_rfc3339(),
         stale_days,
         run_in_progress: run_active,
-        nothing_to_watch: totals.attention == 0,
-        all_backed_up: totals.attention == 0 && totals.modified == 0,
+        nothing_to_watch: totals.attention == 0 && base_attention.is_empty(),
+        all_backed_up: totals.attention == 0 && base_attention.is_empty() && totals.modified == 0,
+        base_attention,
         dossiers,
         deleted,
         orphan_restore_leftovers,
@@ -370,15 +449,29 @@ pub fn status(
     })
 }
 
+/// Whether an archive is on disk, as the JSON says it (`None`: none
+/// recorded).
+fn present_of(a: LastArchive) -> Option<bool> {
+    match a {
+        LastArchive::Unrecorded => None,
+        LastArchive::Present | LastArchive::Altered { .. } => Some(true),
+        LastArchive::Missing => Some(false),
+    }
+}
+
 /// The status of one dossier, from its scan and what the catalog says of
-/// it; `leftover`: a `.partial` of it was left by a run that died.
+/// it; `leftover`: a `.partial` of it was left by a run that died;
+/// `last_archive`: what is on disk where its last archive should be;
+/// `twins`: the dossiers whose code differs from its own only by case.
 fn assess(
     s: &DossierScan,
     st: Option<&DossierState>,
     leftover: bool,
-    archive_present: Option<bool>,
+    last_archive: LastArchive,
+    twins: &[String],
     cx: &Context<'_>,
 ) -> DossierStatus {
+    let archive_present = present_of(last_archive);
     let marked = leftover || st.is_some_and(|st| st.in_progress_run.is_some());
     // The run's own rule says what it leaves out.
     let decision = select::decide(
@@ -388,7 +481,8 @@ fn assess(
             fingerprint: &s.fingerprint,
             state: st,
             interrupted: marked,
-            archive_missing: archive_present == Some(false),
+            last_archive,
+            case_twins: twins,
         },
         &cx.rules,
     );
@@ -397,9 +491,10 @@ fn assess(
         Decision::Skip(reason) => Some(reason),
         Decision::Save(_) | Decision::Fail(_) => None,
     };
-    let invalid = match (&s.identity, &s.walk_error) {
-        (Err(m), _) => Some(m.clone()),
-        (Ok(_), Some(m)) if excluded.is_none() => Some(format!("{m}.")),
+    // With every right, the run's only error lines are the dossier's own:
+    // `dossier.toml`, an unreadable folder, a code twin by case.
+    let invalid = match decision {
+        Decision::Fail(m) => Some(m),
         _ => None,
     };
     let saved_fp = st.and_then(|st| st.fingerprint.as_deref());
@@ -454,6 +549,12 @@ fn assess(
         if archive_present == Some(false) {
             attention.push(Attention::ArchiveMissing);
         }
+        // A run writing its new archive right now is not an altered one.
+        if matches!(last_archive, LastArchive::Altered { .. })
+            && last_result != Some(LastRun::Running)
+        {
+            attention.push(Attention::ArchiveAltered);
+        }
     }
     let state = if excluded.is_some() {
         State::Excluded
@@ -481,6 +582,10 @@ fn assess(
         last_backup_at: st.and_then(|st| st.last_backup_at.clone()),
         last_archive: st.and_then(|st| st.last_archive.clone()),
         archive_present,
+        archive_altered: match last_archive {
+            LastArchive::Altered { found, recorded } => Some(Altered { found, recorded }),
+            _ => None,
+        },
         last_error: st
             .filter(|_| last_result == Some(LastRun::Error))
             .and_then(|st| st.last_error.clone()),
@@ -650,6 +755,18 @@ impl DossierStatus {
                     self.last_archive.as_deref().unwrap_or("?")
                 ),
                 Attention::RestoreLeftover => leftover_words(&self.restore_leftovers),
+                Attention::ArchiveAltered => {
+                    let sizes = self.archive_altered.map_or_else(String::new, |a| {
+                        format!(
+                            " : {} octet(s) au lieu des {} écrits",
+                            a.found, a.recorded
+                        )
+                    });
+                    format!(
+                        "archive modifiée ou tronquée depuis la sauvegarde : {}{sizes} (le prochain traitement sauvegarde le dossier à nouveau)",
+                        self.last_archive.as_deref().unwrap_or("?")
+                    )
+                }
             })
             .collect()
     }
@@ -678,6 +795,9 @@ impl StatusReport {
                 "Un traitement est en cours sur cette base : cet état change pendant qu'il avance."
                     .into(),
             );
+        }
+        for p in &self.base_attention {
+            out.push(format!("Attention : {}", p.message));
         }
         out.push(String::new());
         if self.dossiers.is_empty() {
@@ -710,7 +830,12 @@ impl StatusReport {
                     d.last_backup_at
                         .as_deref()
                         .map_or_else(|| "jamais".into(), show_time),
-                    archive_cell(d.last_archive.as_deref(), d.archive_present),
+                    archive_cell(d.last_archive.as_deref(), d.archive_present)
+                        + if d.archive_altered.is_some() {
+                            " (MODIFIÉE)"
+                        } else {
+                            ""
+                        },
                     match d.modified_since {
                         Some(true) => "oui",
                         Some(false) => "non",
@@ -818,6 +943,12 @@ impl StatusReport {
                 t.restore_leftovers
             ));
         }
+        if t.archive_altered > 0 {
+            problems.push(format!(
+                "{} archive(s) modifiée(s) ou tronquée(s)",
+                t.archive_altered
+            ));
+        }
         if !problems.is_empty() {
             out.push(format!("Problèmes : {}", problems.join(", ")));
         }
@@ -834,8 +965,15 @@ impl StatusReport {
                 "Rien à surveiller ; {} dossier(s) modifié(s) depuis leur dernière sauvegarde, que le prochain traitement sauvegardera.",
                 t.modified
             )
-        } else {
+        } else if self.base_attention.is_empty() {
             format!("À surveiller : {} dossier(s).", t.attention)
+        } else if t.attention == 0 {
+            "À surveiller : la base (voir « Attention » plus haut).".into()
+        } else {
+            format!(
+                "À surveiller : la base (voir « Attention » plus haut) et {} dossier(s).",
+                t.attention
+            )
         });
         out
     }
@@ -1004,7 +1142,8 @@ mod tests {
             &with(far_future, at(11, 12)),
             Some(&st),
             false,
-            Some(true),
+            LastArchive::Present,
+            &[],
             &cx(now, &all),
         );
         assert!(
@@ -1018,7 +1157,8 @@ mod tests {
             &with(far_past, at(19, 12)),
             Some(&st),
             false,
-            Some(true),
+            LastArchive::Present,
+            &[],
             &cx(now, &all),
         );
         assert!(d.stale, "{:?}", d.state);
@@ -1029,7 +1169,8 @@ mod tests {
             &with(at(11, 12), at(11, 12)),
             Some(&future),
             false,
-            Some(true),
+            LastArchive::Present,
+            &[],
             &cx(now, &all),
         );
         assert!(d.stale);
@@ -1040,7 +1181,8 @@ mod tests {
             &with(far_future, far_future),
             Some(&st),
             false,
-            Some(true),
+            LastArchive::Present,
+            &[],
             &cx(now, &all),
         );
         assert!(d.stale && d.modified_since == Some(true));
@@ -1052,27 +1194,55 @@ mod tests {
         let st = saved("fp0", at(1, 21));
         // Nobody touched it for 3 weeks: its archive holds what is there.
         let s = scan_of("A", "fp0", &[at(1, 10)]);
-        let d = assess(&s, Some(&st), false, Some(true), &cx(at(22, 12), &all));
+        let d = assess(
+            &s,
+            Some(&st),
+            false,
+            LastArchive::Present,
+            &[],
+            &cx(at(22, 12), &all),
+        );
         assert_eq!(
             (d.state, d.attention.as_slice()),
             (State::UpToDate, &[][..])
         );
         // Dormant for 3 weeks, modified this morning: the next run takes it.
         let s = scan_of("A", "fp1", &[at(1, 10), at(22, 9)]);
-        let d = assess(&s, Some(&st), false, Some(true), &cx(at(22, 12), &all));
+        let d = assess(
+            &s,
+            Some(&st),
+            false,
+            LastArchive::Present,
+            &[],
+            &cx(at(22, 12), &all),
+        );
         assert_eq!(
             (d.state, d.attention.as_slice()),
             (State::Modified, &[][..])
         );
         // Modified 10 days ago and still not saved.
         let s = scan_of("A", "fp1", &[at(12, 9), at(20, 9)]);
-        let d = assess(&s, Some(&st), false, Some(true), &cx(at(22, 12), &all));
+        let d = assess(
+            &s,
+            Some(&st),
+            false,
+            LastArchive::Present,
+            &[],
+            &cx(at(22, 12), &all),
+        );
         assert_eq!(d.state, State::Stale);
         assert_eq!(d.attention, [Attention::Stale]);
         assert_eq!(d.unsaved_since, Some(at(12, 9).to_rfc3339()));
         // No file dated after the backup (a deletion): the backup's time.
         let s = scan_of("A", "fp1", &[at(1, 10)]);
-        let d = assess(&s, Some(&st), false, Some(true), &cx(at(9, 12), &all));
+        let d = assess(
+            &s,
+            Some(&st),
+            false,
+            LastArchive::Present,
+            &[],
+            &cx(at(9, 12), &all),
+        );
         assert_eq!(d.state, State::Stale);
         assert_eq!(d.unsaved_since, Some(at(1, 21).to_rfc3339()));
     }
@@ -1084,22 +1254,78 @@ mod tests {
         st.last_result = Some(LastResult::Error);
         st.last_error = Some("occupé".into());
         let s = scan_of("A", "fp0", &[]);
-        let d = assess(&s, Some(&st), true, Some(false), &cx(at(2, 12), &all));
+        let d = assess(
+            &s,
+            Some(&st),
+            true,
+            LastArchive::Missing,
+            &[],
+            &cx(at(2, 12), &all),
+        );
         assert_eq!(
             d.attention,
             [Attention::Interrupted, Attention::ArchiveMissing],
             "an interruption is newer news than the error"
         );
-        let d = assess(&s, Some(&st), false, Some(false), &cx(at(2, 12), &all));
+        let d = assess(
+            &s,
+            Some(&st),
+            false,
+            LastArchive::Missing,
+            &[],
+            &cx(at(2, 12), &all),
+        );
         assert_eq!(d.attention, [Attention::Error, Attention::ArchiveMissing]);
         assert_eq!(d.result_text(), "en erreur : occupé");
         let mut running = cx(at(2, 12), &all);
         running.run_active = true;
-        let d = assess(&s, Some(&st), true, Some(true), &running);
+        let d = assess(&s, Some(&st), true, LastArchive::Present, &[], &running);
         assert_eq!(
             (d.last_result, d.attention.len()),
             (Some(LastRun::Running), 0)
         );
+    }
+
+    #[test]
+    fn an_altered_archive_needs_attention_unless_a_run_is_writing_it() {
+        let all = Rights::All;
+        let st = saved("fp0", at(1, 21));
+        let s = scan_of("A", "fp0", &[]);
+        let altered = LastArchive::Altered {
+            found: 0,
+            recorded: 4096,
+        };
+        let d = assess(&s, Some(&st), false, altered, &[], &cx(at(2, 12), &all));
+        assert_eq!(d.attention, [Attention::ArchiveAltered]);
+        assert_eq!(d.archive_present, Some(true));
+        assert!(
+            d.reasons(7)[0].contains("0 octet(s) au lieu des 4096"),
+            "{:?}",
+            d.reasons(7)
+        );
+        let mut running = cx(at(2, 12), &all);
+        running.run_active = true;
+        let d = assess(&s, Some(&st), true, altered, &[], &running);
+        assert!(d.attention.is_empty());
+    }
+
+    #[test]
+    fn a_case_twin_is_invalid() {
+        let all = Rights::All;
+        let s = scan_of("A", "fp0", &[]);
+        let d = assess(
+            &s,
+            None,
+            false,
+            LastArchive::Unrecorded,
+            &["a".to_owned()],
+            &cx(at(2, 12), &all),
+        );
+        assert_eq!(
+            (d.state, d.attention.as_slice()),
+            (State::Invalid, &[Attention::Invalid][..])
+        );
+        assert!(d.invalid.as_deref().unwrap().contains("casse"));
     }
 
     #[test]
@@ -1109,7 +1335,14 @@ mod tests {
         if let Ok(id) = &mut s.identity {
             id.kind = Kind::Etalon;
         }
-        let d = assess(&s, None, false, None, &cx(at(2, 12), &all));
+        let d = assess(
+            &s,
+            None,
+            false,
+            LastArchive::Unrecorded,
+            &[],
+            &cx(at(2, 12), &all),
+        );
         assert_eq!(d.state, State::Excluded);
         assert_eq!(d.excluded, Some(Skip::Etalon));
         assert!(d.attention.is_empty() && d.never_saved);
