@@ -350,6 +350,19 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         Vec::new()
     };
 
+    // The lock file the restored dossier will be locked through, made now
+    // so that taking its lock after the switch changes no folder entry of
+    // the published tree (its folder is flushed below).
+    if let Err(e) = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(new.join(LOCK_FILE))
+        .map_err(io_err(&new.join(LOCK_FILE)))
+    {
+        return fail(e);
+    }
+
     // Carrying things in touched folders: their recorded times again.
     if let Err(e) = checked.finish_folders().map_err(io_err(&new)) {
         return fail(e);

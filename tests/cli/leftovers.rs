@@ -390,26 +390,39 @@ fn a_temporary_tree_that_cannot_be_removed_is_said_shown_by_status_and_never_blo
     assert_eq!(s.temp_trees(), [".svgauto-del-A.1"]);
     assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");
 
-    // The dossier deleted: its leftover still needs attention.
+    // The dossier deleted: its leftover still needs attention (and, the
+    // base's only dossier gone, the base too: every dossier gone at once).
     fs::remove_dir_all(s.base.dossier_dir("A")).unwrap();
     s.status(false).code(1).stdout_has(&[
         "  A : absent de dossiers/ ; reste d'une remontée non supprimé : dossiers/.svgauto-del-A.1",
-        "À surveiller : 1 dossier(s).",
+        "À surveiller : la base (voir « Attention » plus haut) et 1 dossier(s).",
     ]);
     let j = s.status_json();
     assert_eq!(j["orphan_restore_leftovers"][0]["code"], "A", "{j}");
     assert_eq!(j["totals"]["attention"], 1, "{j}");
 
-    // Handed over: the next run removes it and says so.
+    // Handed over: the next run removes it and says so (`--all`: the base's
+    // only dossier was deleted on purpose, which a plain run refuses).
     s.own(&s.dossiers().join(".svgauto-del-A.1"));
-    s.run().code(0).stderr_has(&[
+    let root = s.base.root().as_os_str();
+    s.svgauto(&[
+        "run".as_ref(),
+        "--base".as_ref(),
+        root,
+        "--no-progress".as_ref(),
+        "--user".as_ref(),
+        "COMPT".as_ref(),
+        "--all".as_ref(),
+    ])
+    .code(0)
+    .stderr_has(&[
         "Dossier A : dossier temporaire ",
         ".svgauto-del-A.1 supprimé",
     ]);
     assert!(s.temp_trees().is_empty(), "{:?}", s.temp_trees());
-    s.status(false)
-        .code(0)
-        .stdout_has(&["Tout est sauvegardé."]);
+    let j = s.status_json();
+    assert_eq!(j["totals"]["restore_leftovers"], 0, "{j}");
+    assert_eq!(j["orphan_restore_leftovers"], serde_json::json!([]), "{j}");
 }
 
 /// Unmounts (lazily) whatever is mounted under `root` when dropped, so a
