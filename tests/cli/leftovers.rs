@@ -228,8 +228,12 @@ fn a_read_only_folder_neither_leaves_old_data_behind_nor_blocks_the_next_restore
     }
 }
 
-/// Unreadable (0000) and unwritable (0500) folders, nested, in the live
-/// dossier a restore sets aside: removed with it by their owner.
+/// Unwritable (0500) folders, nested, in the live dossier a restore sets
+/// aside: removed with it by their owner. Their files are in no archive,
+/// so the restore saves them first (`AvantRemontee/`, hunt item H5): while
+/// a folder (`prive/`, 0000) cannot be read, that save, hence the restore,
+/// is refused and nothing changes; readable again, the dossier is saved
+/// aside, restored, and the old tree removed.
 #[test]
 fn unreadable_and_unwritable_folders_set_aside_by_a_restore_are_removed() {
     let (s, saved) = read_only_base(Who::Ordinary);
@@ -241,8 +245,22 @@ fn unreadable_and_unwritable_folders_set_aside_by_a_restore_are_removed() {
     }
     mode(&s.base.path("A", "prive"), 0o000);
 
+    if s.nobody() {
+        // Root reads everything: only an ordinary account is refused.
+        let before = s.base.everything();
+        let out = s.restore("A");
+        out.code(1)
+            .refused("BA.SVG", &["n'a pas pu être sauvegardé", "prive/"]);
+        assert!(s.temp_trees().is_empty(), "{:?}\n{out}", s.temp_trees());
+        assert_same_snapshot(&before, &s.base.everything(), "the base after the refusal");
+    }
+    // Readable, still unwritable: saved, then removed with the old tree.
+    mode(&s.base.path("A", "prive"), 0o500);
+
     let out = s.restore("A");
-    out.code(0).restored("A", "BA.SVG");
+    out.code(0)
+        .restored("A", "BA.SVG")
+        .stdout_has(&["état précédent sauvegardé dans"]);
     assert!(out.stderr.is_empty(), "{out}");
     assert!(s.temp_trees().is_empty(), "{:?}\n{out}", s.temp_trees());
     assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");
