@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod base;
+pub mod before_restore;
 pub mod catalog;
 pub mod cleanup;
 pub mod cli;

@@ -34,6 +34,13 @@
 //! from the live dossier into the new one by hard links (a copy where links
 //! are impossible) before the switch, so the live dossier is never touched
 //! before it is switched whole.
+//!
+//! Into a base, a restore never destroys a state no archive holds: holding
+//! the dossier's lock, before anything else, the live dossier is saved
+//! into `<backup.dir>/AvantRemontee/` unless the catalog proves an archive
+//! holds it ([`crate::before_restore`]); if that save fails, the restore is
+//! refused and nothing changes. [`restore_into`] cannot be called without
+//! what that takes (a [`Safeguard`]).
 
 use std::fs::{self, File};
 use std::io;
@@ -43,6 +50,7 @@ use thiserror::Error;
 
 use crate::archive;
 use crate::base::{Base, BaseError, DOCUMENTS, LOCK_FILE, valid_code};
+pub use crate::before_restore::Safeguard;
 use crate::catalog::{Catalog, CatalogError};
 use crate::cleanup;
 use crate::clock::Clock;
@@ -187,6 +195,15 @@ pub enum RestoreError {
         "le dossier en place ne peut pas être lu entièrement ({why}) : la remontée pourrait détruire des fichiers qu'aucune archive ne contient ; rendez-le lisible, ou déplacez ce qu'il contient, avant de remonter"
     )]
     LiveUnreadable { why: String },
+    #[error(
+        "l'état actuel du dossier {code} n'est dans aucune archive et n'a pas pu être sauvegardé avant la remontée : {why} ; remontée refusée, le dossier n'a pas changé (corrigez la cause, ou déplacez le dossier hors de dossiers/ pour le remonter sans cette sauvegarde)"
+    )]
+    NotSavedBefore { code: String, why: String },
+    #[error("{source} (l'état actuel du dossier, sauvegardé avant, est dans {})", saved.display())]
+    SavedBefore {
+        source: Box<RestoreError>,
+        saved: PathBuf,
+    },
     #[error("{} existe déjà et n'est pas vide", path.display())]
     TargetExists { path: PathBuf },
     #[error("{} : {source}", path.display())]
@@ -210,6 +227,8 @@ pub struct Restored {
     pub dir: PathBuf,
     /// The fingerprint the archive's backup recorded (its manifest's).
     pub archived_fingerprint: String,
+    /// When the archive's backup was taken (its manifest's).
+    pub archived_backup_time: String,
     /// What the live dossier held that no archive can (see
     /// [`keep_left_out`]), kept in the restored dossier: shown paths.
     pub kept: Vec<String>,
@@ -217,6 +236,9 @@ pub struct Restored {
     /// fingerprint of the restored files, to record when the archive was
     /// the dossier's last backup (see [`restored_fingerprint`]).
     pub restored_fingerprint: Option<String>,
+    /// Where the live dossier's state was saved before the switch, when no
+    /// archive held it (see [`crate::before_restore`]).
+    pub saved_before: Option<PathBuf>,
 }
 
 /// The dossier code of an archive from its file name `B<CODE>.SVG`.
@@ -283,15 +305,23 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
         files: checked.files,
         bytes: checked.bytes,
         dir: target,
+        archived_backup_time: checked.manifest.backup_time,
         archived_fingerprint: checked.manifest.fingerprint,
         restored_fingerprint: None,
         kept: Vec::new(),
+        saved_before: None,
     })
 }
 
 /// Restores `archive` into the base's `dossiers/` folder, switching the
-/// live dossier atomically. The caller holds the base's run lock.
-pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, RestoreError> {
+/// live dossier atomically; a live state no archive holds is saved first
+/// by `guard` (a failed save refuses the restore). The caller holds the
+/// base's run lock.
+pub fn restore_into(
+    archive: &Path,
+    dossiers: &Path,
+    guard: &Safeguard<'_>,
+) -> Result<Restored, RestoreError> {
     let code = code_of(archive)?;
     let live = dossiers.join(&code);
     let new = temp(dossiers, "new", &code);
@@ -331,7 +361,33 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         None
     };
 
-    // 3. Associated documents the archive does not hold stay as they are,
+    // 3. The live state, if no archive holds it, saved before anything
+    //    else: under the dossier's lock, so it is the state the switch
+    //    replaces.
+    let saved_before = match &held {
+        Some(h) => match guard.keep_live_state(&code, &live, h, &checked.manifest) {
+            Ok(saved) => saved,
+            Err(why) => {
+                return fail(RestoreError::NotSavedBefore {
+                    code,
+                    why: why.trim_end_matches('.').to_owned(),
+                });
+            }
+        },
+        None => None,
+    };
+    // A refusal from now on says where that state is.
+    let fail_saved = |e: RestoreError| {
+        fail(match &saved_before {
+            Some(p) => RestoreError::SavedBefore {
+                source: Box::new(e),
+                saved: p.clone(),
+            },
+            None => e,
+        })
+    };
+
+    // 4. Associated documents the archive does not hold stay as they are,
     //    and so does everything a run leaves out of an archive (special
     //    files, names an archive cannot hold…): no archive has it, so the
     //    restore must not destroy it.
@@ -339,12 +395,12 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
     if live_docs.is_dir()
         && let Err(e) = link_tree(&live_docs, &new.join(DOCUMENTS))
     {
-        return fail(e);
+        return fail_saved(e);
     }
     let kept = if live_exists {
         match keep_left_out(&live, &new, checked.manifest.documents_included) {
             Ok(k) => k,
-            Err(e) => return fail(e),
+            Err(e) => return fail_saved(e),
         }
     } else {
         Vec::new()
@@ -365,22 +421,22 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
 
     // Carrying things in touched folders: their recorded times again.
     if let Err(e) = checked.finish_folders().map_err(io_err(&new)) {
-        return fail(e);
+        return fail_saved(e);
     }
 
-    // 4. The new dossier is complete: its folders flushed (a file's own
+    // 5. The new dossier is complete: its folders flushed (a file's own
     //    flush does not make its name durable), then marked so, durably.
     if let Err(e) = sync_tree(&new) {
-        return fail(e);
+        return fail_saved(e);
     }
     if let Err(e) = fs::rename(&new, &ready).map_err(io_err(&ready)) {
-        return fail(e);
+        return fail_saved(e);
     }
     if let Err(e) = archive::sync_dir(dossiers).map_err(io_err(dossiers)) {
-        return fail(e);
+        return fail_saved(e);
     }
 
-    // 5. The switch: two renames, each atomic.
+    // 6. The switch: two renames, each atomic.
     // Windows refuses to rename a folder while a file in it is open, our
     // lock file included: let go of it just before. An application that
     // opens the dossier in between holds `dossier.lock` open itself, so the
@@ -388,14 +444,14 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
     #[cfg(windows)]
     drop(held);
     if live_exists && let Err(e) = fs::rename(&live, &old).map_err(io_err(&old)) {
-        return fail(e);
+        return fail_saved(e);
     }
     if let Err(e) = fs::rename(&ready, &live) {
         // Put the old dossier back; it is whole.
         if live_exists {
             let _ = fs::rename(&old, &live);
         }
-        return fail(io_err(&live)(e));
+        return fail_saved(io_err(&live)(e));
     }
     let _ = archive::sync_dir(dossiers);
     // Scanned under the new dossier's own lock: the one held so far is on
@@ -408,7 +464,7 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
     #[cfg(not(windows))]
     drop(held);
 
-    // 6. Clean up; what cannot be removed is said and retried by the next
+    // 7. Clean up; what cannot be removed is said and retried by the next
     //    `recover` (the commands run one after their restores).
     let _ = discard(dossiers, &old);
     Ok(Restored {
@@ -416,9 +472,11 @@ pub fn restore_into(archive: &Path, dossiers: &Path) -> Result<Restored, Restore
         files: checked.files,
         bytes: checked.bytes,
         dir: live,
+        archived_backup_time: checked.manifest.backup_time,
         archived_fingerprint: checked.manifest.fingerprint,
         restored_fingerprint,
         kept,
+        saved_before,
     })
 }
 
@@ -648,8 +706,14 @@ const LOOK_WHEN_REFUSED: &str = "Fichier au refus : ";
 /// left for the next pass), then moves it into `maj/done/` or, refused,
 /// into `maj/failed/` with a `.txt` saying why. A refused file that changes
 /// afterwards in `failed/` (a copy that had stalled and resumed) is put
-/// back into `maj/` first. The caller holds the base's run lock.
-pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<ImportPass> {
+/// back into `maj/` first. A live state no archive holds is saved first by
+/// `guard` (see [`restore_into`]). The caller holds the base's run lock.
+pub fn import(
+    maj: &Path,
+    dossiers: &Path,
+    stamp: &str,
+    guard: &Safeguard<'_>,
+) -> io::Result<ImportPass> {
     let mut pass = ImportPass::default();
     if !maj.is_dir() {
         return Ok(pass);
@@ -698,7 +762,7 @@ pub fn import(maj: &Path, dossiers: &Path, stamp: &str) -> io::Result<ImportPass
             ));
             continue;
         }
-        let result = restore_into(&file, dossiers);
+        let result = restore_into(&file, dossiers, guard);
         // A refusal of a file that changed while it was read judged a
         // state it was passing through: the file is judged again later.
         if result.is_err() && settle::Look::of(&file).ok().as_ref() != Some(&first) {
@@ -828,6 +892,9 @@ fn open_for_writing(base: &Path) -> Result<(Base, lock::Held, Catalog, Lines), C
     let base = Base::open(base, None)?;
     let held = base.lock_run()?;
     let mut recovered = recover(&base.dossiers_dir());
+    recovered.extend(crate::before_restore::remove_interrupted(
+        &base.backup_dir(),
+    ));
     let catalog = Catalog::open(&base.state_dir())?;
     recovered.extend(
         catalog
@@ -849,9 +916,10 @@ pub fn restore_command(
 ) -> Result<Said, CommandError> {
     let said = |file: &Path, r: Result<Restored, RestoreError>| match r {
         Ok(r) => Ok(format!(
-            "Dossier {} : remonté depuis {}{}",
+            "Dossier {} : remonté depuis {}{}{}",
             r.code,
             file.display(),
+            saved_words(&r.saved_before),
             kept_words(&r.kept)
         )),
         Err(e) => Err(format!("{} : refusé : {e}", file.display())),
@@ -868,8 +936,13 @@ pub fn restore_command(
     }
     let base = base.expect("clap requires --base without --to");
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
+    let guard = Safeguard {
+        base: &base,
+        catalog: &catalog,
+        clock,
+    };
     for f in files {
-        let r = restore_into(f, &base.dossiers_dir());
+        let r = restore_into(f, &base.dossiers_dir(), &guard);
         record(&catalog, &base.root, clock, f, &r, "restore")?;
         lines.push(said(f, r));
     }
@@ -892,19 +965,26 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
     let maj = base.root.join("maj");
     let stamp = clock.now().format("%Y%m%d-%H%M%S").to_string();
-    let pass = import(&maj, &base.dossiers_dir(), &stamp).map_err(|source| CommandError::Io {
-        path: maj.clone(),
-        source,
-    })?;
+    let guard = Safeguard {
+        base: &base,
+        catalog: &catalog,
+        clock,
+    };
+    let pass =
+        import(&maj, &base.dossiers_dir(), &stamp, &guard).map_err(|source| CommandError::Io {
+            path: maj.clone(),
+            source,
+        })?;
     lines.extend(pass.left.into_iter().map(Ok));
     for i in pass.imported {
         record(&catalog, &base.root, clock, &i.file, &i.result, "import")?;
         lines.push(match &i.result {
             Ok(r) => Ok(format!(
-                "Dossier {} : remonté depuis {}, rangé dans {}{}",
+                "Dossier {} : remonté depuis {}, rangé dans {}{}{}",
                 r.code,
                 i.file.display(),
                 i.moved_to.display(),
+                saved_words(&r.saved_before),
                 kept_words(&r.kept)
             )),
             Err(e) => Err(format!(
@@ -922,6 +1002,14 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
         )));
     }
     Ok(Said::from_lines(lines))
+}
+
+/// Where a restore saved the state it replaced, said in its line.
+fn saved_words(saved: &Option<PathBuf>) -> String {
+    saved
+        .as_ref()
+        .map(|p| format!(" ; état précédent sauvegardé dans {}", p.display()))
+        .unwrap_or_default()
 }
 
 /// What a restore kept that no archive holds, said after its line.
@@ -953,19 +1041,12 @@ fn record(
     let error = r.as_ref().err().map(ToString::to_string);
     if let Ok(r) = r
         && let Some(fp) = &r.restored_fingerprint
+        && let Some(recorded) = last_backup_record(catalog, root, r)?
     {
         // Only when the archive restored was the dossier's last backup (its
         // record says so, or it is the very file the catalog names): an
         // older one leaves the dossier modified since its last backup.
-        let last = catalog
-            .states()?
-            .get(&r.code)
-            .and_then(|s| s.last_archive.clone());
-        let same_file = last.is_some_and(|last| {
-            let (a, b) = (fs::canonicalize(file), fs::canonicalize(root.join(last)));
-            matches!((a, b), (Ok(a), Ok(b)) if a == b)
-        });
-        catalog.refresh_fingerprint(&r.code, &r.archived_fingerprint, fp, same_file)?;
+        catalog.refresh_fingerprint(&r.code, &recorded, fp, false)?;
     }
     catalog.record_restore(
         &clock.now().to_rfc3339(),
@@ -974,6 +1055,43 @@ fn record(
         source,
         error.as_deref(),
     )
+}
+
+/// The catalog's fingerprint of the dossier's last backup when the archive
+/// `r` came from holds that backup: the fingerprint its manifest records,
+/// or — once an earlier restore of that backup refreshed the record to its
+/// restored files — the same backup (fingerprint and time) as the archive
+/// the catalog names, still in place. `None` otherwise.
+fn last_backup_record(
+    catalog: &Catalog,
+    root: &Path,
+    r: &Restored,
+) -> Result<Option<String>, CatalogError> {
+    let states = catalog.states()?;
+    let Some(state) = states.get(&r.code) else {
+        return Ok(None);
+    };
+    let Some(recorded) = &state.fingerprint else {
+        return Ok(None);
+    };
+    if *recorded == r.archived_fingerprint {
+        return Ok(Some(recorded.clone()));
+    }
+    let same_backup = state
+        .last_archive
+        .as_ref()
+        .and_then(|a| manifest_of(&root.join(a)))
+        .is_some_and(|m| {
+            m.fingerprint == r.archived_fingerprint && m.backup_time == r.archived_backup_time
+        });
+    Ok(same_backup.then(|| recorded.clone()))
+}
+
+/// The manifest of the archive at `path`, if it reads.
+fn manifest_of(path: &Path) -> Option<archive::Manifest> {
+    let mut zip = zip::ZipArchive::new(File::open(path).ok()?).ok()?;
+    let entry = zip.by_name(archive::MANIFEST).ok()?;
+    serde_json::from_reader(entry).ok()
 }
 
 #[cfg(test)]

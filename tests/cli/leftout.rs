@@ -85,7 +85,9 @@ fn a_restore_never_deletes_a_file_whose_name_is_not_utf8_nor_a_link() {
         fs::read(to.join("R").join(OsStr::from_bytes(LATIN1))).unwrap(),
         b"%PDF-1.4 releve"
     );
-    // Both restores were of the dossier's last backup: nothing to save.
+    // Both restores were of the dossier's last backup (the second one too,
+    // although the first recorded its restored files' fingerprint): the
+    // dossier is that backup's state, and the next run has nothing to save.
     base.run_compt(&[]).code(0);
     base.report().assert_no_dossier_lines();
 }

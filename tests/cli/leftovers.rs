@@ -230,10 +230,11 @@ fn a_read_only_folder_neither_leaves_old_data_behind_nor_blocks_the_next_restore
 }
 
 /// Unwritable (0500) folders, nested, in the live dossier a restore sets
-/// aside: removed with it by their owner. An unreadable (0000) one is
-/// another matter: what it holds cannot be seen, so the restore cannot
-/// tell that no archive lacks it — it is refused, naming it, and nothing
-/// changes (never a file deleted that no archive holds).
+/// aside: removed with it by their owner. Their files are in no archive,
+/// so the restore saves them first (`AvantRemontee/`, hunt item H5): while
+/// a folder (`prive/`, 0000) cannot be read, that save, hence the restore,
+/// is refused and nothing changes; readable again, the dossier is saved
+/// aside, restored, and the old tree removed.
 #[test]
 fn unreadable_and_unwritable_folders_set_aside_by_a_restore_are_removed() {
     let (s, saved) = read_only_base(Who::Ordinary);
@@ -244,22 +245,23 @@ fn unreadable_and_unwritable_folders_set_aside_by_a_restore_are_removed() {
         mode(&s.base.path("A", dir), 0o500);
     }
     mode(&s.base.path("A", "prive"), 0o000);
-    {
-        let refused = s.restore("A");
-        refused
-            .code(1)
-            .stderr_has(&["prive", "ne peut pas être lu entièrement"]);
-        mode(&s.base.path("A", "prive"), 0o700);
-        assert_eq!(
-            fs::read_to_string(s.base.path("A", "prive/salaires.dat")).unwrap(),
-            "confidentiel\n"
-        );
-        assert!(s.temp_trees().is_empty(), "{:?}", s.temp_trees());
-        fs::remove_dir_all(s.base.path("A", "prive")).unwrap();
+
+    if s.nobody() {
+        // Root reads everything: only an ordinary account is refused.
+        let before = s.base.everything();
+        let out = s.restore("A");
+        out.code(1)
+            .refused("BA.SVG", &["n'a pas pu être sauvegardé", "prive/"]);
+        assert!(s.temp_trees().is_empty(), "{:?}\n{out}", s.temp_trees());
+        assert_same_snapshot(&before, &s.base.everything(), "the base after the refusal");
     }
+    // Readable, still unwritable: saved, then removed with the old tree.
+    mode(&s.base.path("A", "prive"), 0o500);
 
     let out = s.restore("A");
-    out.code(0).restored("A", "BA.SVG");
+    out.code(0)
+        .restored("A", "BA.SVG")
+        .stdout_has(&["état précédent sauvegardé dans"]);
     assert!(out.stderr.is_empty(), "{out}");
     assert!(s.temp_trees().is_empty(), "{:?}\n{out}", s.temp_trees());
     assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");

@@ -8,6 +8,7 @@ mod harness;
 
 mod archive;
 mod badinput;
+mod before_restore;
 mod budget;
 mod concurrent;
 mod disk;

@@ -36,7 +36,12 @@
 //! - (restore) `dossiers/<CODE>` — or, where a crash left it absent, what
 //!   `restore::recover` puts back: `.svgauto-ready-<CODE>`, else
 //!   `.svgauto-old-<CODE>` — is either the old tree, whole, or the new tree
-//!   with every folder entry and every file's data flushed.
+//!   with every folder entry and every file's data flushed;
+//! - (restore over a state no archive holds) wherever the dossier may be
+//!   the new tree, the archive the old state was saved into
+//!   (`sauve/AvantRemontee/<stamp>/B<CODE>.SVG`) is durable: its name in
+//!   every folder of its path (folders created by the restore included)
+//!   and all its data.
 //!
 //! Negative controls prove the checker can fail: a hand-written log, and
 //! the real logs with a flush removed or moved after the rename.
@@ -758,8 +763,13 @@ enum Watch {
         sauve: String,
         fingerprints: Vec<(String, String)>,
     },
-    /// The restore switch of dossier `code` in `dossiers`.
-    Restore { dossiers: String, code: String },
+    /// The restore switch of dossier `code` in `dossiers`, and the archive
+    /// the live state was saved into first, if any.
+    Restore {
+        dossiers: String,
+        code: String,
+        aside: Option<String>,
+    },
 }
 
 /// What a replay found.
@@ -843,6 +853,11 @@ fn check(seed: &Model, calls: &[Call], watch: &Watch) -> Verdict {
         };
         // Archives: old, or new and entirely flushed.
         for &d in &archive_dirs {
+            if d >= m.nodes.len() {
+                // A folder created later in the log (the one the state
+                // saved before a restore goes into): nothing in it yet.
+                continue;
+            }
             for state in m.states(d) {
                 states += 1;
                 for (name, &ino) in state.iter().filter(|(n, _)| is_archive_name(n)) {
@@ -871,7 +886,12 @@ fn check(seed: &Model, calls: &[Call], watch: &Watch) -> Verdict {
                 }
             }
         }
-        if let Watch::Restore { dossiers, code } = watch {
+        if let Watch::Restore {
+            dossiers,
+            code,
+            aside: saved_first,
+        } = watch
+        {
             let dir = seed.lookup_path(dossiers).expect("dossiers/ exists");
             let old = seed.lookup_path(&format!("{dossiers}/{code}"));
             let ready = format!(".svgauto-ready-{code}");
@@ -896,7 +916,12 @@ fn check(seed: &Model, calls: &[Call], watch: &Watch) -> Verdict {
                 let problem = if Some(ino) == old {
                     old_tree_damage(&m, ino, &path)
                 } else {
-                    new_tree_gap(&m, &total_writes, &total_ops, ino, &path)
+                    new_tree_gap(&m, &total_writes, &total_ops, ino, &path).or_else(|| {
+                        saved_first
+                            .as_deref()
+                            .and_then(|a| aside_gap(&m, &total_writes, a))
+                            .map(|g| format!("is the new tree, while {g}"))
+                    })
                 };
                 if let Some(p) = problem {
                     report(
@@ -935,6 +960,33 @@ fn old_tree_damage(m: &Model, ino: Ino, path: &str) -> Option<String> {
     n.base
         .iter()
         .find_map(|(name, &c)| old_tree_damage(m, c, &format!("{path}/{name}")))
+}
+
+/// What of the archive at `path` is not durable yet: its name in a folder
+/// of its path, or its data.
+fn aside_gap(m: &Model, total_writes: &[usize], path: &str) -> Option<String> {
+    let comps = m.comps(path)?;
+    let mut at = 0;
+    let mut shown = m.root.clone();
+    for c in &comps {
+        shown = format!("{shown}/{c}");
+        let Some(&next) = m.nodes[at].entries.get(c) else {
+            return Some(format!("the old state's archive {path} is not written yet"));
+        };
+        if m.states(at).iter().any(|s| s.get(c) != Some(&next)) {
+            return Some(format!(
+                "the old state's archive is not durable: {shown} may be missing from its folder"
+            ));
+        }
+        at = next;
+    }
+    let n = &m.nodes[at];
+    (n.synced_writes < total_writes[at] || total_writes[at] == 0).then(|| {
+        format!(
+            "the old state's archive is not durable: {path}: {} of its {} writes flushed",
+            n.synced_writes, total_writes[at]
+        )
+    })
 }
 
 /// What of the new tree is not durable yet: a folder whose entries are not
@@ -1348,6 +1400,21 @@ fn traced_restore() -> RestoreTrace {
     );
     assert!(base.path("A", "documents/ajout.txt").exists());
     base.assert_no_restore_leftovers();
+    // The live dossier had changed since its backup: saved first.
+    let mut aside = Vec::new();
+    walk_files(&base.sauve().join("AvantRemontee"), &mut |p| {
+        aside.push(canonical(p))
+    });
+    assert_eq!(
+        aside.len(),
+        1,
+        "one archive saved before the restore: {aside:?}"
+    );
+    assert!(
+        t.out.stdout.contains("état précédent sauvegardé dans"),
+        "{}",
+        t.out.stdout
+    );
     let dossiers = format!("{root}/dossiers");
     RestoreTrace {
         seed,
@@ -1355,6 +1422,7 @@ fn traced_restore() -> RestoreTrace {
         watch: Watch::Restore {
             dossiers: dossiers.clone(),
             code: "A".into(),
+            aside: aside.pop(),
         },
         dossiers,
     }
@@ -1423,5 +1491,51 @@ fn restore_passes_the_model_once_its_extracted_folders_are_flushed() {
     check(&r.seed, &resequence(unflushed), &r.watch).assert_caught(
         "restore with a/b/ never flushed",
         "folder dossiers/.svgauto-ready-A/a/b/ never flushed",
+    );
+}
+
+/// A restore over a state no archive holds saves that state first
+/// (`sauve/AvantRemontee/<stamp>/BA.SVG`): at every crash point where the
+/// dossier may already be the new tree, that archive is durable — its data,
+/// and its name in every folder of its path, the folders the restore
+/// created included. Negative controls: without the flush of
+/// `AvantRemontee/` (which makes the new `<stamp>/` folder durable), or of
+/// the archive's data, the checker reports it.
+#[test]
+fn the_state_saved_before_a_restore_is_durable_before_the_switch() {
+    let r = traced_restore();
+    let v = check(&r.seed, &r.calls, &r.watch);
+    figures("restore over a state saved first", &v);
+    v.assert_clean("restore over a state saved first");
+
+    let Watch::Restore {
+        aside: Some(aside), ..
+    } = &r.watch
+    else {
+        panic!("the restore saved the live state first: {:?}", r.watch);
+    };
+    let stamp = Path::new(aside).parent().unwrap();
+    let holder = stamp.parent().unwrap().to_str().unwrap().to_owned();
+    assert!(holder.ends_with("/AvantRemontee"), "{holder}");
+    let without = |pred: &dyn Fn(&str) -> bool| -> Vec<Call> {
+        r.calls
+            .iter()
+            .filter(|c| !is_flush_of(c, pred))
+            .cloned()
+            .collect()
+    };
+    check(&r.seed, &without(&|p| p == holder), &r.watch).assert_caught(
+        "restore with AvantRemontee/ never flushed",
+        "may be missing from its folder",
+    );
+    let partial = format!("{aside}.partial");
+    check(
+        &r.seed,
+        &without(&|p| p == partial || p == *aside),
+        &r.watch,
+    )
+    .assert_caught(
+        "restore with the saved archive's data never flushed",
+        "writes flushed",
     );
 }
