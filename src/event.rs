@@ -164,7 +164,7 @@ pub fn save_command(
         Event::ProviderExchange => backup_dir.join(EXCHANGE_DIR),
         Event::Closing => backup_dir.join(CLOSING_DIR),
     };
-    std::fs::create_dir_all(&folder).map_err(|source| CommandError::Io {
+    crate::owner_only::create_dir_all(&folder).map_err(|source| CommandError::Io {
         path: folder.clone(),
         source,
     })?;

@@ -259,7 +259,7 @@ pub fn run(
         check_archives_present(&base.root, &backup_dir, &states)?;
     }
     let target = target_dir(&backup_dir, settings.backup.subdir, started);
-    std::fs::create_dir_all(&target).map_err(|source| RunError::BackupDir {
+    crate::owner_only::create_dir_all(&target).map_err(|source| RunError::BackupDir {
         path: target.clone(),
         source,
     })?;
@@ -489,6 +489,7 @@ pub fn run(
     };
     let mut warnings: Vec<String> = recovered;
     warnings.extend(catalog_rebuilt.iter().cloned());
+    warnings.extend(archive::unflushed_warnings());
     warnings.extend(mail.iter().flatten().filter_map(|s| {
         s.error
             .as_ref()

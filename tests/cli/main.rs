@@ -15,6 +15,7 @@ mod dryrun;
 mod event;
 mod example;
 mod hostile;
+mod hunt2;
 mod import;
 mod kill;
 mod leftout;
