@@ -652,7 +652,10 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
 }
 
 fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError> {
-    let file = File::create(partial).map_err(|e| write_error(partial, e))?;
+    // Owner-only (`owner_only`), whatever the umask: the archive holds the
+    // dossier's data. A `.partial` left by a killed run is replaced, never
+    // reused with its own permissions.
+    let file = crate::owner_only::replace(partial).map_err(|e| write_error(partial, e))?;
     let werr = |e| write_error(partial, e);
     let c = job.compression;
     let mut asm = Assembler {
@@ -805,10 +808,25 @@ pub fn rfc3339(m: Mtime) -> String {
 }
 
 /// Flushes a folder's entry list, so a rename in it survives a power cut.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+///
+/// Some file systems cannot flush a folder and say so: `fsync` on a folder
+/// fails with `EINVAL` on CIFS/SMB before Linux 4.17 and on FUSE file
+/// systems without that operation, `ENOTSUP`/`EOPNOTSUPP` or `ENOSYS` on
+/// others. Callers flush a file itself before renaming it, so such a
+/// refusal is not an error: `Ok(Flushed::Unsupported)`, and the folder is
+/// remembered for [`unflushed_warnings`]. Any other failure (`EIO`,
+/// `ENOSPC`, no permission to open the folder…) is returned as it is.
+pub fn sync_dir(dir: &Path) -> io::Result<Flushed> {
     #[cfg(unix)]
     {
-        File::open(dir)?.sync_all()
+        match File::open(dir)?.sync_all() {
+            Ok(()) => Ok(Flushed::Done),
+            Err(e) if flush_unsupported(&e) => {
+                remember_unflushed(dir, &e);
+                Ok(Flushed::Unsupported)
+            }
+            Err(e) => Err(e),
+        }
     }
     #[cfg(windows)]
     {
@@ -825,12 +843,91 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
         {
             let _ = f.sync_all();
         }
-        Ok(())
+        Ok(Flushed::Done)
     }
     #[cfg(not(any(unix, windows)))]
     {
         let _ = dir;
-        Ok(())
+        Ok(Flushed::Done)
+    }
+}
+
+/// What [`sync_dir`] could do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// The folder's entries are on disk.
+    Done,
+    /// The file system does not flush folders (see [`sync_dir`]).
+    Unsupported,
+}
+
+/// Whether a folder flush failed because the file system does not offer
+/// it, rather than because something went wrong.
+#[cfg(unix)]
+fn flush_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(c) if c == libc::EINVAL || c == libc::ENOTSUP || c == libc::EOPNOTSUPP || c == libc::ENOSYS
+    )
+}
+
+/// The folders that could not be flushed since the last
+/// [`unflushed_warnings`], by file system (device number), with the first
+/// error of each file system.
+#[cfg(unix)]
+type Unflushed = Vec<(u64, String, std::collections::BTreeSet<PathBuf>)>;
+
+#[cfg(unix)]
+static UNFLUSHED: std::sync::Mutex<Unflushed> = std::sync::Mutex::new(Vec::new());
+
+#[cfg(unix)]
+fn remember_unflushed(dir: &Path, e: &io::Error) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
+    let mut seen = UNFLUSHED.lock().unwrap_or_else(|p| p.into_inner());
+    match seen.iter_mut().find(|(d, ..)| *d == dev) {
+        Some((.., dirs)) => {
+            dirs.insert(dir.to_owned());
+        }
+        None => seen.push((dev, e.to_string(), [dir.to_owned()].into())),
+    }
+}
+
+/// One sentence per file system whose folders could not be flushed since
+/// the last call (see [`sync_dir`]), naming the topmost such folder (the
+/// backup folder, or where a restore went) and how many others; empty when
+/// every flush worked. A command says them once, on stderr (and a run
+/// in its JSON report's `warnings`).
+pub fn unflushed_warnings() -> Vec<String> {
+    #[cfg(unix)]
+    {
+        let seen = std::mem::take(&mut *UNFLUSHED.lock().unwrap_or_else(|p| p.into_inner()));
+        seen.into_iter()
+            .map(|(_, why, dirs)| {
+                let dir = dirs
+                    .iter()
+                    .min_by_key(|d| (d.components().count(), d.as_os_str().len()))
+                    .cloned()
+                    .unwrap_or_default();
+                let others = match dirs.len() {
+                    1 => String::new(),
+                    n => format!(
+                        " (et {} autre(s) répertoire(s) du même système de fichiers)",
+                        n - 1
+                    ),
+                };
+                format!(
+                    "le système de fichiers de {}{others} refuse de vider un répertoire sur disque ({why}) : \
+                     les fichiers y ont été écrits et vidés sur disque avant d'être renommés, mais ce \
+                     système seul garantit qu'un renommage y survit à une coupure de courant",
+                    dir.display()
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        Vec::new()
     }
 }
 
@@ -1028,6 +1125,35 @@ mod tests {
         std::os::unix::fs::symlink("vrai.txt", d.path().join("lien")).unwrap();
         assert!(open_regular(&d.path().join("lien")).unwrap().is_none());
         assert!(open_regular(&d.path().join("vrai.txt")).unwrap().is_some());
+    }
+
+    /// A folder flush the file system does not offer is not an error; a
+    /// flush that went wrong is.
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_flush_refused_as_unsupported_is_not_an_error() {
+        for code in [libc::EINVAL, libc::ENOTSUP, libc::EOPNOTSUPP, libc::ENOSYS] {
+            assert!(
+                flush_unsupported(&io::Error::from_raw_os_error(code)),
+                "{code}"
+            );
+        }
+        for code in [
+            libc::EIO,
+            libc::ENOSPC,
+            libc::EDQUOT,
+            libc::EACCES,
+            libc::EROFS,
+        ] {
+            assert!(
+                !flush_unsupported(&io::Error::from_raw_os_error(code)),
+                "{code}"
+            );
+        }
+        assert!(!flush_unsupported(&io::Error::other("x")));
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(sync_dir(d.path()).unwrap(), Flushed::Done);
+        assert!(sync_dir(&d.path().join("absent")).is_err());
     }
 
     #[test]

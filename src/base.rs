@@ -147,7 +147,7 @@ impl Base {
     /// svgauto at a time writes into a base (run, restore, import).
     pub fn lock_run(&self) -> Result<lock::Held, BaseError> {
         let dir = self.state_dir();
-        std::fs::create_dir_all(&dir).map_err(|source| BaseError::State {
+        crate::owner_only::create_dir_all(&dir).map_err(|source| BaseError::State {
             path: dir.clone(),
             source,
         })?;

@@ -176,7 +176,7 @@ impl Safeguard<'_> {
             }
             (at, e)
         };
-        fs::create_dir_all(&dir).map_err(|e| undo(e, dir.clone()))?;
+        crate::owner_only::create_dir_all(&dir).map_err(|e| undo(e, dir.clone()))?;
         for d in &created {
             let parent = d.parent().unwrap_or(Path::new("."));
             archive::sync_dir(parent).map_err(|e| undo(e, parent.to_owned()))?;

@@ -215,7 +215,7 @@ impl Catalog {
     }
 
     fn open_with(state_dir: &Path, rebuild: bool) -> Result<Catalog, CatalogError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
+        crate::owner_only::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
             path: state_dir.to_owned(),
             source,
         })?;
@@ -254,7 +254,12 @@ impl Catalog {
         for suffix in ["-wal", "-shm"] {
             let side = state_dir.join(format!("{}{suffix}", Self::FILE));
             if side.exists() {
-                let _ = std::fs::rename(&side, format!("{}{suffix}", aside.display()));
+                // Named from the path's own bytes, not a text copy of it
+                // (a base whose path is not UTF-8). SQLite usually removes
+                // them itself when it closes the damaged file.
+                let mut side_aside = aside.clone().into_os_string();
+                side_aside.push(suffix);
+                let _ = std::fs::rename(&side, side_aside);
             }
         }
         let mut c = match Self::open_at(&path, MIGRATIONS) {
@@ -274,7 +279,14 @@ impl Catalog {
 
     /// Opens, checks and brings up to date the catalog at `path`, whose
     /// schema is `migrations` (a parameter for the tests of future steps).
+    ///
+    /// A new catalog is created owner-only (`owner_only::FILE_MODE`, an
+    /// empty file SQLite takes as an empty database); SQLite gives its
+    /// `-wal` and `-shm` files the permissions of the database.
     fn open_at(path: &Path, migrations: &[&str]) -> Result<Catalog, OpenFail> {
+        // Any failure here (the file exists, a read-only or full disk) is
+        // left to SQLite's own opening, which says it as it always has.
+        let _ = crate::owner_only::create_new(path);
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Checked before anything is written into it: a file set aside, or
@@ -362,8 +374,9 @@ impl Catalog {
         let conn = if wal.exists() {
             Connection::open_with_flags(&path, flags)
         } else {
+            let uri = file_uri(&path).ok_or_else(|| rusqlite::Error::InvalidPath(path.clone()))?;
             Connection::open_with_flags(
-                format!("{}?immutable=1", file_uri(&path)),
+                format!("{uri}?immutable=1"),
                 flags | OpenFlags::SQLITE_OPEN_URI,
             )
         }?;
@@ -724,22 +737,41 @@ fn describe(e: &rusqlite::Error) -> String {
     }
 }
 
-/// `file:` URI of a path for SQLite (RFC 3986 percent-encoding of anything
-/// but unreserved characters and separators; `C:\x` becomes `file:/C:/x`).
-fn file_uri(path: &Path) -> String {
-    let text = path.to_string_lossy().replace('\\', "/");
+/// `file:` URI of a path for SQLite (<https://www.sqlite.org/uri.html>),
+/// from the path's own bytes: every byte but unreserved characters and `/`
+/// is percent-encoded (SQLite decodes `%HH` back into that byte), so a path
+/// that is not UTF-8 (a Latin-1 share name) names the same file as it does
+/// to the system. An absolute path gets an empty authority (`file:///a`,
+/// and `file:////x` for `//x`, which would otherwise read as a host).
+/// Windows: `\` is the separator and `C:\x` becomes `file:/C:/x`; `None`
+/// for a path that is not valid Unicode there, which SQLite cannot open
+/// under any name (nor, then, can `run`).
+fn file_uri(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(windows)]
+    let bytes = path.to_str()?.replace('\\', "/").into_bytes();
+    #[cfg(not(any(unix, windows)))]
+    let bytes = path.to_str()?.as_bytes().to_vec();
     let mut uri = String::from("file:");
-    if text.as_bytes().get(1) == Some(&b':') {
+    let drive = bytes.get(1) == Some(&b':') && bytes[0].is_ascii_alphabetic();
+    if bytes.first() == Some(&b'/') {
+        uri.push_str("//");
+    } else if drive && cfg!(windows) {
         uri.push('/');
     }
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~:".contains(&b) {
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) || (i == 1 && drive && cfg!(windows))
+        {
             uri.push(b as char);
         } else {
             uri.push_str(&format!("%{b:02X}"));
         }
     }
-    uri
+    Some(uri)
 }
 
 #[cfg(test)]
@@ -825,7 +857,35 @@ mod tests {
         assert_eq!(r.states().unwrap()["A"].fingerprint.as_deref(), Some("fp"));
         drop(r);
         assert_eq!(files(), before);
-        assert_eq!(file_uri(Path::new("C:\\a b")), "file:/C:/a%20b");
+        #[cfg(windows)]
+        assert_eq!(file_uri(Path::new("C:\\a b")).unwrap(), "file:/C:/a%20b");
+    }
+
+    /// The read-only catalog is found from the path's bytes: a folder name
+    /// that is not UTF-8, or holds what a URI gives a meaning to.
+    #[cfg(unix)]
+    #[test]
+    fn read_only_open_from_any_path_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(
+            file_uri(Path::new(std::ffi::OsStr::from_bytes(b"/b\xe9/c d?#%:\\"))).unwrap(),
+            "file:///b%E9/c%20d%3F%23%25%3A%5C"
+        );
+        assert_eq!(file_uri(Path::new("//x/y")).unwrap(), "file:////x/y");
+        assert_eq!(file_uri(Path::new("rel/C:a")).unwrap(), "file:rel/C%3Aa");
+        let d = tempfile::tempdir().unwrap();
+        for name in [&b"Cabinet\xe9"[..], b"a?immutable=0#x", b"100% \\ :"] {
+            let dir = d
+                .path()
+                .join(std::ffi::OsStr::from_bytes(name))
+                .join(".svgauto");
+            let c = Catalog::open(&dir).unwrap();
+            c.record_success("A", None, "fp", "t", "sauve/BA.SVG", 1)
+                .unwrap();
+            drop(c);
+            let r = Catalog::open_read_only(&dir).unwrap().expect("found");
+            assert_eq!(r.states().unwrap()["A"].fingerprint.as_deref(), Some("fp"));
+        }
     }
 
     /// A catalog as the releases before versions wrote it: their schema

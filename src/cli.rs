@@ -3,7 +3,7 @@
 //! which is rewritten into `run --base … --user …` before parsing so that
 //! existing scheduled tasks keep working.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
@@ -285,7 +285,7 @@ pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
         let s = a.to_string_lossy();
         let upper = s.to_ascii_uppercase();
         if upper.starts_with("/P:") {
-            base = Some(s[3..].to_string());
+            base = Some(after_switch(a));
         } else if upper.starts_with("/CO.") {
             if upper != "/CO.BATCH.SAUVEGARDEAUTO" {
                 return Err(format!(
@@ -323,6 +323,27 @@ pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     ])
 }
 
+/// What follows a three-character switch such as `/P:`, from the
+/// argument's own bytes (UTF-16 units on Windows): a base whose path is not
+/// UTF-8 is the same base in the original form as with `--base`.
+fn after_switch(a: &OsStr) -> OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        OsStr::from_bytes(a.as_bytes().get(3..).unwrap_or_default()).to_owned()
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::ffi::{OsStrExt, OsStringExt};
+        let units: Vec<u16> = a.encode_wide().skip(3).collect();
+        OsString::from_wide(&units)
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        OsString::from(a.to_string_lossy().get(3..).unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +367,23 @@ mod tests {
         assert_eq!(out[1], "run");
         assert_eq!(PathBuf::from(&out[3]), d.path());
         assert_eq!(out[5], "COMPT");
+    }
+
+    /// `/P:` keeps the path's bytes: a Latin-1 folder name is not turned
+    /// into U+FFFD (another path, which does not exist).
+    #[cfg(unix)]
+    #[test]
+    fn legacy_base_path_keeps_its_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let arg = OsStr::from_bytes(b"/p:/srv/Cabinet\xe9").to_owned();
+        let out = translate_legacy(vec![
+            "svgauto".into(),
+            arg,
+            "/C:A".into(),
+            "/CO.BATCH.SAUVEGARDEAUTO".into(),
+        ])
+        .unwrap();
+        assert_eq!(out[3].as_bytes(), b"/srv/Cabinet\xe9");
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub fn save_command(
             &folder,
         )?,
     }
-    std::fs::create_dir_all(&folder).map_err(|source| CommandError::Io {
+    crate::owner_only::create_dir_all(&folder).map_err(|source| CommandError::Io {
         path: folder.clone(),
         source,
     })?;

@@ -218,13 +218,17 @@ fn clock() -> anyhow::Result<Box<dyn clock::Clock>> {
     clock::from_env().map_err(anyhow::Error::msg)
 }
 
-/// Prints what a command said and returns how it ends.
+/// Prints what a command said and returns how it ends; then, once, the
+/// folders whose file system refused to be flushed (`archive::sync_dir`).
 fn print(said: Said) -> Exit {
     for l in said.lines {
         match l {
             Ok(l) => say!("{l}"),
             Err(l) => warn!("svgauto : {l}"),
         }
+    }
+    for w in svgauto::archive::unflushed_warnings() {
+        warn!("svgauto : {w}");
     }
     said.exit
 }

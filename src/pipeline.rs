@@ -362,7 +362,7 @@ pub fn run(
         let names = dossier_names(&base.dossiers_dir())?;
         check_dossiers_present(&base.dossiers_dir(), &states, |c| names.contains(c))?;
     }
-    std::fs::create_dir_all(&target).map_err(|source| RunError::BackupDir {
+    crate::owner_only::create_dir_all(&target).map_err(|source| RunError::BackupDir {
         path: target.clone(),
         source,
     })?;
@@ -592,6 +592,7 @@ pub fn run(
     };
     let mut warnings: Vec<String> = recovered;
     warnings.extend(catalog_rebuilt.iter().cloned());
+    warnings.extend(archive::unflushed_warnings());
     warnings.extend(mail.iter().flatten().filter_map(|s| {
         s.error
             .as_ref()

@@ -8,7 +8,7 @@
 //! sentences are the original product's. The report file is created before
 //! any dossier is touched: a run that cannot write its report does not start.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -226,7 +226,7 @@ impl Report {
     /// report: if the name is taken (two runs in the same second), `-2`,
     /// `-3`… is added before the extension.
     pub fn create(log_dir: &Path, started: DateTime<Local>) -> io::Result<Report> {
-        fs::create_dir_all(log_dir)?;
+        crate::owner_only::create_dir_all(log_dir)?;
         let stem = format!("svgauto-{}", started.format("%Y%m%d-%H%M%S"));
         let mut n = 1;
         loop {
@@ -236,11 +236,7 @@ impl Report {
                 format!("{stem}-{n}")
             };
             let txt_path = log_dir.join(format!("{name}.txt"));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&txt_path)
-            {
+            match crate::owner_only::create_new(&txt_path) {
                 Ok(txt) => {
                     return Ok(Report {
                         txt,
@@ -304,8 +300,10 @@ impl Report {
     }
 }
 
+/// Writes `path` whole (a new file, owner-only: it names clients) and
+/// flushes it.
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = File::create(path)?;
+    let mut f = crate::owner_only::replace(path)?;
     f.write_all(data)?;
     f.sync_all()
 }

@@ -519,25 +519,30 @@ fn keep_left_out(
 
 /// Puts `from` (any kind: file, folder, link, FIFO, socket, device) at `to`
 /// as the same thing: a hard link, or a copy of a link, or a folder whose
-/// content is carried the same way.
+/// content is carried the same way — one folder open at a time, whatever
+/// the depth (`crate::tree`).
 fn carry(from: &Path, to: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(from)?;
-    if meta.is_dir() {
-        fs::create_dir(to)?;
-        for e in fs::read_dir(from)? {
-            let e = e?;
-            carry(&e.path(), &to.join(e.file_name()))?;
+    let mut pending = vec![(from.to_owned(), to.to_owned())];
+    while let Some((from, to)) = pending.pop() {
+        let meta = fs::symlink_metadata(&from)?;
+        if meta.is_dir() {
+            fs::create_dir(&to)?;
+            for e in crate::tree::read_folder(&from, false)? {
+                let e = e?;
+                pending.push((e.path, to.join(e.name)));
+            }
+            continue;
         }
-        return Ok(());
-    }
-    match fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        #[cfg(unix)]
-        Err(_) if meta.file_type().is_symlink() => {
-            std::os::unix::fs::symlink(fs::read_link(from)?, to)
+        match fs::hard_link(&from, &to) {
+            Ok(()) => {}
+            #[cfg(unix)]
+            Err(_) if meta.file_type().is_symlink() => {
+                std::os::unix::fs::symlink(fs::read_link(&from)?, &to)?
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+    Ok(())
 }
 
 /// The fingerprint to record for a dossier just restored, if it holds
@@ -595,28 +600,32 @@ fn sync_tree(root: &Path) -> Result<(), RestoreError> {
 
 /// Adds to `to` every file of `from` that `to` does not have, as a hard link
 /// to the same file (a copy, with its modification time, where the file
-/// system cannot link).
+/// system cannot link); one folder open at a time, whatever the depth
+/// (`crate::tree`).
 fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
-    fs::create_dir_all(to).map_err(io_err(to))?;
-    for e in fs::read_dir(from).map_err(io_err(from))? {
-        let e = e.map_err(io_err(from))?;
-        let ft = e.file_type().map_err(io_err(&e.path()))?;
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if ft.is_dir() {
-            link_tree(&src, &dst)?;
-        } else if ft.is_file() && !dst.exists() && fs::hard_link(&src, &dst).is_err() {
-            fs::copy(&src, &dst).map_err(io_err(&dst))?;
-            let mtime = fs::metadata(&src)
-                .and_then(|m| m.modified())
-                .map_err(io_err(&src))?;
-            File::options()
-                .write(true)
-                .open(&dst)
-                .and_then(|f| f.set_modified(mtime))
-                .map_err(io_err(&dst))?;
+    let mut pending = vec![(from.to_owned(), to.to_owned())];
+    while let Some((from, to)) = pending.pop() {
+        fs::create_dir_all(&to).map_err(io_err(&to))?;
+        for e in crate::tree::read_folder(&from, false).map_err(io_err(&from))? {
+            let e = e.map_err(io_err(&from))?;
+            let ft = e.file_type.map_err(io_err(&e.path))?;
+            let (src, dst) = (e.path, to.join(e.name));
+            if ft.is_dir() {
+                pending.push((src, dst));
+            } else if ft.is_file() && !dst.exists() && fs::hard_link(&src, &dst).is_err() {
+                fs::copy(&src, &dst).map_err(io_err(&dst))?;
+                let mtime = fs::metadata(&src)
+                    .and_then(|m| m.modified())
+                    .map_err(io_err(&src))?;
+                File::options()
+                    .write(true)
+                    .open(&dst)
+                    .and_then(|f| f.set_modified(mtime))
+                    .map_err(io_err(&dst))?;
+            }
+            // Symbolic links and special files are not part of a dossier (see
+            // scan); they are not carried over.
         }
-        // Symbolic links and special files are not part of a dossier (see
-        // scan); they are not carried over.
     }
     Ok(())
 }

@@ -367,7 +367,7 @@ pub fn scan_dossier_at(
         ..Walk::default()
     };
     if identity.is_ok() {
-        walk.dir(dir, "", None, include_documents);
+        walk.tree(dir, include_documents);
     }
     let Walk {
         mut entries,
@@ -401,7 +401,7 @@ pub fn left_out(dir: &Path, include_documents: bool) -> Result<Vec<Skipped>, Str
         started: SystemTime::now(),
         ..Walk::default()
     };
-    walk.dir(dir, "", None, include_documents);
+    walk.tree(dir, include_documents);
     if let Some(e) = walk.error {
         return Err(e);
     }
@@ -431,22 +431,61 @@ impl Default for Walk {
     }
 }
 
+/// A folder the walk has yet to read.
+struct Pending {
+    path: PathBuf,
+    /// Its relative path, ending in `/` (empty for the dossier itself).
+    prefix: String,
+    /// The bytes of `prefix` when a folder on the way is not UTF-8.
+    raw: Option<Vec<u8>>,
+    /// Its entry, recorded if it holds nothing archivable (`None` for the
+    /// dossier itself).
+    if_empty: Option<Entry>,
+}
+
 impl Walk {
     fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Walks `dir` (relative path `prefix`, and `raw_prefix` its bytes when
-    /// a folder above is not UTF-8); returns whether it held anything
-    /// archivable, so empty folders can be recorded.
+    /// Walks the tree at `dir`, one folder open at a time whatever its depth
+    /// (see `crate::tree`): each folder is read whole and closed, then its
+    /// subfolders are walked.
+    fn tree(&mut self, dir: &Path, include_documents: bool) {
+        let mut pending = vec![Pending {
+            path: dir.to_owned(),
+            prefix: String::new(),
+            raw: None,
+            if_empty: None,
+        }];
+        while let Some(p) = pending.pop() {
+            let any = self.dir(
+                &p.path,
+                &p.prefix,
+                p.raw.as_deref(),
+                include_documents,
+                &mut pending,
+            );
+            if !any && let Some(e) = p.if_empty {
+                self.entries.push(e);
+            }
+        }
+    }
+
+    /// Reads the folder `dir` (relative path `prefix`, and `raw_prefix` its
+    /// bytes when a folder above is not UTF-8), records its entries and adds
+    /// its subfolders to `pending`; returns whether it held anything
+    /// archivable (a file, link or folder), so empty folders can be
+    /// recorded.
     fn dir(
         &mut self,
         dir: &Path,
         prefix: &str,
         raw_prefix: Option<&[u8]>,
         include_documents: bool,
+        pending: &mut Vec<Pending>,
     ) -> bool {
-        let read = match fs::read_dir(dir) {
+        let read = match crate::tree::read_folder(dir, true) {
             Ok(r) => r,
             Err(e) => {
                 self.error.get_or_insert_with(|| {
@@ -472,7 +511,7 @@ impl Walk {
                     continue;
                 }
             };
-            let os_name = item.file_name();
+            let os_name = item.name;
             // A name that is not UTF-8 is archived with its own bytes (Unix);
             // it is shown, and sorted, as its `\xNN` escape.
             let (name, raw) = match os_name.to_str() {
@@ -484,7 +523,7 @@ impl Walk {
                 }
             };
             let rel = format!("{prefix}{name}");
-            let real = item.path();
+            let real = item.path;
             let rel_path = || real.strip_prefix(self.root()).unwrap_or(&real).to_owned();
             if raw.is_some() && !cfg!(unix) {
                 let path = rel_path();
@@ -524,8 +563,8 @@ impl Walk {
                 });
                 continue;
             }
-            // DirEntry::metadata does not follow symbolic links.
-            let meta = match item.metadata() {
+            // Read as DirEntry::metadata, which does not follow symbolic links.
+            let meta = match item.metadata.unwrap_or_else(|| fs::symlink_metadata(&real)) {
                 Ok(m) => m,
                 Err(e) => {
                     self.error
@@ -541,19 +580,23 @@ impl Walk {
                     r.push(b'/');
                     r
                 });
-                if !self.dir(&item.path(), &sub, raw_sub.as_deref(), include_documents) {
-                    self.entries.push(Entry {
-                        rel: sub,
-                        raw: raw_sub,
-                        kind: EntryKind::EmptyDir,
-                        size: 0,
-                        mtime: Mtime::of(&meta),
-                        changed: Mtime::changed(&meta),
-                        file_id: file_id(&meta),
-                        racy: false,
-                        mode: mode(&meta),
-                    });
-                }
+                let if_empty = Entry {
+                    rel: sub.clone(),
+                    raw: raw_sub.clone(),
+                    kind: EntryKind::EmptyDir,
+                    size: 0,
+                    mtime: Mtime::of(&meta),
+                    changed: Mtime::changed(&meta),
+                    file_id: file_id(&meta),
+                    racy: false,
+                    mode: mode(&meta),
+                };
+                pending.push(Pending {
+                    path: real,
+                    prefix: sub,
+                    raw: raw_sub,
+                    if_empty: Some(if_empty),
+                });
                 any = true;
             } else if ft.is_file() {
                 let changed = Mtime::changed(&meta);
@@ -575,7 +618,7 @@ impl Walk {
                 any = true;
             } else if ft.is_symlink() {
                 // Recorded as a link (its target), never followed.
-                match fs::read_link(item.path()) {
+                match fs::read_link(&real) {
                     Ok(target) => {
                         self.entries.push(Entry {
                             rel,

@@ -1258,22 +1258,27 @@ pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// Adds to `out` the archives under `dir`, one folder open at a time
+/// whatever the depth (`crate::tree`).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        let ft = e.file_type()?;
-        let p = e.path();
-        if ft.is_dir() {
-            walk(&p, out)?;
-        } else if ft.is_file()
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for e in crate::tree::read_folder(&dir, false)? {
+            let e = e?;
+            let ft = e.file_type?;
+            let p = e.path;
+            if ft.is_dir() {
+                pending.push(p);
+            } else if ft.is_file()
             // Backups of this batch only: the original product's S<CODE>.SVG
             // beside them are not svgauto archives.
             && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('B'))
             && p.extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| x.eq_ignore_ascii_case("svg"))
-        {
-            out.push(p);
+            {
+                out.push(p);
+            }
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ mod event;
 mod example;
 mod hostile;
 mod hunt;
+mod hunt2;
 mod import;
 mod kill;
 mod leftout;
