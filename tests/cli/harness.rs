@@ -2109,7 +2109,6 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
 /// system with whole-second stamps has a 3 s window: the tests that use one
 /// (racy.rs) wait themselves.
 pub fn settle(dir: &Path) {
-    use std::os::unix::fs::MetadataExt;
     fn newest(dir: &Path, max: &mut i128) {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd.flatten() {
@@ -2118,7 +2117,7 @@ pub fn settle(dir: &Path) {
                 continue;
             }
             let Ok(m) = e.metadata() else { continue };
-            let t = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+            let t = changed_nanos(&m);
             *max = (*max).max(t);
             if m.is_dir() {
                 newest(&e.path(), max);
@@ -2136,12 +2135,29 @@ pub fn settle(dir: &Path) {
     loop {
         fs::write(&probe, b"").unwrap();
         let m = fs::metadata(&probe).unwrap();
-        let now = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+        let now = changed_nanos(&m);
         let wait = max + 150_000_000 - now;
         if wait <= 0 {
             return;
         }
         std::thread::sleep(Duration::from_nanos(wait as u64));
+    }
+}
+
+/// A file's change time (ctime) in nanoseconds since the epoch; its
+/// modification time where there is none (Windows).
+fn changed_nanos(m: &fs::Metadata) -> i128 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec())
+    }
+    #[cfg(not(unix))]
+    {
+        m.modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128)
     }
 }
 

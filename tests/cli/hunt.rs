@@ -1,7 +1,9 @@
 //! Faults that public bug reports of other backup, zip and sync tools
-//! describe, rebuilt on svgauto (issue 11, the hunt: `notes/hunt.md`, H2,
+//! describe, rebuilt on svgauto (issue 11, the hunt: `docs/hunt.md`, H2,
 //! H3, H6, H11). Each test is the input of a report turned into what
 //! svgauto must do with it.
+
+#![cfg(unix)]
 
 use std::fs;
 
