@@ -135,11 +135,14 @@ impl Safeguard<'_> {
         let Some(state) = states.get(code) else {
             return false;
         };
-        let (Some(fingerprint), Some(archive)) = (&state.fingerprint, &state.last_archive) else {
+        let Some(fingerprint) = &state.fingerprint else {
             return false;
         };
+        // The last archive must be there and be the file written (its
+        // recorded size): an emptied or truncated one proves nothing.
         scan.fingerprint.matches(fingerprint)
-            && self.base.root.join(archive).is_file()
+            && crate::select::LastArchive::of(&self.base.root, Some(state))
+                == crate::select::LastArchive::Present
             && !(incoming.documents_included
                 && !include_documents
                 && replaces_documents(&scan.dir, incoming))

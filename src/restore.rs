@@ -297,6 +297,15 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
             manifest: checked.manifest.dossier.code,
         });
     }
+    if let Err(e) = checked.make_links().and_then(|()| {
+        checked.finish_folders().map_err(|source| Damage::Write {
+            path: partial.clone(),
+            source,
+        })
+    }) {
+        let _ = discard(dir, &partial);
+        return Err(e.into());
+    }
     sync_tree(&partial)?;
     fs::rename(&partial, &target).map_err(io_err(&target))?;
     archive::sync_dir(dir).map_err(io_err(dir))?;
@@ -416,10 +425,14 @@ pub fn restore_into(
         .open(new.join(LOCK_FILE))
         .map_err(io_err(&new.join(LOCK_FILE)))
     {
-        return fail(e);
+        return fail_saved(e);
     }
 
-    // Carrying things in touched folders: their recorded times again.
+    // The archive's links, now that nothing more is carried in; then the
+    // folders touched get their recorded times again.
+    if let Err(e) = checked.make_links() {
+        return fail_saved(e.into());
+    }
     if let Err(e) = checked.finish_folders().map_err(io_err(&new)) {
         return fail_saved(e);
     }
@@ -598,10 +611,11 @@ fn sync_tree(root: &Path) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// Adds to `to` every file of `from` that `to` does not have, as a hard link
-/// to the same file (a copy, with its modification time, where the file
-/// system cannot link); one folder open at a time, whatever the depth
-/// (`crate::tree`).
+/// Adds to `to` everything of `from` that `to` does not have: a file as a
+/// hard link to the same file (a copy, with its modification time, where
+/// the file system cannot link), a symbolic link as a link (never
+/// followed), a special file as a hard link; one folder open at a time,
+/// whatever the depth (`crate::tree`).
 fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
     let mut pending = vec![(from.to_owned(), to.to_owned())];
     while let Some((from, to)) = pending.pop() {
@@ -612,7 +626,12 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
             let (src, dst) = (e.path, to.join(e.name));
             if ft.is_dir() {
                 pending.push((src, dst));
-            } else if ft.is_file() && !dst.exists() && fs::hard_link(&src, &dst).is_err() {
+            } else if fs::symlink_metadata(&dst).is_ok() {
+                // The archive has it: the archive's state wins.
+            } else if ft.is_symlink() {
+                // A link among the documents stays a link, never followed.
+                carry(&src, &dst).map_err(io_err(&dst))?;
+            } else if ft.is_file() && fs::hard_link(&src, &dst).is_err() {
                 fs::copy(&src, &dst).map_err(io_err(&dst))?;
                 let mtime = fs::metadata(&src)
                     .and_then(|m| m.modified())
@@ -623,8 +642,12 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
                     .and_then(|f| f.set_modified(mtime))
                     .map_err(io_err(&dst))?;
             }
-            // Symbolic links and special files are not part of a dossier (see
-            // scan); they are not carried over.
+            // Special files among the documents: the walk of `keep_left_out`
+            // does not see `documents/` when it is not archived; they are
+            // hard-linked like the rest.
+            else if !ft.is_dir() && !ft.is_file() {
+                fs::hard_link(&src, &dst).map_err(io_err(&dst))?;
+            }
         }
     }
     Ok(())

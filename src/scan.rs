@@ -10,10 +10,11 @@
 //! tick of the walk keeps the same timestamps (git's "racy clean" problem).
 //! Such a file makes the scan [`Fingerprint::unproven`], and what a backup
 //! records from it then never matches a later scan: the dossier is saved
-//! again next time. The lock
-//! file is never part of a dossier; `documents/` only when the setting says
-//! so. Symbolic links and special files (FIFO, socket, device) are not
-//! followed nor archived: they are listed as skipped, so the report says so.
+//! again next time. The lock file is never part of a dossier; `documents/`
+//! only when the setting says so. Symbolic links are recorded as links
+//! (never followed); names that are not UTF-8 keep their bytes. Special
+//! files (FIFO, socket, device) and names no archive can hold are listed
+//! as skipped, so the report says so — the latter as data left out.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -338,7 +339,7 @@ impl DossierScan {
             entries: Vec::new(),
             skipped: Vec::new(),
             total_bytes: 0,
-            fingerprint: Fingerprint::of(&[]),
+            fingerprint: Fingerprint::of(&[], &[]),
             walk_error: None,
         }
     }
@@ -379,7 +380,7 @@ pub fn scan_dossier_at(
     // The report line lists them in this order: the same on every system.
     skipped.sort_by(|a, b| a.rel.cmp(&b.rel));
     let total_bytes = entries.iter().map(|e| e.size).sum();
-    let fingerprint = Fingerprint::of(&entries);
+    let fingerprint = Fingerprint::of(&entries, &skipped);
     DossierScan {
         code: code.to_owned(),
         dir: dir.to_owned(),
@@ -609,10 +610,14 @@ impl Walk {
                     mtime,
                     changed,
                     file_id: file_id(&meta),
-                    // Without a change time (Windows), the modification
-                    // time is all there is.
+                    // The change time first; a recent modification time
+                    // too (FAT and exFAT have no real change time, and
+                    // Windows' is not in std's metadata). A modification
+                    // time in the future is an application's doing, not a
+                    // change now: on Unix the change time covers it.
                     racy: changed.is_racy(self.started)
-                        || (mtime.is_racy(self.started) && !cfg!(unix)),
+                        || (mtime.is_racy(self.started)
+                            && (!cfg!(unix) || mtime.to_system() <= self.started)),
                     mode: mode(&meta),
                 });
                 any = true;
@@ -712,6 +717,10 @@ pub struct Fingerprint {
     /// The first file (by path) whose stamps were too recent for the walk
     /// to prove anything ([`Mtime::is_racy`]).
     pub unproven: Option<String>,
+    /// Whether a format-1 record (an earlier release's) can describe this
+    /// dossier: no name that is not UTF-8, no link, no data left out — all
+    /// things earlier releases left out of their archives without a word.
+    pub format1_complete: bool,
 }
 
 impl Fingerprint {
@@ -719,10 +728,12 @@ impl Fingerprint {
     /// path only (their time changes whenever something inside does);
     /// `dossier.toml` is one of the entries, so a change of identity
     /// re-saves the dossier.
-    pub fn of(entries: &[Entry]) -> Fingerprint {
+    pub fn of(entries: &[Entry], skipped: &[Skipped]) -> Fingerprint {
         let mut full = blake3::Hasher::new();
         for e in entries {
-            full.update(e.rel.as_bytes());
+            // The name's own bytes: `a\xE9` shown for the Latin-1 `a<E9>`
+            // is another name than a real `a\xE9`.
+            full.update(e.name_bytes());
             full.update(&[0]);
             if let EntryKind::Link { target } = &e.kind {
                 full.update(b"->");
@@ -739,8 +750,20 @@ impl Fingerprint {
             }
             full.update(&[1]);
         }
+        // Data no archive can hold counts too: one appearing in a dossier
+        // saved before makes it "modified", so it is selected and its line
+        // says what is left out (an error, every run until renamed).
+        for s in skipped.iter().filter(|s| s.data) {
+            full.update(b"\0left-out\0");
+            full.update(s.path.as_os_str().as_encoded_bytes());
+            full.update(&[2]);
+        }
         Fingerprint {
             full: full.finalize().to_hex().to_string(),
+            format1_complete: entries
+                .iter()
+                .all(|e| e.raw.is_none() && !matches!(e.kind, EntryKind::Link { .. }))
+                && !skipped.iter().any(|s| s.data),
             // Links are not in format 1 (earlier releases skipped them),
             // nor in the manifest's entries.
             content: Self::content_of(
@@ -789,7 +812,10 @@ impl Fingerprint {
     pub fn matches(&self, recorded: &str) -> bool {
         match recorded.strip_prefix("2:") {
             Some(full) => full == self.full,
-            None => recorded.len() == 64 && recorded == self.content,
+            // An earlier release's record proves nothing about what it left
+            // out (links, names that are not UTF-8): such a dossier is saved
+            // once more, now whole.
+            None => self.format1_complete && recorded.len() == 64 && recorded == self.content,
         }
     }
 }
@@ -965,11 +991,23 @@ mod tests {
         assert!(!after.matches(&before.recorded()));
     }
 
+    /// Judged by the file system's own clock (here, the file's own change
+    /// time: the walk "starts" the instant it was written), whatever this
+    /// process's clock says.
     #[test]
     fn a_file_just_written_makes_the_scan_unproven() {
         let d = dossier(&[("a.dat", b"1")]);
-        let s = scan_dossier("D", d.path(), false);
+        let meta = fs::metadata(d.path().join("a.dat")).unwrap();
+        let now = Mtime::changed(&meta).to_system();
+        let s = scan_dossier_at("D", d.path(), false, now);
         assert!(s.fingerprint.unproven.is_some());
+        let later = scan_dossier_at(
+            "D",
+            d.path(),
+            false,
+            now + std::time::Duration::from_secs(10),
+        );
+        assert!(later.fingerprint.unproven.is_none());
     }
 
     #[test]

@@ -277,6 +277,7 @@ mod tests {
         full: "fp1".into(),
         content: String::new(),
         unproven: None,
+        format1_complete: true,
     });
 
     fn saved(fp: &str) -> DossierState {

@@ -1089,6 +1089,7 @@ mod tests {
                 full: fingerprint.into(),
                 content: String::new(),
                 unproven: None,
+                format1_complete: true,
             },
             walk_error: None,
         }

@@ -139,6 +139,9 @@ pub struct Checked {
     /// The folders extracted, with what the archive records of them, to
     /// give back once nothing more is written inside ([`Checked::finish_folders`]).
     pub folders: Vec<Folder>,
+    /// The symbolic links to make in the extracted tree (where, and their
+    /// target): [`Checked::make_links`], after the last write into the tree.
+    pub links: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A folder an archive records: where it was extracted, its modification
@@ -152,6 +155,23 @@ pub struct Folder {
 }
 
 impl Checked {
+    /// Makes the recorded symbolic links in the extracted tree. Call it
+    /// after the last write into the tree: a file written afterwards could
+    /// go through a link, out of the dossier.
+    pub fn make_links(&self) -> Result<(), Damage> {
+        for (at, target) in &self.links {
+            let write = |source| Damage::Write {
+                path: at.clone(),
+                source,
+            };
+            if let Some(parent) = at.parent() {
+                fs::create_dir_all(parent).map_err(write)?;
+            }
+            make_link(target, at).map_err(write)?;
+        }
+        Ok(())
+    }
+
     /// Gives the extracted folders their recorded permissions and
     /// modification times, deepest first (writing in a folder changes its
     /// time: call this after the last write). A folder keeps read, write and
@@ -998,13 +1018,15 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         let raw = zip.by_index_raw(i).map_err(zip_err)?;
         let fields: Vec<ExtraField> = raw.extra_data_fields().cloned().collect();
         check_entry_times(&name, &fields, m)?;
-        seen.insert(m.path.as_str());
+        // By the name's bytes: `a\xE9` shown for a Latin-1 name and a real
+        // `a\xE9` are two entries.
+        seen.insert(raw_name.clone());
         entries.push((name, raw_name, m));
     }
     if let Some(e) = manifest
         .entries
         .iter()
-        .find(|e| !seen.contains(e.path.as_str()))
+        .find(|e| e.name_bytes().is_ok_and(|b| !seen.contains(&b)))
     {
         return Err(Damage::Missing {
             name: e.path.clone(),
@@ -1157,28 +1179,26 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     if let Some(text) = identity {
         check_identity(&text, &manifest.dossier.code)?;
     }
-    // Links last: nothing is written after them, so nothing goes through one.
-    if let Some(d) = dest {
-        for (path, target) in &links {
-            let at = d.join(crate::scan::os_path(path));
-            let write = |source| Damage::Write {
-                path: at.clone(),
-                source,
-            };
-            if let Some(parent) = at.parent() {
-                fs::create_dir_all(parent).map_err(write)?;
-            }
-            make_link(&crate::scan::os_path(target), &at).map_err(|source| Damage::Write {
-                path: at.clone(),
-                source,
-            })?;
-        }
-    }
+    // Links are not made here: the caller makes them (`make_links`) after
+    // its own last write into the tree, so nothing is written through one.
+    let links = match dest {
+        Some(d) => links
+            .iter()
+            .map(|(path, target)| {
+                (
+                    d.join(crate::scan::os_path(path)),
+                    crate::scan::os_path(target),
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let checked = Checked {
         manifest,
         files,
         bytes,
         folders,
+        links,
     };
     checked.finish_folders().map_err(|source| Damage::Write {
         path: dest.map(Path::to_owned).unwrap_or_default(),
