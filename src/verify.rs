@@ -1308,7 +1308,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
 #[derive(Debug)]
 pub enum Verdict {
     /// `restore` would bring it back exactly as recorded.
-    Ok(Checked),
+    Ok(Box<Checked>),
     /// The file is damaged, or holds what `restore` refuses ([`Damage`]).
     Damaged(Damage),
     /// Sound, but `restore` refuses it under this file name: an
@@ -1336,7 +1336,7 @@ pub fn verify_file(path: &Path) -> Verdict {
             }
             .to_string(),
         ),
-        Ok(c) => Verdict::Ok(c),
+        Ok(c) => Verdict::Ok(Box::new(c)),
     }
 }
 
