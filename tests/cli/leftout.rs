@@ -184,3 +184,99 @@ fn data_no_archive_can_hold_makes_the_dossier_an_error_every_run_until_renamed()
 }
 
 use std::path::Path;
+
+/// Data no archive can hold that appears in a dossier already saved (review
+/// of item 2): the fingerprint counts it, so the dossier is selected and its
+/// line says what is left out — never "unchanged" with the file in no
+/// archive.
+#[test]
+fn data_no_archive_can_hold_added_after_a_good_backup_is_said_at_the_next_run() {
+    let base = Base::new().collaborator("COMPT", "*");
+    let d = base.dossier("Y").file("compta.dat", "données\n");
+    base.run_compt(&[]).code(0);
+    base.report().assert_line("Y", &saved_line("Y"));
+    fs::write(d.dir().join("..\\nouveau.txt"), "ajouté après\n").unwrap();
+    base.run_compt(&[]).code(1);
+    let line = base.report().line("Y").to_owned();
+    assert!(
+        line.contains("Sauvegarde incomplète") && line.contains("..\\nouveau.txt"),
+        "{line}"
+    );
+}
+
+/// A Latin-1 name `a<E9>` is shown `a\xE9`; a real file may be named
+/// `a\xE9` too (Linux names may hold a backslash): two files, two entries,
+/// both restored with their own bytes.
+#[test]
+fn a_name_shown_as_an_escape_and_the_real_escape_are_two_files() {
+    let base = Base::new().collaborator("COMPT", "*");
+    let d = base.dossier("E");
+    fs::write(d.dir().join(OsStr::from_bytes(b"a\xe9.txt")), "latin-1\n").unwrap();
+    fs::write(d.dir().join("a\\xE9.txt"), "littéral\n").unwrap();
+    base.run_compt(&[]).code(0);
+    let archive = base.archive("E");
+    base.verify(&[&archive]).code(0);
+    let to = base.scratch("deux");
+    base.restore_to(&to, &[&archive]).code(0);
+    assert_eq!(
+        fs::read_to_string(to.join("E").join(OsStr::from_bytes(b"a\xe9.txt"))).unwrap(),
+        "latin-1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(to.join("E/a\\xE9.txt")).unwrap(),
+        "littéral\n"
+    );
+}
+
+/// Links among the associated documents (not archived: include_documents
+/// off) are kept by a restore as links, like the documents themselves.
+#[test]
+fn a_link_among_the_documents_is_kept_by_a_restore() {
+    let base = Base::new().collaborator("COMPT", "*");
+    let d = base
+        .dossier("D")
+        .file("compta.dat", "v1\n")
+        .file("documents/statuts.pdf", "statuts\n");
+    base.run_compt(&[]).code(0);
+    symlink("statuts.pdf", d.dir().join("documents/raccourci")).unwrap();
+    base.restore(&[&base.archive("D")]).code(0);
+    assert_eq!(
+        fs::read_link(d.dir().join("documents/raccourci")).unwrap(),
+        Path::new("statuts.pdf")
+    );
+}
+
+/// An archive that records `documents` as a link to a folder outside the
+/// dossier, restored over a live dossier whose `documents/` is a real
+/// folder: nothing is ever written through the link (links are made after
+/// the last write into the restored tree); the restore is refused or done,
+/// but the outside folder stays empty and the live documents survive.
+#[test]
+fn nothing_is_written_through_a_link_an_archive_records() {
+    let base =
+        Base::new()
+            .collaborator("COMPT", "*")
+            .setting("backup", "include_documents", "true");
+    let outside = base.scratch("dehors");
+    fs::create_dir_all(&outside).unwrap();
+    let d = base.dossier("L").file("compta.dat", "v1\n");
+    symlink(&outside, d.dir().join("documents")).unwrap();
+    base.run_compt(&[]).code(0);
+    fs::remove_file(d.dir().join("documents")).unwrap();
+    fs::create_dir(d.dir().join("documents")).unwrap();
+    fs::write(d.dir().join("documents/piece.pdf"), "pièce\n").unwrap();
+    let _ = base.restore(&[&base.archive("L")]);
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "something was written through the link into {}",
+        outside.display()
+    );
+    let kept = [
+        d.dir().join("documents/piece.pdf"),
+        base.sauve().join("AvantRemontee"),
+    ];
+    assert!(
+        kept[0].is_file() || kept[1].is_dir(),
+        "the live document is neither kept nor saved before the restore"
+    );
+}
