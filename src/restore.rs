@@ -230,11 +230,11 @@ pub struct Restored {
     /// When the archive's backup was taken (its manifest's).
     pub archived_backup_time: String,
     /// What the live dossier held that no archive can (see
-    /// [`keep_left_out`]), kept in the restored dossier: shown paths.
+    /// `keep_left_out`), kept in the restored dossier: shown paths.
     pub kept: Vec<String>,
     /// Restored into a base, holding exactly what the archive lists: the
     /// fingerprint of the restored files, to record when the archive was
-    /// the dossier's last backup (see [`restored_fingerprint`]).
+    /// the dossier's last backup (see `restored_fingerprint`).
     pub restored_fingerprint: Option<String>,
     /// Where the live dossier's state was saved before the switch, when no
     /// archive held it (see [`crate::before_restore`]).
