@@ -243,8 +243,14 @@ fn unrestorable(rel: &str) -> Option<&'static str> {
 /// A file name that is not UTF-8, shown with its invalid bytes as `\xNN`
 /// (rather than U+FFFD, which would make two such names look alike).
 pub fn escaped_name(name: &std::ffi::OsStr) -> String {
+    escaped_bytes(name.as_encoded_bytes())
+}
+
+/// Bytes shown as text: UTF-8 as it is, every other byte as `\xNN` — how
+/// reports, manifests and messages show names that are not UTF-8.
+pub fn escaped_bytes(name: &[u8]) -> String {
     let mut out = String::new();
-    for chunk in name.as_encoded_bytes().utf8_chunks() {
+    for chunk in name.utf8_chunks() {
         out.push_str(chunk.valid());
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02X}"));

@@ -661,31 +661,6 @@ pub fn check_container<R: Read + Seek>(
     Ok(())
 }
 
-/// Reads `buf.len()` bytes of `file` at `offset`, leaving the file's
-/// offset alone.
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Where the zip's end record (the one the zip crate read: `comment`, the
 /// central directory at `cd_start`) ends in `file`, `None` if not found.
 fn end_of_zip(file: &File, len: u64, comment: &[u8], cd_start: u64) -> io::Result<Option<u64>> {
@@ -694,7 +669,7 @@ fn end_of_zip(file: &File, len: u64, comment: &[u8], cd_start: u64) -> io::Resul
     let tail_len = len.min(22 + 65_535);
     let from = len - tail_len;
     let mut tail = vec![0u8; tail_len as usize];
-    read_exact_at(file, &mut tail, from)?;
+    crate::archive::read_exact_at(file, &mut tail, from)?;
     let found = (0..tail.len().saturating_sub(21)).rev().find(|&p| {
         let r = &tail[p..];
         let clen = u16::from_le_bytes([r[20], r[21]]) as usize;
@@ -714,7 +689,7 @@ fn end_of_zip(file: &File, len: u64, comment: &[u8], cd_start: u64) -> io::Resul
 fn duplicate_name(file: &File, cd_start: u64, len: u64) -> io::Result<Option<String>> {
     const CENTRAL: [u8; 4] = [0x50, 0x4b, 0x01, 0x02];
     let mut cd = vec![0u8; len.saturating_sub(cd_start) as usize];
-    read_exact_at(file, &mut cd, cd_start)?;
+    crate::archive::read_exact_at(file, &mut cd, cd_start)?;
     let mut names = HashSet::new();
     let mut at = 0;
     while let Some(head) = cd.get(at..at + 46)
@@ -736,14 +711,7 @@ fn duplicate_name(file: &File, cd_start: u64, len: u64) -> io::Result<Option<Str
 /// A name from the zip for a message: its invalid UTF-8 bytes as `\xNN`
 /// (as the report writes names that are not UTF-8).
 fn shown(name: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in name.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02X}"));
-        }
-    }
-    out
+    crate::scan::escaped_bytes(name)
 }
 
 /// Reads and checks the manifest, entry `index` of `zip`.
