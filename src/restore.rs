@@ -714,8 +714,11 @@ pub fn recover(dossiers: &Path) -> Lines {
 pub struct Imported {
     pub file: PathBuf,
     pub result: Result<Restored, RestoreError>,
-    /// Where the file was moved.
+    /// Where the file was moved (where it is, if it could not be).
     pub moved_to: PathBuf,
+    /// Why it could not be moved into `done/` or `failed/` (or its `.txt`
+    /// written): said on its own line, the restore's outcome kept.
+    pub filing_error: Option<String>,
 }
 
 /// One pass of `import` over `maj/`.
@@ -804,33 +807,53 @@ pub fn import(
             ));
             continue;
         }
-        let folder = maj.join(if result.is_ok() { "done" } else { "failed" });
-        fs::create_dir_all(&folder)?;
-        let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        let mut moved_to = folder.join(&name);
-        if moved_to.exists() {
-            moved_to = folder.join(format!("{}-{stamp}", name.to_string_lossy()));
-        }
-        fs::rename(&file, &moved_to)?;
-        if let Err(e) = &result {
-            let eol = crate::report::EOL;
-            let filed = settle::Look::of(&moved_to)?;
-            fs::write(
-                txt_of(&moved_to),
-                format!(
-                    "{} : refusé : {e}{eol}S'il change encore ici (une copie qui reprend), l'importation suivante le reprend.{eol}{LOOK_WHEN_REFUSED}{}{eol}",
-                    name.to_string_lossy(),
-                    filed.to_line()
-                ),
-            )?;
-        }
+        // A file that cannot be filed away is said on its own line; the
+        // others go on (an error here must not hide what was restored).
+        let (moved_to, filing_error) = match file_away(maj, &file, &result, stamp) {
+            Ok(p) => (p, None),
+            Err(e) => (file.clone(), Some(e.to_string())),
+        };
         pass.imported.push(Imported {
             file,
             result,
             moved_to,
+            filing_error,
         });
     }
     Ok(pass)
+}
+
+/// Moves an imported file into `maj/done/`, or `maj/failed/` with its
+/// `.txt` saying why; returns where it went.
+fn file_away(
+    maj: &Path,
+    file: &Path,
+    result: &Result<Restored, RestoreError>,
+    stamp: &str,
+) -> io::Result<PathBuf> {
+    let folder = maj.join(if result.is_ok() { "done" } else { "failed" });
+    fs::create_dir_all(&folder)?;
+    let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
+    let mut moved_to = folder.join(&name);
+    if moved_to.exists() {
+        let mut stamped = name.clone();
+        stamped.push(format!("-{stamp}"));
+        moved_to = folder.join(stamped);
+    }
+    fs::rename(file, &moved_to)?;
+    if let Err(e) = result {
+        let eol = crate::report::EOL;
+        let filed = settle::Look::of(&moved_to)?;
+        fs::write(
+            txt_of(&moved_to),
+            format!(
+                "{} : refusé : {e}{eol}S'il change encore ici (une copie qui reprend), l'importation suivante le reprend.{eol}{LOOK_WHEN_REFUSED}{}{eol}",
+                name.to_string_lossy(),
+                filed.to_line()
+            ),
+        )?;
+    }
+    Ok(moved_to)
 }
 
 /// `B*.SVG`, any case.
@@ -1009,7 +1032,18 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
         })?;
     lines.extend(pass.left.into_iter().map(Ok));
     for i in pass.imported {
-        record(&catalog, &base.root, clock, &i.file, &i.result, "import")?;
+        if let Err(e) = record(&catalog, &base.root, clock, &i.file, &i.result, "import") {
+            lines.push(Err(format!(
+                "{} : remontée non enregistrée dans le catalogue : {e}",
+                i.file.display()
+            )));
+        }
+        if let Some(why) = &i.filing_error {
+            lines.push(Err(format!(
+                "{} : impossible de le ranger dans done/ ou failed/ ({why}) : il reste dans maj/",
+                i.file.display()
+            )));
+        }
         lines.push(match &i.result {
             Ok(r) => Ok(format!(
                 "Dossier {} : remonté depuis {}, rangé dans {}{}{}",

@@ -516,3 +516,27 @@ fn two_imports_at_once_the_second_stops_and_the_archive_is_restored_once() {
     }
     assert!(met, "the second import never met the first under way");
 }
+
+/// A file that cannot be filed away (here `maj/done` is a file, not a
+/// folder) is said on its own line, and the other files are still
+/// restored and filed: an error filing one never hides what was done.
+#[test]
+fn a_file_that_cannot_be_filed_away_is_said_and_the_others_go_on() {
+    let base = restorable_base("zstd");
+    let maj = base.maj();
+    fs::create_dir_all(&maj).unwrap();
+    fs::copy(base.archive("A"), maj.join("BA.SVG")).unwrap();
+    fs::copy(base.archive("C"), maj.join("BC.SVG")).unwrap();
+    cut_in_half(&maj.join("BC.SVG"));
+    fs::write(maj.join("done"), "pas un dossier").unwrap();
+    let out = import_now(&base);
+    out.code(1);
+    out.stdout_has(&["Dossier A : remonté depuis "]);
+    out.stderr_has(&["BA.SVG : impossible de le ranger dans done/ ou failed/"]);
+    assert!(maj.join("BA.SVG").is_file(), "BA.SVG stays in maj/\n{out}");
+    assert_eq!(
+        list_dir(&maj.join("failed")).len(),
+        2,
+        "BC.SVG and its .txt\n{out}"
+    );
+}
