@@ -240,6 +240,20 @@ fn unrestorable(rel: &str) -> Option<&'static str> {
     None
 }
 
+/// The name the naming rules judge for the bytes `raw`: its UTF-8 as it
+/// is, every other byte as one `x` — the same length in bytes as `raw`,
+/// the same separators, dots and backslashes. (Its `\xNN` form is four
+/// times as long per byte: judged on that, a Latin-1 name near the 255-byte
+/// limit would be refused though the file system holds it.)
+pub fn judged_name(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(std::iter::repeat_n('x', chunk.invalid().len()));
+    }
+    out
+}
+
 /// A file name that is not UTF-8, shown with its invalid bytes as `\xNN`
 /// (rather than U+FFFD, which would make two such names look alike).
 pub fn escaped_name(name: &std::ffi::OsStr) -> String {
@@ -542,7 +556,11 @@ impl Walk {
                 });
                 continue;
             }
-            if let Some(why) = unrestorable(&rel) {
+            let judged = match &raw {
+                Some(raw) => std::borrow::Cow::Owned(judged_name(raw)),
+                None => std::borrow::Cow::Borrowed(rel.as_str()),
+            };
+            if let Some(why) = unrestorable(&judged) {
                 // Archived, it would make the whole archive refused by
                 // `restore` and `verify`: not archived, and said.
                 let path = rel_path();

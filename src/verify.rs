@@ -508,6 +508,26 @@ pub fn check_times(e: &ManifestEntry) -> Result<(), Damage> {
     Ok(())
 }
 
+/// The name the naming rules judge for a record shown as `path`: itself,
+/// or for a name that is not UTF-8 (`raw`) `scan::judged_name` of its
+/// bytes — `Err` on Windows, where such a name cannot exist.
+fn judged(
+    path: &str,
+    raw: bool,
+    bytes: Result<Vec<u8>, String>,
+    p: Platform,
+) -> Result<String, &'static str> {
+    if !raw {
+        return Ok(path.to_owned());
+    }
+    if p.windows {
+        return Err("nom non UTF-8, impossible sous Windows");
+    }
+    bytes
+        .map(|b| crate::scan::judged_name(&b))
+        .map_err(|_| "nom mal enregistré")
+}
+
 /// Checks one manifest record on its own: its path ([`name_problem`] under
 /// `p`, [`reserved`]), its kind (a folder, and only a folder, ends with
 /// `/`; a folder has no size nor CRC, a file has a CRC of 8 hex digits),
@@ -518,7 +538,11 @@ pub fn check_manifest_entry(
     p: Platform,
 ) -> Result<(), Damage> {
     let name = || e.path.clone();
-    if let Some(why) = name_problem(&e.path, p).or_else(|| reserved(&e.path, documents_included)) {
+    let problem = match judged(&e.path, e.path_hex.is_some(), e.name_bytes(), p) {
+        Err(why) => Some(why),
+        Ok(j) => name_problem(&j, p),
+    };
+    if let Some(why) = problem.or_else(|| reserved(&e.path, documents_included)) {
         return Err(Damage::BadName { name: name(), why });
     }
     let dir = e.kind == ManifestKind::Dir;
@@ -865,7 +889,9 @@ fn check_lengths(dest: &Path, manifest: &Manifest) -> Result<(), Damage> {
         dest.as_os_str().len()
     };
     for e in &manifest.entries {
-        let len = base + 1 + p.len(e.path.trim_end_matches('/'));
+        let judged = judged(&e.path, e.path_hex.is_some(), e.name_bytes(), p)
+            .unwrap_or_else(|_| e.path.clone());
+        let len = base + 1 + p.len(judged.trim_end_matches('/'));
         if len > p.path_max() {
             return Err(Damage::TooLong {
                 name: e.path.clone(),
@@ -942,7 +968,16 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
                 l.path
             )));
         }
-        if let Some(why) = name_problem(&l.path, Platform::HERE)
+        let problem = match judged(
+            &l.path,
+            l.path_hex.is_some(),
+            Ok(path.clone()),
+            Platform::HERE,
+        ) {
+            Err(why) => Some(why),
+            Ok(j) => name_problem(&j, Platform::HERE),
+        };
+        if let Some(why) = problem
             .or_else(|| reserved(&l.path, manifest.documents_included))
             .or_else(|| {
                 l.path
@@ -968,7 +1003,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         // that are not UTF-8 (a name without the UTF-8 flag that is
         // valid UTF-8 is taken as such, as svgauto writes it).
         let name = shown(&raw_name);
-        let why = unsafe_name(&name)
+        let why = unsafe_name(&crate::scan::judged_name(&raw_name))
             .or_else(|| e.enclosed_name().is_none().then_some("hors du dossier"))
             .or_else(|| reserved(&name, manifest.documents_included));
         if let Some(why) = why {

@@ -280,3 +280,25 @@ fn nothing_is_written_through_a_link_an_archive_records() {
         "the live document is neither kept nor saved before the restore"
     );
 }
+
+/// A Latin-1 name near the 255-byte limit (250 bytes, six of them accented
+/// letters): the file system holds it, so it is archived and restored — its
+/// length judged on its bytes, not on its longer `\xNN` form.
+#[test]
+fn a_long_latin1_name_is_judged_on_its_bytes() {
+    let base = Base::new().collaborator("COMPT", "*");
+    let d = base.dossier("N");
+    let mut name = b"\xe9\xe8\xe0\xf9\xe7\xea".to_vec();
+    name.extend(std::iter::repeat_n(b'n', 240));
+    name.extend(b".pdf");
+    assert_eq!(name.len(), 250);
+    fs::write(d.dir().join(OsStr::from_bytes(&name)), "long\n").unwrap();
+    base.run_compt(&[]).code(0);
+    base.report().assert_line("N", &saved_line("N"));
+    let to = base.scratch("long");
+    base.restore_to(&to, &[&base.archive("N")]).code(0);
+    assert_eq!(
+        fs::read_to_string(to.join("N").join(OsStr::from_bytes(&name))).unwrap(),
+        "long\n"
+    );
+}
