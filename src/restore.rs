@@ -119,13 +119,17 @@ fn discard(dir: &Path, tree: &Path) -> Result<(), (PathBuf, io::Error)> {
         .unwrap_or_default();
     let target = match parse_temp(&name) {
         Some(("del", _)) | None => tree.to_owned(),
-        Some((_, code)) => {
+        Some((kind, code)) => {
             let free = (1u32..)
                 .map(|n| dir.join(format!("{TEMP_PREFIX}del-{code}.{n}")))
                 .find(|p| fs::symlink_metadata(p).is_err())
                 .expect("a free number");
             match fs::rename(tree, &free) {
                 Ok(()) => free,
+                // An `old` or `ready` tree is never removed under its own
+                // name: half removed, `recover` could put it in place as
+                // the dossier. It stays whole, and is said.
+                Err(e) if kind != "new" => return Err((tree.to_owned(), e)),
                 Err(_) => tree.to_owned(),
             }
         }
