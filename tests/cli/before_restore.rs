@@ -391,20 +391,12 @@ fn an_unreadable_file_refuses_the_restore_and_nothing_changes() {
     )
     .unwrap();
     let before = base.everything();
-    base.settle();
     let mut c = if as_root {
-        let mut c = assert_cmd::Command::new("setpriv");
-        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN]);
-        c
+        base.command_as_nobody()
     } else {
-        assert_cmd::Command::new(BIN)
+        base.command(&[])
     };
-    c.args(["restore", "--base"])
-        .arg(base.root())
-        .arg(&copy)
-        .env_remove("SVGAUTO_CONFIG")
-        .env_remove("SVGAUTO_NOW")
-        .current_dir("/");
+    c.args(["restore", "--base"]).arg(base.root()).arg(&copy);
     let out = Out::of(&mut c);
     out.code(1).refused(
         "B821516.SVG",

@@ -250,6 +250,22 @@ impl Base {
         self.command_unsettled(args)
     }
 
+    /// `svgauto <args>` as the unprivileged account `nobody` (through
+    /// `setpriv`: the tests run as root), from `/`, the dossiers settled
+    /// first; add the arguments.
+    #[cfg(unix)]
+    pub fn command_as_nobody(&self) -> assert_cmd::Command {
+        self.settle();
+        self.note_new_reports();
+        let mut c = assert_cmd::Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
+            .env_remove("SVGAUTO_CONFIG")
+            .env_remove("SVGAUTO_NOW")
+            .current_dir("/")
+            .timeout(TIMEOUT);
+        c
+    }
+
     /// [`Base::command`] without waiting for the dossiers to settle.
     pub fn command_unsettled(&self, args: &[&str]) -> assert_cmd::Command {
         self.note_new_reports();
@@ -2171,4 +2187,32 @@ pub fn escaped(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Whether the tests run as root (a file we create belongs to uid 0).
+#[cfg(unix)]
+pub fn running_as_root(base: &Base) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let p = base.scratch(&format!("whoami-{}", unique()));
+    fs::write(&p, "").unwrap();
+    let root = fs::metadata(&p).unwrap().uid() == 0;
+    fs::remove_file(p).unwrap();
+    root
+}
+
+/// Runs a system command, panicking with its output if it fails.
+#[track_caller]
+pub fn sh(program: &str, args: &[&std::ffi::OsStr]) {
+    let o = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        o.status.success(),
+        "{program} {args:?} failed: {}\n{}{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

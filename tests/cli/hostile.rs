@@ -19,9 +19,8 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt, symlink};
+use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::*;
@@ -33,32 +32,6 @@ const RESERVED: &str = "réservé à svgauto (manifeste d'archive)";
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// Whether the tests run as root (a file we create belongs to uid 0).
-fn running_as_root(base: &Base) -> bool {
-    let p = base.scratch(&format!("whoami-{}", unique()));
-    fs::write(&p, "").unwrap();
-    let root = fs::metadata(&p).unwrap().uid() == 0;
-    fs::remove_file(p).unwrap();
-    root
-}
-
-/// Runs a system command, panicking with its output if it fails.
-#[track_caller]
-fn sh(program: &str, args: &[&OsStr]) {
-    let o = std::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        o.status.success(),
-        "{program} {args:?} failed: {}\n{}{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// `svgauto run --user COMPT` as an unprivileged user: `nobody` through
 /// `setpriv` when the tests run as root (root reads everything), else as
 /// ourselves (an owner cannot read his own mode-000 file either).
@@ -66,15 +39,10 @@ fn run_unprivileged(base: &Base, as_root: bool) -> Out {
     if !as_root {
         return base.run_compt(&[]);
     }
-    base.settle();
-    let mut c = assert_cmd::Command::new("setpriv");
-    c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
-        .args(base.run_args(&["--user", "COMPT"]))
-        .env_remove("SVGAUTO_CONFIG")
-        .env_remove("SVGAUTO_NOW")
-        .current_dir("/")
-        .timeout(Duration::from_secs(120));
-    Out::of(&mut c)
+    Out::of(
+        base.command_as_nobody()
+            .args(base.run_args(&["--user", "COMPT"])),
+    )
 }
 
 /// What an archive of `code` must hold and a restore give back: the

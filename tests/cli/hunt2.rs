@@ -292,20 +292,12 @@ fn nothing_svgauto_writes_can_be_read_by_another_account() {
     let leak = base.scratch("leak");
     fs::create_dir(&leak).unwrap();
     chmod(&leak, 0o777);
-    let mut c = assert_cmd::Command::new("setpriv");
-    c.args([
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        BIN,
-        "restore",
-        "--to",
-    ])
-    .arg(&leak)
-    .arg(base.archive("CONF"))
-    .current_dir("/")
-    .timeout(Duration::from_secs(120));
-    let out = Out::of(&mut c);
+    let out = Out::of(
+        base.command_as_nobody()
+            .args(["restore", "--to"])
+            .arg(&leak)
+            .arg(base.archive("CONF")),
+    );
     assert_ne!(out.code, Some(0), "nobody restored the archive\n{out}");
     out.stderr_has(&["BCONF.SVG", "Permission denied"]);
     assert!(

@@ -19,10 +19,9 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use crate::harness::*;
 
@@ -34,29 +33,6 @@ enum Who {
     /// An ordinary account: `nobody` when the tests run as root.
     Ordinary,
     Root,
-}
-
-fn running_as_root(base: &Base) -> bool {
-    let p = base.scratch(&format!("whoami-{}", unique()));
-    fs::write(&p, "").unwrap();
-    let root = fs::metadata(&p).unwrap().uid() == 0;
-    fs::remove_file(p).unwrap();
-    root
-}
-
-#[track_caller]
-fn sh(program: &str, args: &[&OsStr]) {
-    let o = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        o.status.success(),
-        "{program} {args:?} failed: {}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 fn mode(p: &Path, m: u32) {
@@ -105,27 +81,19 @@ impl Setup {
         if !self.nobody() {
             return Out::of(self.base.command(&[]).args(args));
         }
-        self.base.settle();
-        let mut c = assert_cmd::Command::new("setpriv");
-        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN])
-            .args(args)
-            .env_remove("SVGAUTO_CONFIG")
-            .env_remove("SVGAUTO_NOW")
-            .current_dir("/")
-            .timeout(Duration::from_secs(120));
-        Out::of(&mut c)
+        Out::of(self.base.command_as_nobody().args(args))
     }
 
     fn run(&self) -> Out {
-        let root = self.base.root().as_os_str();
-        self.svgauto(&[
-            "run".as_ref(),
-            "--base".as_ref(),
-            root,
-            "--no-progress".as_ref(),
-            "--user".as_ref(),
-            "COMPT".as_ref(),
-        ])
+        self.run_with(&[])
+    }
+
+    /// `svgauto run --user COMPT <extra>` as `who`.
+    fn run_with(&self, extra: &[&str]) -> Out {
+        let mut args = self.base.run_args(&["--user", "COMPT"]);
+        args.extend_from_slice(extra);
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        self.svgauto(&args)
     }
 
     fn restore(&self, code: &str) -> Out {
@@ -406,18 +374,7 @@ fn a_temporary_tree_that_cannot_be_removed_is_said_shown_by_status_and_never_blo
     // Handed over: the next run removes it and says so (`--all`: the base's
     // only dossier was deleted on purpose, which a plain run refuses).
     s.own(&s.dossiers().join(".svgauto-del-A.1"));
-    let root = s.base.root().as_os_str();
-    s.svgauto(&[
-        "run".as_ref(),
-        "--base".as_ref(),
-        root,
-        "--no-progress".as_ref(),
-        "--user".as_ref(),
-        "COMPT".as_ref(),
-        "--all".as_ref(),
-    ])
-    .code(0)
-    .stderr_has(&[
+    s.run_with(&["--all"]).code(0).stderr_has(&[
         "Dossier A : dossier temporaire ",
         ".svgauto-del-A.1 supprimé",
     ]);
