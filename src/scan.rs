@@ -77,13 +77,10 @@ impl Mtime {
     }
 
     /// This time as a `SystemTime`.
+    /// (Every `Mtime` is read from a `SystemTime` of this system, so it
+    /// converts back; the epoch stands for one that would not.)
     pub fn to_system(self) -> SystemTime {
-        if self.secs >= 0 {
-            UNIX_EPOCH + Duration::new(self.secs as u64, self.nanos)
-        } else {
-            UNIX_EPOCH - Duration::from_secs(self.secs.unsigned_abs())
-                + Duration::from_nanos(self.nanos.into())
-        }
+        crate::verify::checked_system_time(self.secs, self.nanos).unwrap_or(UNIX_EPOCH)
     }
 
     /// Whether a file whose last change is stamped `self` could still be
