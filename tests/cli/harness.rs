@@ -2128,15 +2128,20 @@ pub fn settle(dir: &Path) {
     fn newest(dir: &Path, max: &mut i128) {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd.flatten() {
-            // Restore's temporary trees are no dossier's.
-            if e.file_name().to_string_lossy().starts_with(".svgauto-") {
+            // Restore's temporary trees are no dossier's, and the lock
+            // file is in none (a run sets its time to read the file
+            // system's clock: waiting on it would wait for the run).
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with(".svgauto-") || name == "dossier.lock" {
                 continue;
             }
             let Ok(m) = e.metadata() else { continue };
-            let t = changed_nanos(&m);
-            *max = (*max).max(t);
+            // Files only: svgauto judges only files' stamps racy, and a
+            // folder's change time moves when a run makes a lock file in it.
             if m.is_dir() {
                 newest(&e.path(), max);
+            } else {
+                *max = (*max).max(changed_nanos(&m));
             }
         }
     }
