@@ -215,7 +215,7 @@ impl Catalog {
     }
 
     fn open_with(state_dir: &Path, rebuild: bool) -> Result<Catalog, CatalogError> {
-        crate::owner_only::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
+        crate::sys::owner_only::create_dir_all(state_dir).map_err(|source| CatalogError::Dir {
             path: state_dir.to_owned(),
             source,
         })?;
@@ -286,7 +286,7 @@ impl Catalog {
     fn open_at(path: &Path, migrations: &[&str]) -> Result<Catalog, OpenFail> {
         // Any failure here (the file exists, a read-only or full disk) is
         // left to SQLite's own opening, which says it as it always has.
-        let _ = crate::owner_only::create_new(path);
+        let _ = crate::sys::owner_only::create_new(path);
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Checked before anything is written into it: a file set aside, or

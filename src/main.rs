@@ -13,9 +13,12 @@ use svgauto::base::{Base, LOCK_FILE, valid_code};
 use svgauto::cli::{self, Cli, Command};
 use svgauto::exit::Exit;
 use svgauto::exit::Said;
-use svgauto::pipeline::{self, RunOptions};
+use svgauto::run::{self as pipeline, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::{clock, event, lock, notify, restore, schedule, status, verify};
+use svgauto::commands::{save as event, schedule, status};
+use svgauto::archive::read as verify;
+use svgauto::sys::lock;
+use svgauto::{clock, notify, restore};
 
 /// `println!`, `print!`, `eprintln!` that never panic: once the work is
 /// done, a closed output (`svgauto run | head -1`, a scheduler that stopped
@@ -219,7 +222,7 @@ fn clock() -> anyhow::Result<Box<dyn clock::Clock>> {
 }
 
 /// Prints what a command said and returns how it ends; then, once, the
-/// folders whose file system refused to be flushed (`archive::sync_dir`).
+/// folders whose file system refused to be flushed (`sys::fs::sync_dir`).
 fn print(said: Said) -> Exit {
     for l in said.lines {
         match l {
@@ -227,7 +230,7 @@ fn print(said: Said) -> Exit {
             Err(l) => warn!("svgauto : {l}"),
         }
     }
-    for w in svgauto::archive::unflushed_warnings() {
+    for w in svgauto::sys::fs::unflushed_warnings() {
         warn!("svgauto : {w}");
     }
     said.exit

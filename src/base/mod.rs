@@ -12,7 +12,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::{self, ConfigError, Effective, Layer, LayerTable};
-use crate::lock::{self, LockError};
+use crate::sys::lock::{self, LockError};
 
 pub const BASE_TOML: &str = "base.toml";
 pub const DOSSIER_TOML: &str = "dossier.toml";
@@ -147,7 +147,7 @@ impl Base {
     /// svgauto at a time writes into a base (run, restore, import).
     pub fn lock_run(&self) -> Result<lock::Held, BaseError> {
         let dir = self.state_dir();
-        crate::owner_only::create_dir_all(&dir).map_err(|source| BaseError::State {
+        crate::sys::owner_only::create_dir_all(&dir).map_err(|source| BaseError::State {
             path: dir.clone(),
             source,
         })?;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 use serde::Serialize;
 
-use crate::select::{Skip, Why};
+use crate::run::select::{Skip, Why};
 
 pub const EOL: &str = if cfg!(windows) { "\r\n" } else { "\n" };
 pub const ERROR_LIST: &str = "Svgauto-DossiersEnErreur.isa";
@@ -226,7 +226,7 @@ impl Report {
     /// report: if the name is taken (two runs in the same second), `-2`,
     /// `-3`… is added before the extension.
     pub fn create(log_dir: &Path, started: DateTime<Local>) -> io::Result<Report> {
-        crate::owner_only::create_dir_all(log_dir)?;
+        crate::sys::owner_only::create_dir_all(log_dir)?;
         let stem = format!("svgauto-{}", started.format("%Y%m%d-%H%M%S"));
         let mut n = 1;
         loop {
@@ -236,7 +236,7 @@ impl Report {
                 format!("{stem}-{n}")
             };
             let txt_path = log_dir.join(format!("{name}.txt"));
-            match crate::owner_only::create_new(&txt_path) {
+            match crate::sys::owner_only::create_new(&txt_path) {
                 Ok(txt) => {
                     return Ok(Report {
                         txt,
@@ -303,7 +303,7 @@ impl Report {
 /// Writes `path` whole (a new file, owner-only: it names clients) and
 /// flushes it.
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = crate::owner_only::replace(path)?;
+    let mut f = crate::sys::owner_only::replace(path)?;
     f.write_all(data)?;
     f.sync_all()
 }

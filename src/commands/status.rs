@@ -60,11 +60,11 @@ use crate::base::{Base, Kind, Rights, Status};
 use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
-use crate::lock;
-use crate::pipeline::{self, target_dir};
+use crate::sys::lock;
+use crate::run::{self, target_dir};
 use crate::restore::{self, CommandError};
 use crate::scan::{self, DossierScan};
-use crate::select::{self, Decision, Facts, LastArchive, Rules, Skip};
+use crate::run::select::{self, Decision, Facts, LastArchive, Rules, Skip};
 
 /// Where a dossier stands; every dossier is in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -336,9 +336,9 @@ pub fn status(
         },
         run_active,
     };
-    let archives = pipeline::last_archives(&base.root, &states);
+    let archives = run::last_archives(&base.root, &states);
     let last_archive = |code: &str| archives.get(code).copied().unwrap_or_default();
-    let twins = pipeline::twins_of(&scans);
+    let twins = run::twins_of(&scans);
 
     let mut dossiers: Vec<DossierStatus> = scans
         .iter()
@@ -375,17 +375,17 @@ pub fn status(
         message: format!("le traitement s'arrêterait (code 2) : {e}"),
     };
     if let Err(e) = base.check_outside_dossiers().and_then(|()| {
-        pipeline::check_target(
+        run::check_target(
             &base,
             &target_dir(&base.backup_dir(), settings.backup.subdir, now),
         )
     }) {
         base_attention.push(stops(BaseAttention::InsideDossiers, &e));
     }
-    if let Err(e) = pipeline::check_archives_present(&base.backup_dir(), &archives) {
+    if let Err(e) = run::check_archives_present(&base.backup_dir(), &archives) {
         base_attention.push(stops(BaseAttention::ArchivesGone, &e));
     }
-    if let Err(e) = pipeline::check_dossiers_present(&dossiers_dir, &states, |c| here.contains(c)) {
+    if let Err(e) = run::check_dossiers_present(&dossiers_dir, &states, |c| here.contains(c)) {
         base_attention.push(stops(BaseAttention::DossiersGone, &e));
     }
 
@@ -612,7 +612,7 @@ fn first_change_after(
     s.entries
         .iter()
         .filter_map(|e| {
-            let time = |m: crate::scan::Mtime| {
+            let time = |m: crate::sys::time::Mtime| {
                 DateTime::from_timestamp(m.secs, m.nanos)
                     .map(|t| t.with_timezone(&Local))
                     .filter(|t| *t > last && *t <= now)
@@ -1044,7 +1044,8 @@ mod tests {
     use super::*;
     use crate::base::Identity;
     use crate::config::DossierSet;
-    use crate::scan::{Entry, EntryKind, Mtime};
+    use crate::scan::{Entry, EntryKind};
+    use crate::sys::time::Mtime;
     use chrono::TimeZone;
 
     fn at(d: u32, h: u32) -> DateTime<Local> {

@@ -18,100 +18,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
 
 use crate::base::{self, DOCUMENTS, Identity, LOCK_FILE};
-
-/// A modification time as seconds and nanoseconds since the Unix epoch
-/// (negative seconds for times before 1970).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Mtime {
-    pub secs: i64,
-    pub nanos: u32,
-}
-
-impl Mtime {
-    pub fn from_system(t: SystemTime) -> Mtime {
-        match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => Mtime {
-                secs: d.as_secs() as i64,
-                nanos: d.subsec_nanos(),
-            },
-            Err(e) => {
-                let d = e.duration();
-                let (mut secs, mut nanos) = (-(d.as_secs() as i64), d.subsec_nanos());
-                if nanos > 0 {
-                    secs -= 1;
-                    nanos = 1_000_000_000 - nanos;
-                }
-                Mtime { secs, nanos }
-            }
-        }
-    }
-
-    pub fn of(meta: &fs::Metadata) -> Mtime {
-        meta.modified()
-            .map(Mtime::from_system)
-            .unwrap_or(Mtime { secs: 0, nanos: 0 })
-    }
-
-    /// The time of the file's last change of content or metadata, which an
-    /// application cannot set back: `ctime` on Unix. Elsewhere the
-    /// modification time (Windows' change time is not in the standard
-    /// library's metadata).
-    pub fn changed(meta: &fs::Metadata) -> Mtime {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Mtime {
-                secs: meta.ctime(),
-                nanos: meta.ctime_nsec().clamp(0, 999_999_999) as u32,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            Mtime::of(meta)
-        }
-    }
-
-    /// This time as a `SystemTime`.
-    /// (Every `Mtime` is read from a `SystemTime` of this system, so it
-    /// converts back; the epoch stands for one that would not.)
-    pub fn to_system(self) -> SystemTime {
-        crate::verify::checked_system_time(self.secs, self.nanos).unwrap_or(UNIX_EPOCH)
-    }
-
-    /// Whether a file whose last change is stamped `self` could still be
-    /// changed again without its stamp moving, as seen from a read that
-    /// started at `read`: the stamp is not older than `read` by more than
-    /// the file system's tick (plus a margin for a file server's clock), or
-    /// it is in the future. Stamps with no sub-second part come from a file
-    /// system counting whole seconds (ext4 with 128-byte inodes, ext3, FAT
-    /// and exFAT, HFS+, many NAS shares): its tick is taken as
-    /// [`COARSE_TICK`]; others as [`FINE_TICK`].
-    pub fn is_racy(self, read: SystemTime) -> bool {
-        let tick = if self.nanos == 0 {
-            COARSE_TICK
-        } else {
-            FINE_TICK
-        };
-        match read.checked_sub(tick) {
-            Some(limit) => self.to_system() >= limit,
-            None => true,
-        }
-    }
-}
-
-/// How long after a change a whole-second stamp still proves nothing: FAT
-/// counts modification times in 2-second steps, rounded either way, and a
-/// NAS clock may be a little off.
-pub const COARSE_TICK: Duration = Duration::from_secs(3);
-/// The same for file systems with sub-second stamps: Linux stamps files
-/// from a clock that advances once per timer tick (1 to 10 ms), Windows
-/// every 15.6 ms; the rest is a margin for a file server's clock.
-pub const FINE_TICK: Duration = Duration::from_millis(100);
+use crate::sys::time::Mtime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
@@ -229,7 +141,7 @@ pub struct DossierScan {
 /// `verify::unsafe_name` refuses on this platform, and a `..` between
 /// backslashes, which zip readers take for a parent folder.
 fn unrestorable(rel: &str) -> Option<&'static str> {
-    if crate::verify::unsafe_name(rel).is_some()
+    if crate::archive::read::unsafe_name(rel).is_some()
         || rel.contains('\\') && rel.split(['/', '\\']).any(|p| p == "..")
     {
         return Some("nom refusé à la restauration");
@@ -467,7 +379,7 @@ impl Walk {
     }
 
     /// Walks the tree at `dir`, one folder open at a time whatever its depth
-    /// (see `crate::tree`): each folder is read whole and closed, then its
+    /// (see `crate::sys::tree`): each folder is read whole and closed, then its
     /// subfolders are walked.
     fn tree(&mut self, dir: &Path, include_documents: bool) {
         let mut pending = vec![Pending {
@@ -503,7 +415,7 @@ impl Walk {
         include_documents: bool,
         pending: &mut Vec<Pending>,
     ) -> bool {
-        let read = match crate::tree::read_folder(dir, true) {
+        let read = match crate::sys::tree::read_folder(dir, true) {
             Ok(r) => r,
             Err(e) => {
                 self.error.get_or_insert_with(|| {

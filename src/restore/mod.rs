@@ -38,7 +38,7 @@
 //! Into a base, a restore never destroys a state no archive holds: holding
 //! the dossier's lock, before anything else, the live dossier is saved
 //! into `<backup.dir>/AvantRemontee/` unless the catalog proves an archive
-//! holds it ([`crate::before_restore`]); if that save fails, the restore is
+//! holds it ([`crate::commands::safeguard`]); if that save fails, the restore is
 //! refused and nothing changes. [`restore_into`] cannot be called without
 //! what that takes (a [`Safeguard`]).
 
@@ -50,15 +50,15 @@ use thiserror::Error;
 
 use crate::archive;
 use crate::base::{Base, BaseError, DOCUMENTS, LOCK_FILE, valid_code};
-pub use crate::before_restore::Safeguard;
+pub use crate::commands::safeguard::Safeguard;
 use crate::catalog::{Catalog, CatalogError};
-use crate::cleanup;
+use crate::sys::cleanup;
 use crate::clock::Clock;
 use crate::exit::Said;
-use crate::lock::{self, LockError};
+use crate::sys::lock::{self, LockError};
 use crate::report::IN_USE;
-use crate::settle;
-use crate::verify::{self, Damage};
+use crate::commands::settle;
+use crate::archive::read::{self, Damage};
 
 /// Names of restore's temporary folders in `dossiers/` start with this.
 pub const TEMP_PREFIX: &str = ".svgauto-";
@@ -241,7 +241,7 @@ pub struct Restored {
     /// the dossier's last backup (see `restored_fingerprint`).
     pub restored_fingerprint: Option<String>,
     /// Where the live dossier's state was saved before the switch, when no
-    /// archive held it (see [`crate::before_restore`]).
+    /// archive held it (see [`crate::commands::safeguard`]).
     pub saved_before: Option<PathBuf>,
 }
 
@@ -287,7 +287,7 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
     }
     let partial = dir.join(format!("{TEMP_PREFIX}new-{code}"));
     clear(dir, &partial)?;
-    let checked = match verify::check(archive, Some(&partial)) {
+    let checked = match read::check(archive, Some(&partial)) {
         Ok(c) => c,
         Err(e) => {
             let _ = discard(dir, &partial);
@@ -312,7 +312,7 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
     }
     sync_tree(&partial)?;
     fs::rename(&partial, &target).map_err(io_err(&target))?;
-    archive::sync_dir(dir).map_err(io_err(dir))?;
+    crate::sys::fs::sync_dir(dir).map_err(io_err(dir))?;
     Ok(Restored {
         code,
         files: checked.files,
@@ -343,7 +343,7 @@ pub fn restore_into(
     clear(dossiers, &new)?;
 
     // 1. Extract and check everything, away from the live dossier.
-    let checked = match verify::check(archive, Some(&new)) {
+    let checked = match read::check(archive, Some(&new)) {
         Ok(c) => c,
         Err(e) => {
             let _ = discard(dossiers, &new);
@@ -449,7 +449,7 @@ pub fn restore_into(
     if let Err(e) = fs::rename(&new, &ready).map_err(io_err(&ready)) {
         return fail_saved(e);
     }
-    if let Err(e) = archive::sync_dir(dossiers).map_err(io_err(dossiers)) {
+    if let Err(e) = crate::sys::fs::sync_dir(dossiers).map_err(io_err(dossiers)) {
         return fail_saved(e);
     }
 
@@ -470,7 +470,7 @@ pub fn restore_into(
         }
         return fail_saved(io_err(&live)(e));
     }
-    let _ = archive::sync_dir(dossiers);
+    let _ = crate::sys::fs::sync_dir(dossiers);
     // Scanned under the new dossier's own lock: the one held so far is on
     // the lock file of the tree set aside. An application that opened the
     // dossier since the switch holds it: then nothing is recorded (the next
@@ -537,14 +537,14 @@ fn keep_left_out(
 /// Puts `from` (any kind: file, folder, link, FIFO, socket, device) at `to`
 /// as the same thing: a hard link, or a copy of a link, or a folder whose
 /// content is carried the same way — one folder open at a time, whatever
-/// the depth (`crate::tree`).
+/// the depth (`crate::sys::tree`).
 fn carry(from: &Path, to: &Path) -> io::Result<()> {
     let mut pending = vec![(from.to_owned(), to.to_owned())];
     while let Some((from, to)) = pending.pop() {
         let meta = fs::symlink_metadata(&from)?;
         if meta.is_dir() {
             fs::create_dir(&to)?;
-            for e in crate::tree::read_folder(&from, false)? {
+            for e in crate::sys::tree::read_folder(&from, false)? {
                 let e = e?;
                 pending.push((e.path, to.join(e.name)));
             }
@@ -578,7 +578,7 @@ fn restored_fingerprint(live: &Path, code: &str, manifest: &archive::Manifest) -
     let listed = crate::scan::Fingerprint::content_of(manifest.entries.iter().map(|e| {
         let file = (e.kind == archive::ManifestKind::File).then_some((
             e.size,
-            crate::scan::Mtime {
+            crate::sys::time::Mtime {
                 secs: e.mtime_s,
                 nanos: e.mtime_ns,
             },
@@ -610,7 +610,7 @@ fn sync_tree(root: &Path) -> Result<(), RestoreError> {
         i += 1;
     }
     for d in dirs.iter().rev() {
-        archive::sync_dir(d).map_err(io_err(d))?;
+        crate::sys::fs::sync_dir(d).map_err(io_err(d))?;
     }
     Ok(())
 }
@@ -619,12 +619,12 @@ fn sync_tree(root: &Path) -> Result<(), RestoreError> {
 /// hard link to the same file (a copy, with its modification time, where
 /// the file system cannot link), a symbolic link as a link (never
 /// followed), a special file as a hard link; one folder open at a time,
-/// whatever the depth (`crate::tree`).
+/// whatever the depth (`crate::sys::tree`).
 fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
     let mut pending = vec![(from.to_owned(), to.to_owned())];
     while let Some((from, to)) = pending.pop() {
         fs::create_dir_all(&to).map_err(io_err(&to))?;
-        for e in crate::tree::read_folder(&from, false).map_err(io_err(&from))? {
+        for e in crate::sys::tree::read_folder(&from, false).map_err(io_err(&from))? {
             let e = e.map_err(io_err(&from))?;
             let ft = e.file_type.map_err(io_err(&e.path))?;
             let (src, dst) = (e.path, to.join(e.name));
@@ -708,7 +708,7 @@ pub fn recover(dossiers: &Path) -> Lines {
         done.push(line);
     }
     if !done.is_empty() {
-        let _ = archive::sync_dir(dossiers);
+        let _ = crate::sys::fs::sync_dir(dossiers);
     }
     done
 }
@@ -951,7 +951,7 @@ fn open_for_writing(base: &Path) -> Result<(Base, lock::Held, Catalog, Lines), C
     let base = Base::open(base, None)?;
     let held = base.lock_run()?;
     let mut recovered = recover(&base.dossiers_dir());
-    recovered.extend(crate::before_restore::remove_interrupted(
+    recovered.extend(crate::commands::safeguard::remove_interrupted(
         &base.backup_dir(),
     ));
     let catalog = Catalog::open(&base.state_dir())?;

@@ -39,12 +39,12 @@ use crate::catalog::Catalog;
 use crate::cli::Event;
 use crate::clock::Clock;
 use crate::exit::{Exit, Said};
-use crate::lock::{self, LockError};
-use crate::pipeline::{check_target, compression_pool, display_path, target_dir};
+use crate::sys::lock::{self, LockError};
+use crate::run::{check_target, compression_pool, display_path, target_dir};
 use crate::report::{self, IN_USE};
 use crate::restore::CommandError;
 use crate::scan;
-use crate::select::case_twin_message;
+use crate::run::select::case_twin_message;
 
 impl Event {
     /// The name stored in the catalog.
@@ -183,7 +183,7 @@ pub fn save_command(
             &folder,
         )?,
     }
-    crate::owner_only::create_dir_all(&folder).map_err(|source| CommandError::Io {
+    crate::sys::owner_only::create_dir_all(&folder).map_err(|source| CommandError::Io {
         path: folder.clone(),
         source,
     })?;

@@ -33,8 +33,8 @@ use crate::archive::{self, Compression, IoBudget, Job, Manifest};
 use crate::base::{Base, DOCUMENTS};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
-use crate::lock;
-use crate::pipeline::compression_pool;
+use crate::sys::lock;
+use crate::run::compression_pool;
 use crate::scan::{self, DossierScan};
 
 /// The folder of `backup.dir` holding the states saved before a restore.
@@ -141,8 +141,8 @@ impl Safeguard<'_> {
         // The last archive must be there and be the file written (its
         // recorded size): an emptied or truncated one proves nothing.
         scan.fingerprint.matches(fingerprint)
-            && crate::select::LastArchive::of(&self.base.root, Some(state))
-                == crate::select::LastArchive::Present
+            && crate::run::select::LastArchive::of(&self.base.root, Some(state))
+                == crate::run::select::LastArchive::Present
             && !(incoming.documents_included
                 && !include_documents
                 && replaces_documents(&scan.dir, incoming))
@@ -179,10 +179,10 @@ impl Safeguard<'_> {
             }
             (at, e)
         };
-        crate::owner_only::create_dir_all(&dir).map_err(|e| undo(e, dir.clone()))?;
+        crate::sys::owner_only::create_dir_all(&dir).map_err(|e| undo(e, dir.clone()))?;
         for d in &created {
             let parent = d.parent().unwrap_or(Path::new("."));
-            archive::sync_dir(parent).map_err(|e| undo(e, parent.to_owned()))?;
+            crate::sys::fs::sync_dir(parent).map_err(|e| undo(e, parent.to_owned()))?;
         }
         Ok((dir.join(name), created))
     }

@@ -38,7 +38,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 use zip::read::ZipFileEntry;
@@ -47,6 +46,7 @@ use zip::{ExtraField, ZipArchive, ZipReadOptions};
 use crate::archive::{FORMAT_VERSION, MANIFEST, Manifest, ManifestEntry, ManifestKind};
 use crate::base::{DOCUMENTS, DOSSIER_TOML, LOCK_FILE};
 use crate::exit::{Exit, Said};
+use crate::sys::time::{checked_system_time, system_time};
 
 /// What is wrong with an archive (French, for the user).
 #[derive(Debug, Error)]
@@ -465,21 +465,6 @@ pub fn check_tree<'a>(
     Ok(())
 }
 
-/// The time `secs`.`nanos` after the Unix epoch (before it for negative
-/// `secs`), if this system can hold it.
-pub fn checked_system_time(secs: i64, nanos: u32) -> Option<SystemTime> {
-    if nanos >= 1_000_000_000 {
-        return None;
-    }
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(Duration::new(secs as u64, nanos))
-    } else {
-        UNIX_EPOCH
-            .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
-            .checked_add(Duration::from_nanos(nanos.into()))
-    }
-}
-
 /// Checks a recorded modification time: `mtime_s`/`mtime_ns` — what
 /// restore sets — a time this system can hold (nanoseconds below one
 /// second), and the readable `mtime` the same instant (empty where the
@@ -693,7 +678,7 @@ fn end_of_zip(file: &File, len: u64, comment: &[u8], cd_start: u64) -> io::Resul
     let tail_len = len.min(22 + 65_535);
     let from = len - tail_len;
     let mut tail = vec![0u8; tail_len as usize];
-    crate::archive::read_exact_at(file, &mut tail, from)?;
+    crate::sys::fs::read_exact_at(file, &mut tail, from)?;
     let found = (0..tail.len().saturating_sub(21)).rev().find(|&p| {
         let r = &tail[p..];
         let clen = u16::from_le_bytes([r[20], r[21]]) as usize;
@@ -713,7 +698,7 @@ fn end_of_zip(file: &File, len: u64, comment: &[u8], cd_start: u64) -> io::Resul
 fn duplicate_name(file: &File, cd_start: u64, len: u64) -> io::Result<Option<String>> {
     const CENTRAL: [u8; 4] = [0x50, 0x4b, 0x01, 0x02];
     let mut cd = vec![0u8; len.saturating_sub(cd_start) as usize];
-    crate::archive::read_exact_at(file, &mut cd, cd_start)?;
+    crate::sys::fs::read_exact_at(file, &mut cd, cd_start)?;
     let mut names = HashSet::new();
     let mut at = 0;
     while let Some(head) = cd.get(at..at + 46)
@@ -847,7 +832,7 @@ pub fn check_entry_times(
         name: name.to_owned(),
         why: format!(
             "différente entre le manifeste ({}) et l'en-tête zip ({header})",
-            crate::archive::rfc3339(crate::scan::Mtime {
+            crate::archive::rfc3339(crate::sys::time::Mtime {
                 secs: m.mtime_s,
                 nanos: m.mtime_ns,
             })
@@ -1257,12 +1242,6 @@ fn finish_file(f: File, secs: i64, nanos: u32, mode: Option<u32>) -> io::Result<
     f.sync_all()
 }
 
-/// The time `secs`.`nanos` after the Unix epoch. Panics where
-/// [`checked_system_time`] is `None` ([`check_times`] refuses those).
-pub fn system_time(secs: i64, nanos: u32) -> SystemTime {
-    checked_system_time(secs, nanos).expect("a time checked by check_times")
-}
-
 /// The archives named on the command line: files as given, folders walked
 /// for `B*.SVG` (any case), sorted.
 pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
@@ -1282,11 +1261,11 @@ pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Adds to `out` the archives under `dir`, one folder open at a time
-/// whatever the depth (`crate::tree`).
+/// whatever the depth (`crate::sys::tree`).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
-        for e in crate::tree::read_folder(&dir, false)? {
+        for e in crate::sys::tree::read_folder(&dir, false)? {
             let e = e?;
             let ft = e.file_type?;
             let p = e.path;
@@ -1417,8 +1396,8 @@ mod tests {
     fn times_before_1970() {
         let t = system_time(-2, 750_000_000);
         assert_eq!(
-            crate::scan::Mtime::from_system(t),
-            crate::scan::Mtime {
+            crate::sys::time::Mtime::from_system(t),
+            crate::sys::time::Mtime {
                 secs: -2,
                 nanos: 750_000_000
             }
@@ -1611,7 +1590,7 @@ mod tests {
     /// central directory then has plain sizes. Both say the same.
     #[test]
     fn zip64_sizes_in_the_local_header_agree_with_plain_central_ones() {
-        use crate::zipout::{EntryMeta, STORED, Sums, ZipOut};
+        use crate::archive::zip_writer::{EntryMeta, STORED, Sums, ZipOut};
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("BA.SVG");
         let data = b"code = \"A\"\n";

@@ -65,7 +65,7 @@ impl Look {
         let (changed, id) = {
             use std::os::unix::fs::MetadataExt;
             (
-                crate::verify::system_time(m.ctime(), m.ctime_nsec() as u32).into(),
+                crate::sys::time::system_time(m.ctime(), m.ctime_nsec() as u32).into(),
                 Some((m.dev(), m.ino())),
             )
         };

@@ -15,7 +15,7 @@
 //! the whole archive discarded: an archive never claims a state the dossier
 //! never had.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
@@ -27,8 +27,10 @@ use thiserror::Error;
 
 use crate::base::Identity;
 use crate::config::Method;
-use crate::scan::{DossierScan, Entry, EntryKind, Mtime};
-use crate::zipout::{self, EntryMeta, Sums, ZipOut};
+use crate::scan::{DossierScan, Entry, EntryKind};
+use crate::sys::time::Mtime;
+use crate::sys::fs::{open_regular, read_exact_at, sync_dir};
+use crate::archive::zip_writer::{self, EntryMeta, Sums, ZipOut};
 
 pub const MANIFEST: &str = ".svgauto/manifest.json";
 /// The newest manifest format this version reads and writes. Format 2
@@ -257,7 +259,7 @@ pub fn write(job: &Job<'_>) -> Result<Written, ArchiveError> {
     let partial = partial_path(job.target);
     let result = write_partial(job, &partial).and_then(|w| {
         if job.verify {
-            crate::verify::check(&partial, None)
+            crate::archive::read::check(&partial, None)
                 .map_err(|d| ArchiveError::Verify(d.to_string()))?;
         }
         fs::rename(&partial, job.target).map_err(|e| write_error(&partial, e))?;
@@ -420,31 +422,10 @@ pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> std::collections::Ha
         .into_iter()
         .filter(|p| {
             !p.event
-                && !crate::lock::in_use(&dossiers_dir.join(&p.code).join(crate::base::LOCK_FILE))
+                && !crate::sys::lock::in_use(&dossiers_dir.join(&p.code).join(crate::base::LOCK_FILE))
         })
         .map(|p| p.code)
         .collect()
-}
-
-/// Opens a file the scan saw as a regular file, `None` if it no longer is
-/// one. On Unix the open neither blocks (a FIFO put in its place since the
-/// scan would hang the run in `open` until someone writes to it) nor
-/// follows a symbolic link put in its place (links are never followed).
-pub(crate) fn open_regular(path: &Path) -> io::Result<Option<File>> {
-    let mut o = OpenOptions::new();
-    o.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
-    }
-    let f = match o.open(path) {
-        Ok(f) => f,
-        #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    Ok(f.metadata()?.is_file().then_some(f))
 }
 
 /// Compresses one chunk on its own: a zstd frame, or deflate blocks ending
@@ -498,32 +479,6 @@ pub fn compress(c: Compression, raw: &[u8], last: bool) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Reads `buf.len()` bytes of `f` at `offset`, leaving the file's offset
-/// alone (a positioned read: several threads read chunks of one file at
-/// once). An `UnexpectedEof` error if the file is shorter.
-pub(crate) fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_read(f, buf, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The zip entry of a scanned entry.
 fn entry_meta(c: Compression, name: &[u8], mtime: Mtime, size: u64, mode: u32) -> EntryMeta {
     let (dos_time, dos_date) = dos_time(mtime);
@@ -531,10 +486,10 @@ fn entry_meta(c: Compression, name: &[u8], mtime: Mtime, size: u64, mode: u32) -
         name: name.to_vec(),
         method: match c.method {
             // A directory has no data, not even an empty compressed stream.
-            _ if name.ends_with(b"/") => zipout::STORED,
-            Method::Zstd => zipout::ZSTD,
-            Method::Deflate => zipout::DEFLATED,
-            Method::Store => zipout::STORED,
+            _ if name.ends_with(b"/") => zip_writer::STORED,
+            Method::Zstd => zip_writer::ZSTD,
+            Method::Deflate => zip_writer::DEFLATED,
+            Method::Store => zip_writer::STORED,
         },
         dos_time,
         dos_date,
@@ -542,7 +497,7 @@ fn entry_meta(c: Compression, name: &[u8], mtime: Mtime, size: u64, mode: u32) -
             .ok()
             .filter(|s| *s <= i32::MAX as u32),
         mode,
-        zip64: size > zipout::ZIP64_FROM,
+        zip64: size > zip_writer::ZIP64_FROM,
     }
 }
 
@@ -656,7 +611,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
     // Owner-only (`owner_only`), whatever the umask: the archive holds the
     // dossier's data. A `.partial` left by a killed run is replaced, never
     // reused with its own permissions.
-    let file = crate::owner_only::replace(partial).map_err(|e| write_error(partial, e))?;
+    let file = crate::sys::owner_only::replace(partial).map_err(|e| write_error(partial, e))?;
     let werr = |e| write_error(partial, e);
     let c = job.compression;
     let mut asm = Assembler {
@@ -808,130 +763,6 @@ pub fn rfc3339(m: Mtime) -> String {
         .unwrap_or_default()
 }
 
-/// Flushes a folder's entry list, so a rename in it survives a power cut.
-///
-/// Some file systems cannot flush a folder and say so: `fsync` on a folder
-/// fails with `EINVAL` on CIFS/SMB before Linux 4.17 and on FUSE file
-/// systems without that operation, `ENOTSUP`/`EOPNOTSUPP` or `ENOSYS` on
-/// others. Callers flush a file itself before renaming it, so such a
-/// refusal is not an error: `Ok(Flushed::Unsupported)`, and the folder is
-/// remembered for [`unflushed_warnings`]. Any other failure (`EIO`,
-/// `ENOSPC`, no permission to open the folder…) is returned as it is.
-pub fn sync_dir(dir: &Path) -> io::Result<Flushed> {
-    #[cfg(unix)]
-    {
-        match File::open(dir)?.sync_all() {
-            Ok(()) => Ok(Flushed::Done),
-            Err(e) if flush_unsupported(&e) => {
-                remember_unflushed(dir, &e);
-                Ok(Flushed::Unsupported)
-            }
-            Err(e) => Err(e),
-        }
-    }
-    #[cfg(windows)]
-    {
-        // A folder opens as a file with FILE_FLAG_BACKUP_SEMANTICS. NTFS
-        // journals renames itself, and some file systems refuse to flush a
-        // folder: a refusal here is not an error.
-        use std::os::windows::fs::OpenOptionsExt;
-        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
-        if let Ok(f) = File::options()
-            .read(true)
-            .write(true)
-            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
-            .open(dir)
-        {
-            let _ = f.sync_all();
-        }
-        Ok(Flushed::Done)
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = dir;
-        Ok(Flushed::Done)
-    }
-}
-
-/// What [`sync_dir`] could do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flushed {
-    /// The folder's entries are on disk.
-    Done,
-    /// The file system does not flush folders (see [`sync_dir`]).
-    Unsupported,
-}
-
-/// Whether a folder flush failed because the file system does not offer
-/// it, rather than because something went wrong.
-#[cfg(unix)]
-fn flush_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(c) if c == libc::EINVAL || c == libc::ENOTSUP || c == libc::EOPNOTSUPP || c == libc::ENOSYS
-    )
-}
-
-/// The folders that could not be flushed since the last
-/// [`unflushed_warnings`], by file system (device number), with the first
-/// error of each file system.
-#[cfg(unix)]
-type Unflushed = Vec<(u64, String, std::collections::BTreeSet<PathBuf>)>;
-
-#[cfg(unix)]
-static UNFLUSHED: std::sync::Mutex<Unflushed> = std::sync::Mutex::new(Vec::new());
-
-#[cfg(unix)]
-fn remember_unflushed(dir: &Path, e: &io::Error) {
-    use std::os::unix::fs::MetadataExt;
-    let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
-    let mut seen = UNFLUSHED.lock().unwrap_or_else(|p| p.into_inner());
-    match seen.iter_mut().find(|(d, ..)| *d == dev) {
-        Some((.., dirs)) => {
-            dirs.insert(dir.to_owned());
-        }
-        None => seen.push((dev, e.to_string(), [dir.to_owned()].into())),
-    }
-}
-
-/// One sentence per file system whose folders could not be flushed since
-/// the last call (see [`sync_dir`]), naming the topmost such folder (the
-/// backup folder, or where a restore went) and how many others; empty when
-/// every flush worked. A command says them once, on stderr (and a run
-/// in its JSON report's `warnings`).
-pub fn unflushed_warnings() -> Vec<String> {
-    #[cfg(unix)]
-    {
-        let seen = std::mem::take(&mut *UNFLUSHED.lock().unwrap_or_else(|p| p.into_inner()));
-        seen.into_iter()
-            .map(|(_, why, dirs)| {
-                let dir = dirs
-                    .iter()
-                    .min_by_key(|d| (d.components().count(), d.as_os_str().len()))
-                    .cloned()
-                    .unwrap_or_default();
-                let others = match dirs.len() {
-                    1 => String::new(),
-                    n => format!(
-                        " (et {} autre(s) répertoire(s) du même système de fichiers)",
-                        n - 1
-                    ),
-                };
-                format!(
-                    "le système de fichiers de {}{others} refuse de vider un répertoire sur disque ({why}) : \
-                     les fichiers y ont été écrits et vidés sur disque avant d'être renommés, mais ce \
-                     système seul garantit qu'un renommage y survit à une coupure de courant",
-                    dir.display()
-                )
-            })
-            .collect()
-    }
-    #[cfg(not(unix))]
-    {
-        Vec::new()
-    }
-}
-
 /// The folder of `backup.dir` for backups taken before a provider exchange.
 pub const EXCHANGE_DIR: &str = "EchangePrest";
 /// The folder of `backup.dir` for backups taken before closing a dossier.
@@ -1067,7 +898,7 @@ mod tests {
                 .read_to_end(&mut data)
                 .unwrap();
             assert!(data == big, "{method:?}: gros.dat differs");
-            crate::verify::check(&target, None).unwrap();
+            crate::archive::read::check(&target, None).unwrap();
         }
     }
 
@@ -1110,52 +941,6 @@ mod tests {
         assert!(!partial_path(&target).exists());
     }
 
-    #[cfg(unix)]
-    #[test]
-    fn a_file_turned_into_a_fifo_or_a_link_is_not_opened_through() {
-        let d = tempfile::tempdir().unwrap();
-        let fifo = d.path().join("fifo");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        // Would block forever without O_NONBLOCK.
-        assert!(open_regular(&fifo).unwrap().is_none());
-        fs::write(d.path().join("vrai.txt"), b"x").unwrap();
-        std::os::unix::fs::symlink("vrai.txt", d.path().join("lien")).unwrap();
-        assert!(open_regular(&d.path().join("lien")).unwrap().is_none());
-        assert!(open_regular(&d.path().join("vrai.txt")).unwrap().is_some());
-    }
-
-    /// A folder flush the file system does not offer is not an error; a
-    /// flush that went wrong is.
-    #[cfg(unix)]
-    #[test]
-    fn a_folder_flush_refused_as_unsupported_is_not_an_error() {
-        for code in [libc::EINVAL, libc::ENOTSUP, libc::EOPNOTSUPP, libc::ENOSYS] {
-            assert!(
-                flush_unsupported(&io::Error::from_raw_os_error(code)),
-                "{code}"
-            );
-        }
-        for code in [
-            libc::EIO,
-            libc::ENOSPC,
-            libc::EDQUOT,
-            libc::EACCES,
-            libc::EROFS,
-        ] {
-            assert!(
-                !flush_unsupported(&io::Error::from_raw_os_error(code)),
-                "{code}"
-            );
-        }
-        assert!(!flush_unsupported(&io::Error::other("x")));
-        let d = tempfile::tempdir().unwrap();
-        assert_eq!(sync_dir(d.path()).unwrap(), Flushed::Done);
-        assert!(sync_dir(&d.path().join("absent")).is_err());
-    }
 
     #[test]
     fn leftover_partials_are_found_and_named() {

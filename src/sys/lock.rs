@@ -38,7 +38,7 @@ impl Held {
     pub fn file_system_now(&self) -> Option<std::time::SystemTime> {
         self._file.set_modified(std::time::SystemTime::now()).ok()?;
         let meta = self._file.metadata().ok()?;
-        Some(crate::scan::Mtime::changed(&meta).to_system())
+        Some(crate::sys::time::Mtime::changed(&meta).to_system())
     }
 }
 
@@ -63,7 +63,7 @@ pub fn try_exclusive(path: &Path) -> Result<Held, LockError> {
 /// a FIFO would block a plain open forever), the answer is "in use", the
 /// careful one.
 pub fn in_use(path: &Path) -> bool {
-    match crate::archive::open_regular(path) {
+    match crate::sys::fs::open_regular(path) {
         Ok(Some(f)) => !matches!(f.try_lock(), Ok(())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         _ => true,

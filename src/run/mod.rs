@@ -15,6 +15,8 @@
 //! message on the channel. A quit flag (Ctrl-C) is checked before each
 //! claim: what is under way finishes, what was never started is "reporté".
 
+pub mod select;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -33,13 +35,13 @@ use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
 use crate::config::Subdir;
 use crate::exit::Exit;
-use crate::lock::{self, LockError};
+use crate::sys::lock::{self, LockError};
 use crate::notify::{MailSettingsError, Mailer};
 use crate::progress::Progress;
 use crate::report::{self, DossierLine, Outcome, Report, RunReport, Summary};
 use crate::restore;
 use crate::scan::{self, DossierScan};
-use crate::select::{self, Decision, Facts, LastArchive, Rules, Skip, Why};
+use select::{Decision, Facts, LastArchive, Rules, Skip, Why};
 
 /// What `svgauto run` was asked to do, once arguments are validated.
 #[derive(Debug, Clone)]
@@ -362,7 +364,7 @@ pub fn run(
         let names = dossier_names(&base.dossiers_dir())?;
         check_dossiers_present(&base.dossiers_dir(), &states, |c| names.contains(c))?;
     }
-    crate::owner_only::create_dir_all(&target).map_err(|source| RunError::BackupDir {
+    crate::sys::owner_only::create_dir_all(&target).map_err(|source| RunError::BackupDir {
         path: target.clone(),
         source,
     })?;
@@ -592,7 +594,7 @@ pub fn run(
     };
     let mut warnings: Vec<String> = recovered;
     warnings.extend(catalog_rebuilt.iter().cloned());
-    warnings.extend(archive::unflushed_warnings());
+    warnings.extend(crate::sys::fs::unflushed_warnings());
     warnings.extend(mail.iter().flatten().filter_map(|s| {
         s.error
             .as_ref()

@@ -1,0 +1,7 @@
+//! The subcommands other than the run.
+
+pub mod safeguard;
+pub mod save;
+pub mod schedule;
+pub mod settle;
+pub mod status;

@@ -1,0 +1,9 @@
+//! Operating-system primitives, below everything else: locks, flushing,
+//! positioned reads, owner-only modes, removing and walking trees.
+
+pub mod cleanup;
+pub mod fs;
+pub mod lock;
+pub mod owner_only;
+pub mod time;
+pub mod tree;

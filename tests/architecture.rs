@@ -1,0 +1,232 @@
+//! The code map's promise, checked: no import cycle between the top-level
+//! modules of `src/` (the folders and files `lib.rs` lists). It reads every
+//! `crate::` path in the code of `src/` (comments and `#[cfg(test)]`
+//! modules left out: a unit test may reach anywhere), builds the graph of
+//! "module → module it names" and fails on any cycle, printing it.
+//!
+//! A separate test binary, not part of `tests/cli/`: it reads the source and
+//! never runs svgauto. Written by hand because it is a few dozen lines and
+//! the crates that check module graphs (cargo-modules) are command-line
+//! tools, not libraries a test can call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to: its first component
+/// without `.rs` (`src/run/pool.rs` → `run`, `src/clock.rs` → `clock`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let first = file.strip_prefix(src).unwrap().components().next().unwrap();
+    let name = first.as_os_str().to_str().unwrap();
+    name.strip_suffix(".rs").unwrap_or(name).to_owned()
+}
+
+/// The code of a file without comment lines and without its `#[cfg(test)]`
+/// modules (a line `#[cfg(test)]` followed by `mod …` starts one; it ends
+/// at the next line that closes a brace at the start of a line).
+fn code_lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_start();
+        if t.starts_with("//") {
+            continue;
+        }
+        if t == "#[cfg(test)]" && lines.peek().is_some_and(|n| n.trim_start().starts_with("mod ")) {
+            let indent = line.len() - t.len();
+            for inner in lines.by_ref() {
+                if inner.len() > indent && inner[indent..].starts_with('}') {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// The first path segment of every `crate::` path in `line`, groups
+/// included (`crate::{a, b::c}` names `a` and `b`).
+fn named_modules(line: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item_start = true;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => item_start = true,
+                    c if c.is_whitespace() => {}
+                    _ if item_start && depth == 1 => {
+                        out.push(ident(&group[j..]));
+                        item_start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.push(ident(after));
+        }
+        rest = after;
+    }
+    out.retain(|m| !m.is_empty() && m != "self");
+    out
+}
+
+/// Module → the other top-level modules its code names.
+fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<String> = files
+        .iter()
+        .map(|f| module_of(src, f))
+        .filter(|m| m != "main" && m != "lib")
+        .collect();
+    let mut edges: BTreeMap<String, BTreeSet<String>> =
+        modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    for f in &files {
+        let from = module_of(src, f);
+        if !modules.contains(&from) {
+            continue;
+        }
+        let text = fs::read_to_string(f).unwrap();
+        for line in code_lines(&text) {
+            for to in named_modules(line) {
+                if to != from && modules.contains(&to) {
+                    edges.get_mut(&from).unwrap().insert(to);
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// One cycle of the graph, as the modules along it, if there is one.
+fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    fn visit<'a>(
+        m: &'a str,
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        marks.insert(m, Mark::Open);
+        stack.push(m);
+        for to in &edges[m] {
+            match marks[to.as_str()] {
+                Mark::Open => {
+                    let start = stack.iter().position(|s| s == to).unwrap();
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
+                    cycle.push(to.clone());
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(to, edges, marks, stack) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks.insert(m, Mark::Done);
+        None
+    }
+    let mut marks: BTreeMap<&str, Mark> = edges.keys().map(|k| (k.as_str(), Mark::New)).collect();
+    for m in edges.keys() {
+        if marks[m.as_str()] == Mark::New
+            && let Some(c) = visit(m, edges, &mut marks, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+fn shown(edges: &BTreeMap<String, BTreeSet<String>>) -> String {
+    edges
+        .iter()
+        .map(|(m, to)| format!("{m} → {}\n", to.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .collect()
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let edges = graph(&src);
+    println!("{}", shown(&edges));
+    if let Some(cycle) = find_cycle(&edges) {
+        panic!(
+            "import cycle between top-level modules of src/: {}\n\nthe whole graph:\n{}",
+            cycle.join(" → "),
+            shown(&edges)
+        );
+    }
+}
+
+/// The checker itself can fail: a made-up source tree with a cycle through
+/// a group import and an inline path is caught, and test modules and
+/// comments are not counted.
+#[test]
+fn the_cycle_check_sees_a_cycle_and_ignores_tests_and_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    fs::create_dir(src.join("run")).unwrap();
+    fs::write(src.join("lib.rs"), "pub mod run; pub mod archive; pub mod sys;").unwrap();
+    fs::write(src.join("run/mod.rs"), "use crate::{sys::lock, archive::write};\n").unwrap();
+    fs::write(
+        src.join("sys.rs"),
+        "// see crate::run\n#[cfg(test)]\nmod tests {\n    use crate::run;\n}\n",
+    )
+    .unwrap();
+    fs::write(src.join("archive.rs"), "fn f() { crate::sys::x(); }\n").unwrap();
+    let edges = graph(src);
+    assert_eq!(find_cycle(&edges), None, "{}", shown(&edges));
+    assert!(edges["sys"].is_empty(), "{}", shown(&edges));
+
+    fs::write(src.join("sys.rs"), "pub fn x() { let _ = crate::run::f; }\n").unwrap();
+    let edges = graph(src);
+    assert_eq!(
+        find_cycle(&edges),
+        Some(vec!["archive".into(), "sys".into(), "run".into(), "archive".into()]),
+        "{}",
+        shown(&edges)
+    );
+}
