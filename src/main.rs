@@ -16,7 +16,7 @@ use svgauto::exit::Said;
 use svgauto::run::{self as pipeline, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
 use svgauto::commands::{save as event, schedule, status};
-use svgauto::archive::read as verify;
+use svgauto::commands::verify;
 use svgauto::sys::lock;
 use svgauto::{clock, notify, restore};
 

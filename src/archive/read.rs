@@ -30,7 +30,7 @@
 //! extracts into a temporary folder that is only switched in if the whole
 //! archive passed — and is not even created when the headers, the manifest
 //! or the tree are at fault. A damaged archive is a [`Damage`] naming the
-//! entry and what is wrong; [`verify_file`] adds what `restore` checks of
+//! entry and what is wrong; `commands::verify::verify_file` adds what `restore` checks of
 //! the file name.
 
 use std::borrow::Cow;
@@ -44,8 +44,9 @@ use zip::read::ZipFileEntry;
 use zip::{ExtraField, ZipArchive, ZipReadOptions};
 
 use crate::archive::{FORMAT_VERSION, MANIFEST, Manifest, ManifestEntry, ManifestKind};
-use crate::base::{DOCUMENTS, DOSSIER_TOML, LOCK_FILE};
-use crate::exit::{Exit, Said};
+use crate::base::DOSSIER_TOML;
+
+use crate::scan::names::{Platform, name_problem, reserved, unsafe_name};
 use crate::sys::time::{checked_system_time, system_time};
 
 /// What is wrong with an archive (French, for the user).
@@ -199,166 +200,6 @@ impl Checked {
     }
 }
 
-/// The naming rules of the file system an archive is restored onto:
-/// [`Platform::HERE`] in every check; the others exist so that the rules
-/// of each can be tested anywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Platform {
-    /// Windows (NTFS): `\`, a drive letter, `:` and `<>"|?*` are path
-    /// syntax or refused, as are control characters and device names
-    /// (`CON`, `aux.txt`) and names ending with a dot or a space; two names
-    /// that differ only by case are one file; lengths count UTF-16 units.
-    /// Otherwise Unix: any byte but `/` and NUL, case and Unicode forms
-    /// distinct, lengths in bytes.
-    pub windows: bool,
-}
-
-/// Longest name component: 255 bytes on Unix (ext4, XFS, Btrfs, tmpfs),
-/// 255 UTF-16 units on Windows.
-pub const NAME_MAX: usize = 255;
-
-impl Platform {
-    pub const HERE: Platform = Platform {
-        windows: cfg!(windows),
-    };
-    pub const UNIX: Platform = Platform { windows: false };
-    pub const WINDOWS: Platform = Platform { windows: true };
-
-    /// The length of `s` as the file system counts it.
-    pub fn len(self, s: &str) -> usize {
-        if self.windows {
-            s.encode_utf16().count()
-        } else {
-            s.len()
-        }
-    }
-
-    /// The longest path the system opens, in [`Platform::len`] units
-    /// (`PATH_MAX` less its NUL on Unix; the `\\?\` limit on Windows).
-    pub fn path_max(self) -> usize {
-        if self.windows { 32_767 } else { 4_095 }
-    }
-
-    /// The form under which the file system compares names: on Windows
-    /// each character's simple uppercase (NTFS's upcase table: `ß` stays,
-    /// Unicode forms are not merged); on Unix the name itself.
-    pub fn fold(self, s: &str) -> Cow<'_, str> {
-        if !self.windows {
-            return Cow::Borrowed(s);
-        }
-        Cow::Owned(
-            s.chars()
-                .map(|c| {
-                    let mut up = c.to_uppercase();
-                    match (up.next(), up.next()) {
-                        (Some(u), None) => u,
-                        _ => c,
-                    }
-                })
-                .collect(),
-        )
-    }
-}
-
-/// Why an entry name would escape the dossier, or cannot be a file name
-/// on this system ([`Platform::HERE`]), if so: see [`name_problem`].
-pub fn unsafe_name(name: &str) -> Option<&'static str> {
-    name_problem(name, Platform::HERE)
-}
-
-/// Why an entry name would escape the dossier, or cannot be a file name
-/// under `p`'s rules, if so. Names are relative, `/`-separated, without
-/// `.`/`..` or empty components, each component at most [`NAME_MAX`] long
-/// and the whole under [`Platform::path_max`]. On Windows, where they are
-/// path syntax or refused, a backslash, a first component like `C:` (a
-/// drive), `:`, `<>"|?*`, control characters, device names and names
-/// ending with a dot or a space are refused too; on Unix they are ordinary
-/// characters of a file name (a Linux dossier may hold `a\b.txt` or
-/// `C:notes`: its archive must restore there).
-pub fn name_problem(name: &str, p: Platform) -> Option<&'static str> {
-    if name.is_empty() {
-        return Some("nom vide");
-    }
-    if name.contains('\0') {
-        return Some("caractère nul");
-    }
-    if p.windows && name.contains('\\') {
-        return Some("barre oblique inverse");
-    }
-    if name.starts_with('/') {
-        return Some("chemin absolu");
-    }
-    let trimmed = name.strip_suffix('/').unwrap_or(name);
-    let mut parts = trimmed.split('/');
-    if p.windows
-        && let Some(first) = parts.clone().next()
-    {
-        let b = first.as_bytes();
-        if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
-            return Some("lettre de lecteur");
-        }
-    }
-    if parts.any(|c| c.is_empty() || c == "." || c == "..") {
-        return Some("composant vide, . ou ..");
-    }
-    if p.windows {
-        if trimmed.contains(':') {
-            return Some("deux-points");
-        }
-        if trimmed
-            .chars()
-            .any(|c| (c as u32) < 0x20 || matches!(c, '<' | '>' | '"' | '|' | '?' | '*'))
-        {
-            return Some("caractère interdit par Windows");
-        }
-        // Names Windows maps to devices, or silently trims.
-        let reserved = trimmed.split('/').any(|c| {
-            let stem = c.split('.').next().unwrap_or("").to_ascii_uppercase();
-            matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-                || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-                    && stem.len() == 4
-                    && stem.as_bytes()[3].is_ascii_digit())
-                || c.ends_with('.')
-                || c.ends_with(' ')
-        });
-        if reserved {
-            return Some("nom réservé par Windows");
-        }
-    }
-    if trimmed.split('/').any(|c| p.len(c) > NAME_MAX) {
-        return Some(if p.windows {
-            "nom de plus de 255 caractères"
-        } else {
-            "nom de plus de 255 octets"
-        });
-    }
-    if p.len(trimmed) > p.path_max() {
-        return Some("chemin trop long pour le système de fichiers");
-    }
-    None
-}
-
-/// Why a recorded path names something svgauto never archives (the scan
-/// leaves it out, whatever its kind), if so: anything under `.svgauto`
-/// (the archive's own manifest lives there), the dossier's lock file, and
-/// the associated documents when the manifest says they were not saved —
-/// restored, each would be something the archive's records do not hold, or
-/// replace what they say is kept. Compared as the scan compares them:
-/// exactly.
-pub fn reserved(path: &str, documents_included: bool) -> Option<&'static str> {
-    let first = path.split('/').next().unwrap_or(path);
-    if first == ".svgauto" {
-        return Some("réservé à svgauto (manifeste d'archive)");
-    }
-    if first == LOCK_FILE {
-        return Some("fichier de verrou du dossier, jamais sauvegardé");
-    }
-    if first == DOCUMENTS && !documents_included {
-        return Some("documents associés, que le manifeste dit non sauvegardés");
-    }
-    None
-}
-
 /// One path of the tree an archive lays out: its bytes as recorded (a
 /// folder's end with `/`; names need not be UTF-8), and whether it is a
 /// folder (anything else — a file, a link — is a leaf).
@@ -509,7 +350,7 @@ fn judged(
         return Err("nom non UTF-8, impossible sous Windows");
     }
     bytes
-        .map(|b| crate::scan::judged_name(&b))
+        .map(|b| crate::scan::names::judged_name(&b))
         .map_err(|_| "nom mal enregistré")
 }
 
@@ -720,7 +561,7 @@ fn duplicate_name(file: &File, cd_start: u64, len: u64) -> io::Result<Option<Str
 /// A name from the zip for a message: its invalid UTF-8 bytes as `\xNN`
 /// (as the report writes names that are not UTF-8).
 fn shown(name: &[u8]) -> String {
-    crate::scan::escaped_bytes(name)
+    crate::scan::names::escaped_bytes(name)
 }
 
 /// Reads and checks the manifest, entry `index` of `zip`.
@@ -988,7 +829,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
         // that are not UTF-8 (a name without the UTF-8 flag that is
         // valid UTF-8 is taken as such, as svgauto writes it).
         let name = shown(&raw_name);
-        let why = unsafe_name(&crate::scan::judged_name(&raw_name))
+        let why = unsafe_name(&crate::scan::names::judged_name(&raw_name))
             .or_else(|| e.enclosed_name().is_none().then_some("hors du dossier"))
             .or_else(|| reserved(&name, manifest.documents_included));
         if let Some(why) = why {
@@ -1045,7 +886,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     for (i, (name, raw, m)) in entries.into_iter().enumerate() {
         let mut entry = zip.by_index(i).map_err(zip_err)?;
         let target =
-            dest.map(|d| d.join(crate::scan::os_path(raw.strip_suffix(b"/").unwrap_or(&raw))));
+            dest.map(|d| d.join(crate::scan::names::os_path(raw.strip_suffix(b"/").unwrap_or(&raw))));
         if m.kind == ManifestKind::Dir {
             // Headers say no data; a compressed stream may still be there
             // (some tools write an empty deflate stream): it must be empty.
@@ -1174,8 +1015,8 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
             .iter()
             .map(|(path, target)| {
                 (
-                    d.join(crate::scan::os_path(path)),
-                    crate::scan::os_path(target),
+                    d.join(crate::scan::names::os_path(path)),
+                    crate::scan::names::os_path(target),
                 )
             })
             .collect(),
@@ -1240,119 +1081,6 @@ fn finish_file(f: File, secs: i64, nanos: u32, mode: Option<u32>) -> io::Result<
     let _ = mode;
     f.set_modified(system_time(secs, nanos))?;
     f.sync_all()
-}
-
-/// The archives named on the command line: files as given, folders walked
-/// for `B*.SVG` (any case), sorted.
-pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for a in args {
-        let meta = fs::metadata(a).map_err(|e| format!("{} : {e}", a.display()))?;
-        if meta.is_dir() {
-            let mut found = Vec::new();
-            walk(a, &mut found).map_err(|e| format!("{} : {e}", a.display()))?;
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(a.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Adds to `out` the archives under `dir`, one folder open at a time
-/// whatever the depth (`crate::sys::tree`).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for e in crate::sys::tree::read_folder(&dir, false)? {
-            let e = e?;
-            let ft = e.file_type?;
-            let p = e.path;
-            if ft.is_dir() {
-                pending.push(p);
-            } else if ft.is_file()
-            // Backups of this batch only: the original product's S<CODE>.SVG
-            // beside them are not svgauto archives.
-            && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('B'))
-            && p.extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| x.eq_ignore_ascii_case("svg"))
-            {
-                out.push(p);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What `verify` says of one archive.
-#[derive(Debug)]
-pub enum Verdict {
-    /// `restore` would bring it back exactly as recorded.
-    Ok(Box<Checked>),
-    /// The file is damaged, or holds what `restore` refuses ([`Damage`]).
-    Damaged(Damage),
-    /// Sound, but `restore` refuses it under this file name: an
-    /// `S<CODE>.SVG`, a name that is not `B<CODE>.SVG`, or the manifest's
-    /// dossier not the file name's (the French sentence `restore` gives).
-    Refused(String),
-}
-
-/// Judges the archive at `path` as `restore` would: its file name first
-/// (`restore::code_of`), then [`check`] — what `run --verify` checks, the
-/// name being its own choice there — then the manifest's dossier against
-/// the name.
-pub fn verify_file(path: &Path) -> Verdict {
-    use crate::restore::{RestoreError, code_of};
-    let code = match code_of(path) {
-        Ok(c) => c,
-        Err(e) => return Verdict::Refused(e.to_string()),
-    };
-    match check(path, None) {
-        Err(d) => Verdict::Damaged(d),
-        Ok(c) if c.manifest.dossier.code != code => Verdict::Refused(
-            RestoreError::CodeMismatch {
-                file: code,
-                manifest: c.manifest.dossier.code,
-            }
-            .to_string(),
-        ),
-        Ok(c) => Verdict::Ok(Box::new(c)),
-    }
-}
-
-/// `svgauto verify`: every archive, in parallel; one line each: `OK`,
-/// `ENDOMMAGÉE` or `REFUSÉE` (see [`Verdict`]); exit 1 unless all are OK.
-pub fn verify_command(paths: &[PathBuf]) -> Result<Said, String> {
-    use rayon::prelude::*;
-    let files = collect(paths)?;
-    if files.is_empty() {
-        return Err("aucune archive .SVG à vérifier".into());
-    }
-    let verdicts: Vec<_> = files.par_iter().map(|f| (f, verify_file(f))).collect();
-    let exit = if verdicts.iter().all(|(_, v)| matches!(v, Verdict::Ok(_))) {
-        Exit::Ok
-    } else {
-        Exit::DossierErrors
-    };
-    // Every verdict goes to stdout, damaged ones included: it is the output.
-    let lines = verdicts
-        .into_iter()
-        .map(|(f, v)| {
-            Ok(match v {
-                Verdict::Ok(c) => format!(
-                    "OK {} ({} fichier(s), {} octets)",
-                    f.display(),
-                    c.files,
-                    c.bytes
-                ),
-                Verdict::Damaged(d) => format!("ENDOMMAGÉE {} : {d}", f.display()),
-                Verdict::Refused(why) => format!("REFUSÉE {} : {why}", f.display()),
-            })
-        })
-        .collect();
-    Ok(Said { lines, exit })
 }
 
 #[cfg(test)]

@@ -704,8 +704,8 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                 EntryKind::Link { target } => Some(ManifestLink {
                     path: e.rel.clone(),
                     path_hex: e.raw.as_deref().map(hex::encode),
-                    target: crate::scan::escaped_name(
-                        &crate::scan::os_path(target).into_os_string(),
+                    target: crate::scan::names::escaped_name(
+                        &crate::scan::names::os_path(target).into_os_string(),
                     ),
                     target_hex: std::str::from_utf8(target)
                         .is_err()

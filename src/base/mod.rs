@@ -376,6 +376,9 @@ pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, String> {
     Ok(id)
 }
 
+/// Names of restore's temporary folders in `dossiers/` start with this.
+pub const TEMP_PREFIX: &str = ".svgauto-";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,3 +5,4 @@ pub mod save;
 pub mod schedule;
 pub mod settle;
 pub mod status;
+pub mod verify;

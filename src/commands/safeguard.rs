@@ -198,7 +198,7 @@ fn replaces_documents(live: &Path, incoming: &Manifest) -> bool {
         .filter(|e| e.kind == archive::ManifestKind::File)
         .filter_map(|e| e.name_bytes().ok())
         .filter(|name| name.starts_with(prefix.as_bytes()))
-        .any(|name| fs::symlink_metadata(live.join(scan::os_path(&name))).is_ok())
+        .any(|name| fs::symlink_metadata(live.join(scan::names::os_path(&name))).is_ok())
 }
 
 /// Removes what a restore killed while saving a live state left in

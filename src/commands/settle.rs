@@ -158,7 +158,7 @@ impl Look {
 /// be created (then the move out of `dir` fails anyway, and says so). The
 /// caller holds the base's run lock, so no other import uses the name.
 pub fn fs_now(dir: &Path) -> SystemTime {
-    let probe = dir.join(format!("{}horloge", crate::restore::TEMP_PREFIX));
+    let probe = dir.join(format!("{}horloge", crate::base::TEMP_PREFIX));
     let _ = fs::remove_file(&probe);
     let seen = fs::File::options()
         .write(true)

@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::archive;
-use crate::base::{Base, BaseError, DOCUMENTS, LOCK_FILE, valid_code};
+use crate::base::{Base, BaseError, DOCUMENTS, LOCK_FILE, TEMP_PREFIX, valid_code};
 pub use crate::commands::safeguard::Safeguard;
 use crate::catalog::{Catalog, CatalogError};
 use crate::sys::cleanup;
@@ -59,9 +59,6 @@ use crate::sys::lock::{self, LockError};
 use crate::report::IN_USE;
 use crate::commands::settle;
 use crate::archive::read::{self, Damage};
-
-/// Names of restore's temporary folders in `dossiers/` start with this.
-pub const TEMP_PREFIX: &str = ".svgauto-";
 
 /// Lines for the user, in order: `Ok` for stdout, `Err` for stderr (an
 /// error: exit 1), as [`Said`] holds them.

@@ -16,6 +16,8 @@
 //! files (FIFO, socket, device) and names no archive can hold are listed
 //! as skipped, so the report says so — the latter as data left out.
 
+pub mod names;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +26,7 @@ use rayon::prelude::*;
 
 use crate::base::{self, DOCUMENTS, Identity, LOCK_FILE};
 use crate::sys::time::Mtime;
+use names::{escaped_name, judged_name, os_path, unrestorable};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
@@ -106,20 +109,6 @@ pub struct Skipped {
     pub data: bool,
 }
 
-/// A relative path from its bytes: the bytes themselves on Unix; elsewhere
-/// (where names that are not UTF-8 are never archived) a lossy conversion.
-pub fn os_path(raw: &[u8]) -> PathBuf {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        PathBuf::from(std::ffi::OsStr::from_bytes(raw))
-    }
-    #[cfg(not(unix))]
-    {
-        PathBuf::from(String::from_utf8_lossy(raw).into_owned())
-    }
-}
-
 /// The scan of one dossier folder.
 #[derive(Debug, Clone)]
 pub struct DossierScan {
@@ -137,51 +126,6 @@ pub struct DossierScan {
     pub walk_error: Option<String>,
 }
 
-/// Why a name the file system accepts would not restore, if so: what
-/// `verify::unsafe_name` refuses on this platform, and a `..` between
-/// backslashes, which zip readers take for a parent folder.
-fn unrestorable(rel: &str) -> Option<&'static str> {
-    if crate::archive::read::unsafe_name(rel).is_some()
-        || rel.contains('\\') && rel.split(['/', '\\']).any(|p| p == "..")
-    {
-        return Some("nom refusé à la restauration");
-    }
-    None
-}
-
-/// The name the naming rules judge for the bytes `raw`: its UTF-8 as it
-/// is, every other byte as one `x` — the same length in bytes as `raw`,
-/// the same separators, dots and backslashes. (Its `\xNN` form is four
-/// times as long per byte: judged on that, a Latin-1 name near the 255-byte
-/// limit would be refused though the file system holds it.)
-pub fn judged_name(raw: &[u8]) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for chunk in raw.utf8_chunks() {
-        out.push_str(chunk.valid());
-        out.extend(std::iter::repeat_n('x', chunk.invalid().len()));
-    }
-    out
-}
-
-/// A file name that is not UTF-8, shown with its invalid bytes as `\xNN`
-/// (rather than U+FFFD, which would make two such names look alike).
-pub fn escaped_name(name: &std::ffi::OsStr) -> String {
-    escaped_bytes(name.as_encoded_bytes())
-}
-
-/// Bytes shown as text: UTF-8 as it is, every other byte as `\xNN` — how
-/// reports, manifests and messages show names that are not UTF-8.
-pub fn escaped_bytes(name: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in name.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Scans every folder under `<base>/dossiers/`, in parallel. Plain files
 /// directly under `dossiers/` are not dossiers and are ignored, as are
 /// restore's temporary folders.
@@ -196,7 +140,7 @@ pub fn scan_base(
         let name = entry.file_name().to_string_lossy().into_owned();
         // Restore's temporary folders live beside the dossiers; they are not
         // dossiers (and `restore::recover` deals with any left behind).
-        if name.starts_with(crate::restore::TEMP_PREFIX) {
+        if name.starts_with(crate::base::TEMP_PREFIX) {
             continue;
         }
         match entry.file_type() {
