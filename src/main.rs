@@ -11,14 +11,14 @@ use clap::Parser;
 
 use svgauto::base::{Base, LOCK_FILE, valid_code};
 use svgauto::cli::{self, Cli, Command};
+use svgauto::commands::verify;
+use svgauto::commands::{save as event, schedule, status};
 use svgauto::exit::Exit;
 use svgauto::exit::Said;
-use svgauto::run::{self as pipeline, RunOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::commands::{save as event, schedule, status};
-use svgauto::commands::verify;
+use svgauto::run::{self as pipeline, RunOptions};
 use svgauto::sys::lock;
-use svgauto::{clock, notify, restore};
+use svgauto::{clock, commands, notify};
 
 /// `println!`, `print!`, `eprintln!` that never panic: once the work is
 /// done, a closed output (`svgauto run | head -1`, a scheduler that stopped
@@ -109,7 +109,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Restore { base, to, files } => {
             let clock = clock()?;
-            Ok(print(restore::restore_command(
+            Ok(print(commands::restore::restore_command(
                 base.as_deref(),
                 to.as_deref(),
                 &files,
@@ -118,7 +118,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Import { base } => {
             let clock = clock()?;
-            Ok(print(restore::import_command(&base, clock.as_ref())?))
+            Ok(print(commands::import::import_command(
+                &base,
+                clock.as_ref(),
+            )?))
         }
         Command::Verify { paths } => Ok(print(
             verify::verify_command(&paths).map_err(anyhow::Error::msg)?,

@@ -48,7 +48,11 @@ fn code_lines(text: &str) -> Vec<&str> {
         if t.starts_with("//") {
             continue;
         }
-        if t == "#[cfg(test)]" && lines.peek().is_some_and(|n| n.trim_start().starts_with("mod ")) {
+        if t == "#[cfg(test)]"
+            && lines
+                .peek()
+                .is_some_and(|n| n.trim_start().starts_with("mod "))
+        {
             let indent = line.len() - t.len();
             for inner in lines.by_ref() {
                 if inner.len() > indent && inner[indent..].starts_with('}') {
@@ -113,8 +117,10 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         .map(|f| module_of(src, f))
         .filter(|m| m != "main" && m != "lib")
         .collect();
-    let mut edges: BTreeMap<String, BTreeSet<String>> =
-        modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
     for f in &files {
         let from = module_of(src, f);
         if !modules.contains(&from) {
@@ -183,7 +189,12 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 fn shown(edges: &BTreeMap<String, BTreeSet<String>>) -> String {
     edges
         .iter()
-        .map(|(m, to)| format!("{m} → {}\n", to.iter().cloned().collect::<Vec<_>>().join(", ")))
+        .map(|(m, to)| {
+            format!(
+                "{m} → {}\n",
+                to.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
         .collect()
 }
 
@@ -209,8 +220,16 @@ fn the_cycle_check_sees_a_cycle_and_ignores_tests_and_comments() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path();
     fs::create_dir(src.join("run")).unwrap();
-    fs::write(src.join("lib.rs"), "pub mod run; pub mod archive; pub mod sys;").unwrap();
-    fs::write(src.join("run/mod.rs"), "use crate::{sys::lock, archive::write};\n").unwrap();
+    fs::write(
+        src.join("lib.rs"),
+        "pub mod run; pub mod archive; pub mod sys;",
+    )
+    .unwrap();
+    fs::write(
+        src.join("run/mod.rs"),
+        "use crate::{sys::lock, archive::write};\n",
+    )
+    .unwrap();
     fs::write(
         src.join("sys.rs"),
         "// see crate::run\n#[cfg(test)]\nmod tests {\n    use crate::run;\n}\n",
@@ -221,11 +240,20 @@ fn the_cycle_check_sees_a_cycle_and_ignores_tests_and_comments() {
     assert_eq!(find_cycle(&edges), None, "{}", shown(&edges));
     assert!(edges["sys"].is_empty(), "{}", shown(&edges));
 
-    fs::write(src.join("sys.rs"), "pub fn x() { let _ = crate::run::f; }\n").unwrap();
+    fs::write(
+        src.join("sys.rs"),
+        "pub fn x() { let _ = crate::run::f; }\n",
+    )
+    .unwrap();
     let edges = graph(src);
     assert_eq!(
         find_cycle(&edges),
-        Some(vec!["archive".into(), "sys".into(), "run".into(), "archive".into()]),
+        Some(vec![
+            "archive".into(),
+            "sys".into(),
+            "run".into(),
+            "archive".into()
+        ]),
         "{}",
         shown(&edges)
     );

@@ -885,8 +885,11 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     let mut buf = vec![0u8; 256 * 1024];
     for (i, (name, raw, m)) in entries.into_iter().enumerate() {
         let mut entry = zip.by_index(i).map_err(zip_err)?;
-        let target =
-            dest.map(|d| d.join(crate::scan::names::os_path(raw.strip_suffix(b"/").unwrap_or(&raw))));
+        let target = dest.map(|d| {
+            d.join(crate::scan::names::os_path(
+                raw.strip_suffix(b"/").unwrap_or(&raw),
+            ))
+        });
         if m.kind == ManifestKind::Dir {
             // Headers say no data; a compressed stream may still be there
             // (some tools write an empty deflate stream): it must be empty.

@@ -25,12 +25,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::archive::zip_writer::{self, EntryMeta, Sums, ZipOut};
 use crate::base::Identity;
 use crate::config::Method;
 use crate::scan::{DossierScan, Entry, EntryKind};
-use crate::sys::time::Mtime;
 use crate::sys::fs::{open_regular, read_exact_at, sync_dir};
-use crate::archive::zip_writer::{self, EntryMeta, Sums, ZipOut};
+use crate::sys::time::Mtime;
 
 pub const MANIFEST: &str = ".svgauto/manifest.json";
 /// The newest manifest format this version reads and writes. Format 2
@@ -422,7 +422,9 @@ pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> std::collections::Ha
         .into_iter()
         .filter(|p| {
             !p.event
-                && !crate::sys::lock::in_use(&dossiers_dir.join(&p.code).join(crate::base::LOCK_FILE))
+                && !crate::sys::lock::in_use(
+                    &dossiers_dir.join(&p.code).join(crate::base::LOCK_FILE),
+                )
         })
         .map(|p| p.code)
         .collect()
@@ -940,7 +942,6 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"previous good archive");
         assert!(!partial_path(&target).exists());
     }
-
 
     #[test]
     fn leftover_partials_are_found_and_named() {

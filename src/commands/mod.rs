@@ -1,5 +1,7 @@
 //! The subcommands other than the run.
 
+pub mod import;
+pub mod restore;
 pub mod safeguard;
 pub mod save;
 pub mod schedule;

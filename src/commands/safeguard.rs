@@ -33,9 +33,10 @@ use crate::archive::{self, Compression, IoBudget, Job, Manifest};
 use crate::base::{Base, DOCUMENTS};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
-use crate::sys::lock;
+use crate::restore::Guard;
 use crate::run::compression_pool;
 use crate::scan::{self, DossierScan};
+use crate::sys::lock;
 
 /// The folder of `backup.dir` holding the states saved before a restore.
 pub const DIR: &str = "AvantRemontee";
@@ -51,6 +52,18 @@ pub struct Safeguard<'a> {
     pub clock: &'a dyn Clock,
 }
 
+impl Guard for Safeguard<'_> {
+    fn keep_live_state(
+        &self,
+        code: &str,
+        live: &Path,
+        held: &lock::Held,
+        incoming: &Manifest,
+    ) -> Result<Option<PathBuf>, String> {
+        self.save_live_state(code, live, held, incoming)
+    }
+}
+
 impl Safeguard<'_> {
     /// Called holding the lock `held` of the live dossier `live` (code
     /// `code`), before the switch to the archive whose manifest is
@@ -58,7 +71,7 @@ impl Safeguard<'_> {
     /// written. `Ok(Some(path))`: the state is now in the archive at `path`.
     /// `Err`: the French reason it could not be saved (the restore must not
     /// go on); nothing is left behind but, at worst, an empty folder.
-    pub fn keep_live_state(
+    fn save_live_state(
         &self,
         code: &str,
         live: &Path,

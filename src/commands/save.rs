@@ -38,13 +38,13 @@ use crate::base::{Base, Kind, LOCK_FILE, read_identity, valid_code};
 use crate::catalog::Catalog;
 use crate::cli::Event;
 use crate::clock::Clock;
+use crate::error::CommandError;
 use crate::exit::{Exit, Said};
-use crate::sys::lock::{self, LockError};
-use crate::run::{check_target, compression_pool, display_path, target_dir};
 use crate::report::{self, IN_USE};
-use crate::restore::CommandError;
-use crate::scan;
 use crate::run::select::case_twin_message;
+use crate::run::{check_target, compression_pool, display_path, target_dir};
+use crate::scan;
+use crate::sys::lock::{self, LockError};
 
 impl Event {
     /// The name stored in the catalog.

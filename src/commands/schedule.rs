@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::base::Base;
 use crate::cli::{ScheduleArgs, ScheduleFormat, format_duration};
-use crate::restore::CommandError;
+use crate::error::CommandError;
 
 /// The task's name in the Windows Task Scheduler ("Planificateur de
 /// tâches"), in a folder `svgauto` of its library.

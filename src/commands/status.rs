@@ -59,12 +59,14 @@ use crate::archive;
 use crate::base::{Base, Kind, Rights, Status};
 use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
+use crate::error::CommandError;
 use crate::exit::{Exit, Said};
-use crate::sys::lock;
+use crate::restore;
+use crate::run::select::{self, Decision, Facts, LastArchive, Rules};
 use crate::run::{self, target_dir};
-use crate::restore::{self, CommandError};
 use crate::scan::{self, DossierScan};
-use crate::run::select::{self, Decision, Facts, LastArchive, Rules, Skip};
+use crate::state::Skip;
+use crate::sys::lock;
 
 /// Where a dossier stands; every dossier is in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

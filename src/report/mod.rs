@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 use serde::Serialize;
 
-use crate::run::select::{Skip, Why};
+use crate::state::{Skip, Why};
 
 pub const EOL: &str = if cfg!(windows) { "\r\n" } else { "\n" };
 pub const ERROR_LIST: &str = "Svgauto-DossiersEnErreur.isa";

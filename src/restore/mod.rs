@@ -38,9 +38,9 @@
 //! Into a base, a restore never destroys a state no archive holds: holding
 //! the dossier's lock, before anything else, the live dossier is saved
 //! into `<backup.dir>/AvantRemontee/` unless the catalog proves an archive
-//! holds it ([`crate::commands::safeguard`]); if that save fails, the restore is
+//! holds it (`commands::safeguard`); if that save fails, the restore is
 //! refused and nothing changes. [`restore_into`] cannot be called without
-//! what that takes (a [`Safeguard`]).
+//! what that takes (a [`Guard`]).
 
 use std::fs::{self, File};
 use std::io;
@@ -49,20 +49,35 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::archive;
-use crate::base::{Base, BaseError, DOCUMENTS, LOCK_FILE, TEMP_PREFIX, valid_code};
-pub use crate::commands::safeguard::Safeguard;
-use crate::catalog::{Catalog, CatalogError};
-use crate::sys::cleanup;
-use crate::clock::Clock;
-use crate::exit::Said;
-use crate::sys::lock::{self, LockError};
-use crate::report::IN_USE;
-use crate::commands::settle;
 use crate::archive::read::{self, Damage};
+use crate::base::{DOCUMENTS, LOCK_FILE, TEMP_PREFIX, valid_code};
+use crate::report::IN_USE;
+use crate::sys::cleanup;
+use crate::sys::lock::{self, LockError};
 
 /// Lines for the user, in order: `Ok` for stdout, `Err` for stderr (an
 /// error: exit 1), as [`Said`] holds them.
 pub type Lines = Vec<Result<String, String>>;
+
+/// What saves a live dossier's state before a restore into a base
+/// replaces it (`commands::safeguard::Safeguard`): defined here so that
+/// the restore cannot be called without one, implemented by the command
+/// that has the base, its catalog and its clock.
+pub trait Guard {
+    /// Called holding the lock `held` of the live dossier `live` (code
+    /// `code`), before the switch to the archive whose manifest is
+    /// `incoming`. `Ok(None)`: an archive holds the live state, nothing was
+    /// written. `Ok(Some(path))`: the state is now in the archive at `path`.
+    /// `Err`: the French reason it could not be saved (the restore must not
+    /// go on).
+    fn keep_live_state(
+        &self,
+        code: &str,
+        live: &Path,
+        held: &lock::Held,
+        incoming: &archive::Manifest,
+    ) -> Result<Option<PathBuf>, String>;
+}
 
 /// The kinds of temporary trees, as in `.svgauto-<kind>-<CODE>` (and
 /// `.svgauto-del-<CODE>.<N>`).
@@ -154,7 +169,7 @@ fn not_removed(code: &str, path: &Path, e: &io::Error) -> String {
 
 /// Removes the `.svgauto-del-<code>.*` trees of `dir`: what [`discard`]
 /// could not remove before. One line each: `Ok` removed, `Err` still there.
-fn remove_discarded(dir: &Path, code: &str) -> Lines {
+pub fn remove_discarded(dir: &Path, code: &str) -> Lines {
     temp_trees(dir)
         .into_iter()
         .filter(|(c, p)| {
@@ -238,7 +253,7 @@ pub struct Restored {
     /// the dossier's last backup (see `restored_fingerprint`).
     pub restored_fingerprint: Option<String>,
     /// Where the live dossier's state was saved before the switch, when no
-    /// archive held it (see [`crate::commands::safeguard`]).
+    /// archive held it (see `commands::safeguard`).
     pub saved_before: Option<PathBuf>,
 }
 
@@ -330,7 +345,7 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
 pub fn restore_into(
     archive: &Path,
     dossiers: &Path,
-    guard: &Safeguard<'_>,
+    guard: &dyn Guard,
 ) -> Result<Restored, RestoreError> {
     let code = code_of(archive)?;
     let live = dossiers.join(&code);
@@ -708,457 +723,6 @@ pub fn recover(dossiers: &Path) -> Lines {
         let _ = crate::sys::fs::sync_dir(dossiers);
     }
     done
-}
-
-/// What became of one file of `maj/` that was judged.
-#[derive(Debug)]
-pub struct Imported {
-    pub file: PathBuf,
-    pub result: Result<Restored, RestoreError>,
-    /// Where the file was moved (where it is, if it could not be).
-    pub moved_to: PathBuf,
-    /// Why it could not be moved into `done/` or `failed/` (or its `.txt`
-    /// written): said on its own line, the restore's outcome kept.
-    pub filing_error: Option<String>,
-}
-
-/// One pass of `import` over `maj/`.
-#[derive(Debug, Default)]
-pub struct ImportPass {
-    /// The files judged (restored or refused), in name order.
-    pub imported: Vec<Imported>,
-    /// Files left where they are for the next pass, or taken back from
-    /// `failed/`, one French sentence each naming the file.
-    pub left: Vec<String>,
-}
-
-/// The first line of a refused file's `.txt` is why; the second starts
-/// with this, then how the file looked once filed (`settle::Look::to_line`),
-/// to see later whether it changed.
-const LOOK_WHEN_REFUSED: &str = "Fichier au refus : ";
-
-/// `import`: restores every `B*.SVG` of `maj/` that has settled (see
-/// `settle`: one still being copied, or changed in the last seconds, is
-/// left for the next pass), then moves it into `maj/done/` or, refused,
-/// into `maj/failed/` with a `.txt` saying why. A refused file that changes
-/// afterwards in `failed/` (a copy that had stalled and resumed) is put
-/// back into `maj/` first. A live state no archive holds is saved first by
-/// `guard` (see [`restore_into`]). The caller holds the base's run lock.
-pub fn import(
-    maj: &Path,
-    dossiers: &Path,
-    stamp: &str,
-    guard: &Safeguard<'_>,
-) -> io::Result<ImportPass> {
-    let mut pass = ImportPass::default();
-    if !maj.is_dir() {
-        return Ok(pass);
-    }
-    pass.left.extend(take_back_changed(maj)?);
-    let mut files: Vec<PathBuf> = fs::read_dir(maj)?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        // Only backups of this batch are for import; an S<CODE>.SVG or
-        // a note dropped beside them stays where it is.
-        .filter(|p| is_backup_name(&p.file_name().unwrap_or_default().to_string_lossy()))
-        .collect();
-    files.sort();
-
-    // Quiet: nothing changed in the last seconds, by the drop folder's clock.
-    let (quiet, pause) = settle::periods();
-    let now = settle::fs_now(maj);
-    let mut looked = Vec::new();
-    for file in files {
-        match settle::Look::of(&file) {
-            Ok(l) if l.is_recent(now, quiet) => pass.left.push(format!(
-                "{} : modifié il y a moins de {} (copie en cours ?) : laissé pour la prochaine importation",
-                file.display(),
-                settle::seconds(quiet)
-            )),
-            Ok(l) => looked.push((file, l)),
-            // Gone since listed (moved by whoever is copying it): nothing
-            // to judge.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => pass.left.push(format!(
-                "{} : illisible ({e}) : laissé pour la prochaine importation",
-                file.display()
-            )),
-        }
-    }
-    // Still: the same after a pause.
-    if !looked.is_empty() {
-        std::thread::sleep(pause);
-    }
-    for (file, first) in looked {
-        if settle::Look::of(&file).ok().as_ref() != Some(&first) {
-            pass.left.push(format!(
-                "{} : sa taille ou sa date change encore (copie en cours ?) : laissé pour la prochaine importation",
-                file.display()
-            ));
-            continue;
-        }
-        let result = restore_into(&file, dossiers, guard);
-        // A refusal of a file that changed while it was read judged a
-        // state it was passing through: the file is judged again later.
-        if result.is_err() && settle::Look::of(&file).ok().as_ref() != Some(&first) {
-            pass.left.push(format!(
-                "{} : modifié pendant sa vérification (copie en cours ?) : laissé pour la prochaine importation",
-                file.display()
-            ));
-            continue;
-        }
-        // A file that cannot be filed away is said on its own line; the
-        // others go on (an error here must not hide what was restored).
-        let (moved_to, filing_error) = match file_away(maj, &file, &result, stamp) {
-            Ok(p) => (p, None),
-            Err(e) => (file.clone(), Some(e.to_string())),
-        };
-        pass.imported.push(Imported {
-            file,
-            result,
-            moved_to,
-            filing_error,
-        });
-    }
-    Ok(pass)
-}
-
-/// Moves an imported file into `maj/done/`, or `maj/failed/` with its
-/// `.txt` saying why; returns where it went.
-fn file_away(
-    maj: &Path,
-    file: &Path,
-    result: &Result<Restored, RestoreError>,
-    stamp: &str,
-) -> io::Result<PathBuf> {
-    let folder = maj.join(if result.is_ok() { "done" } else { "failed" });
-    fs::create_dir_all(&folder)?;
-    let name = file.file_name().map(|n| n.to_owned()).unwrap_or_default();
-    let mut moved_to = folder.join(&name);
-    if moved_to.exists() {
-        let mut stamped = name.clone();
-        stamped.push(format!("-{stamp}"));
-        moved_to = folder.join(stamped);
-    }
-    fs::rename(file, &moved_to)?;
-    if let Err(e) = result {
-        let eol = crate::report::EOL;
-        let filed = settle::Look::of(&moved_to)?;
-        fs::write(
-            txt_of(&moved_to),
-            format!(
-                "{} : refusé : {e}{eol}S'il change encore ici (une copie qui reprend), l'importation suivante le reprend.{eol}{LOOK_WHEN_REFUSED}{}{eol}",
-                name.to_string_lossy(),
-                filed.to_line()
-            ),
-        )?;
-    }
-    Ok(moved_to)
-}
-
-/// `B*.SVG`, any case.
-fn is_backup_name(name: &str) -> bool {
-    name.starts_with('B')
-        && name
-            .len()
-            .checked_sub(4)
-            .is_some_and(|i| name.is_char_boundary(i) && name[i..].eq_ignore_ascii_case(".svg"))
-}
-
-fn txt_of(file: &Path) -> PathBuf {
-    let mut why = file.to_owned().into_os_string();
-    why.push(".txt");
-    PathBuf::from(why)
-}
-
-/// Puts back into `maj/` every refused file of `maj/failed/` that changed
-/// since it was refused (its size, times or identity are no longer those
-/// its `.txt` recorded), under its original name if that is free; its
-/// `.txt`, about another content, is removed. One sentence each.
-fn take_back_changed(maj: &Path) -> io::Result<Vec<String>> {
-    let failed = maj.join("failed");
-    let Ok(rd) = fs::read_dir(&failed) else {
-        return Ok(Vec::new());
-    };
-    let mut said = Vec::new();
-    let mut files: Vec<PathBuf> = rd
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for file in files {
-        let name = file
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        // `B<CODE>.SVG`, or `B<CODE>.SVG-<stamp>` when the name was taken.
-        let Some(original) = name
-            .to_ascii_lowercase()
-            .find(".svg")
-            .map(|i| &name[..i + 4])
-            .filter(|o| is_backup_name(o))
-        else {
-            continue;
-        };
-        let txt = txt_of(&file);
-        // A `.txt` without the record (written by an older svgauto, or by
-        // hand) tells nothing: the file stays.
-        let (Ok(why), Ok(now)) = (fs::read_to_string(&txt), settle::Look::of(&file)) else {
-            continue;
-        };
-        let Some(then) = why
-            .lines()
-            .find_map(|l| l.strip_prefix(LOOK_WHEN_REFUSED))
-            .and_then(settle::Look::parse)
-        else {
-            continue;
-        };
-        let back = maj.join(original);
-        if then == now || fs::symlink_metadata(&back).is_ok() {
-            continue;
-        }
-        fs::rename(&file, &back)?;
-        let _ = fs::remove_file(&txt);
-        said.push(format!(
-            "{} : modifié depuis son refus (copie qui a repris ?) : remis dans {}, importé dès qu'il ne change plus",
-            file.display(),
-            back.display()
-        ));
-    }
-    Ok(said)
-}
-
-/// A command could not take place (exit 2).
-#[derive(Debug, Error)]
-pub enum CommandError {
-    #[error(transparent)]
-    Base(#[from] BaseError),
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    #[error("{}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-}
-
-/// Opens the base for writing: its run lock, then whatever a killed
-/// restore left behind, then the catalog.
-fn open_for_writing(base: &Path) -> Result<(Base, lock::Held, Catalog, Lines), CommandError> {
-    let base = Base::open(base, None)?;
-    let held = base.lock_run()?;
-    let mut recovered = recover(&base.dossiers_dir());
-    recovered.extend(crate::commands::safeguard::remove_interrupted(
-        &base.backup_dir(),
-    ));
-    let catalog = Catalog::open(&base.state_dir())?;
-    recovered.extend(
-        catalog
-            .rebuilt
-            .iter()
-            .map(|m| Ok(format!("attention : {m}"))),
-    );
-    Ok((base, held, catalog, recovered))
-}
-
-/// `svgauto restore`: each archive into the base, or into `to`. What a
-/// restore could not remove of its temporary folders is said after it (an
-/// error line: exit 1).
-pub fn restore_command(
-    base: Option<&Path>,
-    to: Option<&Path>,
-    files: &[PathBuf],
-    clock: &dyn Clock,
-) -> Result<Said, CommandError> {
-    let said = |file: &Path, r: Result<Restored, RestoreError>| match r {
-        Ok(r) => Ok(format!(
-            "Dossier {} : remonté depuis {}{}{}",
-            r.code,
-            file.display(),
-            saved_words(&r.saved_before),
-            kept_words(&r.kept)
-        )),
-        Err(e) => Err(format!("{} : refusé : {e}", file.display())),
-    };
-    if let Some(to) = to {
-        let mut lines = Vec::new();
-        for f in files {
-            lines.push(said(f, restore_to(f, to)));
-            if let Ok(code) = code_of(f) {
-                lines.extend(remove_discarded(to, &code));
-            }
-        }
-        return Ok(Said::from_lines(lines));
-    }
-    let base = base.expect("clap requires --base without --to");
-    let (base, _held, catalog, mut lines) = open_for_writing(base)?;
-    let guard = Safeguard {
-        base: &base,
-        catalog: &catalog,
-        clock,
-    };
-    for f in files {
-        let r = restore_into(f, &base.dossiers_dir(), &guard);
-        record(&catalog, &base.root, clock, f, &r, "restore")?;
-        lines.push(said(f, r));
-    }
-    said_once(&mut lines, recover(&base.dossiers_dir()));
-    Ok(Said::from_lines(lines))
-}
-
-/// Adds to `lines` those of `more` not already said (a tree that could not
-/// be removed before the restores, and still cannot after, is said once).
-fn said_once(lines: &mut Lines, more: Lines) {
-    for l in more {
-        if !lines.contains(&l) {
-            lines.push(l);
-        }
-    }
-}
-
-/// `svgauto import`: every archive of `<base>/maj/` that has settled.
-pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandError> {
-    let (base, _held, catalog, mut lines) = open_for_writing(base)?;
-    let maj = base.root.join("maj");
-    let stamp = clock.now().format("%Y%m%d-%H%M%S").to_string();
-    let guard = Safeguard {
-        base: &base,
-        catalog: &catalog,
-        clock,
-    };
-    let pass =
-        import(&maj, &base.dossiers_dir(), &stamp, &guard).map_err(|source| CommandError::Io {
-            path: maj.clone(),
-            source,
-        })?;
-    lines.extend(pass.left.into_iter().map(Ok));
-    for i in pass.imported {
-        if let Err(e) = record(&catalog, &base.root, clock, &i.file, &i.result, "import") {
-            lines.push(Err(format!(
-                "{} : remontée non enregistrée dans le catalogue : {e}",
-                i.file.display()
-            )));
-        }
-        if let Some(why) = &i.filing_error {
-            lines.push(Err(format!(
-                "{} : impossible de le ranger dans done/ ou failed/ ({why}) : il reste dans maj/",
-                i.file.display()
-            )));
-        }
-        lines.push(match &i.result {
-            Ok(r) => Ok(format!(
-                "Dossier {} : remonté depuis {}, rangé dans {}{}{}",
-                r.code,
-                i.file.display(),
-                i.moved_to.display(),
-                saved_words(&r.saved_before),
-                kept_words(&r.kept)
-            )),
-            Err(e) => Err(format!(
-                "{} : refusé : {e} (rangé dans {})",
-                i.file.display(),
-                i.moved_to.display()
-            )),
-        });
-    }
-    said_once(&mut lines, recover(&base.dossiers_dir()));
-    if lines.is_empty() {
-        lines.push(Ok(format!(
-            "Aucune sauvegarde à remonter dans {}",
-            maj.display()
-        )));
-    }
-    Ok(Said::from_lines(lines))
-}
-
-/// Where a restore saved the state it replaced, said in its line.
-fn saved_words(saved: &Option<PathBuf>) -> String {
-    saved
-        .as_ref()
-        .map(|p| format!(" ; état précédent sauvegardé dans {}", p.display()))
-        .unwrap_or_default()
-}
-
-/// What a restore kept that no archive holds, said after its line.
-fn kept_words(kept: &[String]) -> String {
-    if kept.is_empty() {
-        return String::new();
-    }
-    format!(
-        " ; conservé(s), car absent(s) de toute archive : {}",
-        kept.iter()
-            .map(|k| crate::report::one_line(k).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-fn record(
-    catalog: &Catalog,
-    root: &Path,
-    clock: &dyn Clock,
-    file: &Path,
-    r: &Result<Restored, RestoreError>,
-    source: &str,
-) -> Result<(), CatalogError> {
-    let code = match r {
-        Ok(r) => Some(r.code.clone()),
-        Err(_) => code_of(file).ok(),
-    };
-    let error = r.as_ref().err().map(ToString::to_string);
-    if let Ok(r) = r
-        && let Some(fp) = &r.restored_fingerprint
-        && let Some(recorded) = last_backup_record(catalog, root, r)?
-    {
-        // Only when the archive restored was the dossier's last backup (its
-        // record says so, or it is the very file the catalog names): an
-        // older one leaves the dossier modified since its last backup.
-        catalog.refresh_fingerprint(&r.code, &recorded, fp, false)?;
-    }
-    catalog.record_restore(
-        &clock.now().to_rfc3339(),
-        code.as_deref(),
-        &file.display().to_string(),
-        source,
-        error.as_deref(),
-    )
-}
-
-/// The catalog's fingerprint of the dossier's last backup when the archive
-/// `r` came from holds that backup: the fingerprint its manifest records,
-/// or — once an earlier restore of that backup refreshed the record to its
-/// restored files — the same backup (fingerprint and time) as the archive
-/// the catalog names, still in place. `None` otherwise.
-fn last_backup_record(
-    catalog: &Catalog,
-    root: &Path,
-    r: &Restored,
-) -> Result<Option<String>, CatalogError> {
-    let states = catalog.states()?;
-    let Some(state) = states.get(&r.code) else {
-        return Ok(None);
-    };
-    let Some(recorded) = &state.fingerprint else {
-        return Ok(None);
-    };
-    if *recorded == r.archived_fingerprint {
-        return Ok(Some(recorded.clone()));
-    }
-    let same_backup = state
-        .last_archive
-        .as_ref()
-        .and_then(|a| manifest_of(&root.join(a)))
-        .is_some_and(|m| {
-            m.fingerprint == r.archived_fingerprint && m.backup_time == r.archived_backup_time
-        });
-    Ok(same_backup.then(|| recorded.clone()))
-}
-
-/// The manifest of the archive at `path`, if it reads.
-fn manifest_of(path: &Path) -> Option<archive::Manifest> {
-    let mut zip = zip::ZipArchive::new(File::open(path).ok()?).ok()?;
-    let entry = zip.by_name(archive::MANIFEST).ok()?;
-    serde_json::from_reader(entry).ok()
 }
 
 #[cfg(test)]

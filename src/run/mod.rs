@@ -35,13 +35,14 @@ use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
 use crate::config::Subdir;
 use crate::exit::Exit;
-use crate::sys::lock::{self, LockError};
 use crate::notify::{MailSettingsError, Mailer};
 use crate::progress::Progress;
 use crate::report::{self, DossierLine, Outcome, Report, RunReport, Summary};
 use crate::restore;
 use crate::scan::{self, DossierScan};
-use select::{Decision, Facts, LastArchive, Rules, Skip, Why};
+use crate::state::{Skip, Why};
+use crate::sys::lock::{self, LockError};
+use select::{Decision, Facts, LastArchive, Rules};
 
 /// What `svgauto run` was asked to do, once arguments are validated.
 #[derive(Debug, Clone)]

@@ -22,6 +22,7 @@ use crate::base::{Identity, Kind, Rights, Status};
 use crate::catalog::{DossierState, LastResult};
 use crate::config::DossierSet;
 use crate::scan::Fingerprint;
+use crate::state::{Skip, Why};
 
 /// What the run's settings and arguments say about selection.
 #[derive(Debug, Clone)]
@@ -32,42 +33,6 @@ pub struct Rules<'a> {
     pub dossiers: DossierSet,
     pub user: &'a str,
     pub rights: &'a Rights,
-}
-
-/// Why a dossier is saved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Why {
-    /// Never saved before.
-    New,
-    Modified,
-    /// `--all` or `modified_only = false`.
-    Forced,
-    /// Failed at the previous run.
-    Retry,
-    /// Not started by the previous run, stopped first.
-    Deferred,
-    /// Its backup was under way when a previous run died.
-    Interrupted,
-    /// Unchanged, but the archive of its last backup is no longer on disk.
-    ArchiveMissing,
-    /// Unchanged, but the archive of its last backup is no longer the file
-    /// written (another size: emptied, truncated, replaced).
-    ArchiveAltered,
-}
-
-/// Why a dossier is not concerned by the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Skip {
-    Unchanged,
-    Etalon,
-    Test,
-    NonTransferable,
-    /// `backup.dossiers = "copies"` and this is an original.
-    Original,
-    /// `backup.dossiers = "originals"` and this is a copy.
-    Copie,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
