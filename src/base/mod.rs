@@ -8,10 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Datelike, Local};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::config::{self, ConfigError, Effective, Layer, LayerTable};
+use crate::config::{self, ConfigError, Effective, Layer, LayerTable, Subdir};
 use crate::sys::lock::{self, LockError};
 
 pub const BASE_TOML: &str = "base.toml";
@@ -379,9 +380,46 @@ pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, String> {
 /// Names of restore's temporary folders in `dossiers/` start with this.
 pub const TEMP_PREFIX: &str = ".svgauto-";
 
+/// The archive name of a dossier.
+pub fn file_name(code: &str) -> String {
+    format!("B{code}.SVG")
+}
+
+/// The folder of `backup.dir` for backups taken before a provider exchange.
+pub const EXCHANGE_DIR: &str = "EchangePrest";
+
+/// The folder of `backup.dir` for backups taken before closing a dossier.
+pub const CLOSING_DIR: &str = "Cloture";
+
+/// The folder a run writes its archives into: `backup.dir`, plus the
+/// rotation subfolder chosen from the run's start date.
+pub fn target_dir(backup_dir: &Path, subdir: Subdir, started: DateTime<Local>) -> PathBuf {
+    const JOURS: [&str; 7] = [
+        "Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche",
+    ];
+    match subdir {
+        Subdir::None => backup_dir.to_owned(),
+        Subdir::Weekday => {
+            backup_dir.join(JOURS[started.weekday().num_days_from_monday() as usize])
+        }
+        Subdir::Monthday => backup_dir.join(started.format("%d").to_string()),
+        Subdir::Month => backup_dir.join(started.format("%m").to_string()),
+        Subdir::Date => backup_dir.join(started.format("%Y-%m-%d").to_string()),
+    }
+}
+
+/// A path relative to the base when it is inside it, for reports and the
+/// catalog.
+pub(crate) fn display_path(p: &Path, root: &Path) -> String {
+    p.strip_prefix(root)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|_| p.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn codes() {
@@ -467,5 +505,19 @@ mod tests {
         let c = parse_collaborators(Path::new("base.toml"), &t).unwrap();
         assert_eq!(c[0], ("A".into(), Rights::All));
         assert!(c[1].1.allows("X") && !c[1].1.allows("Y"));
+    }
+
+    #[test]
+    fn rotation_folders() {
+        let b = Path::new("sauve");
+        let t = Local.with_ymd_and_hms(2026, 11, 28, 21, 0, 0).unwrap(); // a Saturday
+        assert_eq!(target_dir(b, Subdir::None, t), Path::new("sauve"));
+        assert_eq!(target_dir(b, Subdir::Weekday, t), Path::new("sauve/Samedi"));
+        assert_eq!(target_dir(b, Subdir::Monthday, t), Path::new("sauve/28"));
+        assert_eq!(target_dir(b, Subdir::Month, t), Path::new("sauve/11"));
+        assert_eq!(
+            target_dir(b, Subdir::Date, t),
+            Path::new("sauve/2026-11-28")
+        );
     }
 }

@@ -169,7 +169,7 @@ impl Safeguard<'_> {
     fn target(&self, code: &str) -> Result<(PathBuf, Vec<PathBuf>), (PathBuf, io::Error)> {
         let root = self.base.backup_dir().join(DIR);
         let stamp = self.clock.now().format("%Y%m%d-%H%M%S").to_string();
-        let name = archive::file_name(code);
+        let name = crate::base::file_name(code);
         let dir = (1u32..)
             .map(|n| match n {
                 1 => root.join(&stamp),

@@ -33,8 +33,11 @@
 
 use std::path::Path;
 
-use crate::archive::{self, CLOSING_DIR, Compression, EXCHANGE_DIR, IoBudget, Job};
-use crate::base::{Base, Kind, LOCK_FILE, read_identity, valid_code};
+use crate::archive::{self, Compression, IoBudget, Job};
+use crate::base::{
+    Base, CLOSING_DIR, EXCHANGE_DIR, Kind, LOCK_FILE, display_path, read_identity, target_dir,
+    valid_code,
+};
 use crate::catalog::Catalog;
 use crate::cli::Event;
 use crate::clock::Clock;
@@ -42,7 +45,7 @@ use crate::error::CommandError;
 use crate::exit::{Exit, Said};
 use crate::report::{self, IN_USE};
 use crate::run::select::case_twin_message;
-use crate::run::{check_target, compression_pool, display_path, target_dir};
+use crate::run::{check_target, compression_pool};
 use crate::scan;
 use crate::sys::lock::{self, LockError};
 
@@ -187,7 +190,7 @@ pub fn save_command(
         path: folder.clone(),
         source,
     })?;
-    let target = folder.join(archive::file_name(dossier));
+    let target = folder.join(crate::base::file_name(dossier));
     let archive_rel = display_path(&target, &base.root);
 
     let result = save_locked(&base, &dir, dossier, &target, clock);

@@ -55,15 +55,14 @@ use std::path::Path;
 use chrono::{DateTime, Local, TimeDelta};
 use serde::Serialize;
 
-use crate::archive;
-use crate::base::{Base, Kind, Rights, Status};
+use crate::base::{Base, Kind, Rights, Status, target_dir};
 use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::exit::{Exit, Said};
 use crate::restore;
+use crate::run;
 use crate::run::select::{self, Decision, Facts, LastArchive, Rules};
-use crate::run::{self, target_dir};
 use crate::scan::{self, DossierScan};
 use crate::state::Skip;
 use crate::sys::lock;
@@ -312,7 +311,7 @@ pub fn status(
     let run_active = lock::in_use(&base.state_dir().join("run.lock"));
     // A `.partial` left by a run that died says "interrupted", as it does to
     // the next run.
-    let leftovers = archive::leftovers(&base.backup_dir(), &dossiers_dir);
+    let leftovers = crate::run::leftovers::leftovers(&base.backup_dir(), &dossiers_dir);
     // Restores' temporary trees: while a run, restore or import holds the
     // base, they may be its own, at work.
     let mut temp: HashMap<String, Vec<String>> = HashMap::new();

@@ -15,6 +15,7 @@
 //! message on the channel. A quit flag (Ctrl-C) is checked before each
 //! claim: what is under way finishes, what was never started is "reporté".
 
+pub mod leftovers;
 pub mod select;
 
 use std::collections::{HashMap, HashSet};
@@ -25,15 +26,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{DateTime, Datelike, Local};
+use chrono::{DateTime, Local};
 use crossbeam_channel::Sender;
 use thiserror::Error;
 
 use crate::archive::{self, Compression, IoBudget, Job};
-use crate::base::{Base, BaseError, Kind, LOCK_FILE, Rights};
+use crate::base::{Base, BaseError, Kind, LOCK_FILE, Rights, display_path, target_dir};
 use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
-use crate::config::Subdir;
 use crate::exit::Exit;
 use crate::notify::{MailSettingsError, Mailer};
 use crate::progress::Progress;
@@ -113,23 +113,6 @@ enum Msg {
     Started(String),
     Bytes(u64),
     Done(DossierLine),
-}
-
-/// The folder a run writes its archives into: `backup.dir`, plus the
-/// rotation subfolder chosen from the run's start date.
-pub fn target_dir(backup_dir: &Path, subdir: Subdir, started: DateTime<Local>) -> PathBuf {
-    const JOURS: [&str; 7] = [
-        "Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche",
-    ];
-    match subdir {
-        Subdir::None => backup_dir.to_owned(),
-        Subdir::Weekday => {
-            backup_dir.join(JOURS[started.weekday().num_days_from_monday() as usize])
-        }
-        Subdir::Monthday => backup_dir.join(started.format("%d").to_string()),
-        Subdir::Month => backup_dir.join(started.format("%m").to_string()),
-        Subdir::Date => backup_dir.join(started.format("%Y-%m-%d").to_string()),
-    }
 }
 
 /// The pool chunks are compressed on: `threads` workers, 0 for one per
@@ -386,20 +369,21 @@ pub fn run(
     // killed right after removing them does not forget that those dossiers
     // were under way (they are redone first, their line says "reprise").
     let dossiers_dir = base.dossiers_dir();
-    let free: Vec<(archive::Partial, Option<lock::Held>)> = archive::find_partials(&backup_dir)
-        .into_iter()
-        .filter_map(|p| {
-            match lock::try_exclusive(&dossiers_dir.join(&p.code).join(LOCK_FILE)) {
-                Ok(held) => Some((p, Some(held))),
-                Err(LockError::Busy) => None,
-                // A dossier folder that is gone has no lock to take: its
-                // partial is removed all the same.
-                Err(LockError::Io(_)) => {
-                    (!dossiers_dir.join(&p.code).is_dir()).then_some((p, None))
+    let free: Vec<(leftovers::Partial, Option<lock::Held>)> =
+        crate::run::leftovers::find_partials(&backup_dir)
+            .into_iter()
+            .filter_map(|p| {
+                match lock::try_exclusive(&dossiers_dir.join(&p.code).join(LOCK_FILE)) {
+                    Ok(held) => Some((p, Some(held))),
+                    Err(LockError::Busy) => None,
+                    // A dossier folder that is gone has no lock to take: its
+                    // partial is removed all the same.
+                    Err(LockError::Io(_)) => {
+                        (!dossiers_dir.join(&p.code).is_dir()).then_some((p, None))
+                    }
                 }
-            }
-        })
-        .collect();
+            })
+            .collect();
     if free.iter().any(|(p, _)| !p.event) {
         let tx = catalog.transaction()?;
         for (p, _) in free.iter().filter(|(p, _)| !p.event) {
@@ -732,7 +716,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         Err(e) => return Err(e.into()),
     };
     let backup_dir = base.backup_dir();
-    let leftovers = archive::leftovers(&backup_dir, &base.dossiers_dir());
+    let leftovers = crate::run::leftovers::leftovers(&backup_dir, &base.dossiers_dir());
     let archives = last_archives(&base.root, &states);
     let scans = scan_all(&base)?;
     if !opts.force_all {
@@ -1013,7 +997,7 @@ impl Worker<'_> {
             (Ok(id), None) => id,
         };
         let _ = tx.send(Msg::Started(p.scan.code.clone()));
-        let target = self.target_dir.join(archive::file_name(&p.scan.code));
+        let target = self.target_dir.join(crate::base::file_name(&p.scan.code));
         let on_bytes = |n: u64| {
             let _ = tx.send(Msg::Bytes(n));
         };
@@ -1111,32 +1095,4 @@ fn record_all(catalog: &Catalog, run: i64, msgs: &[Msg]) -> Result<(), RunError>
     }
     catalog.commit(tx)?;
     Ok(())
-}
-
-/// A path relative to the base when it is inside it, for reports and the
-/// catalog.
-pub(crate) fn display_path(p: &Path, root: &Path) -> String {
-    p.strip_prefix(root)
-        .map(|r| r.display().to_string())
-        .unwrap_or_else(|_| p.display().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn rotation_folders() {
-        let b = Path::new("sauve");
-        let t = Local.with_ymd_and_hms(2026, 11, 28, 21, 0, 0).unwrap(); // a Saturday
-        assert_eq!(target_dir(b, Subdir::None, t), Path::new("sauve"));
-        assert_eq!(target_dir(b, Subdir::Weekday, t), Path::new("sauve/Samedi"));
-        assert_eq!(target_dir(b, Subdir::Monthday, t), Path::new("sauve/28"));
-        assert_eq!(target_dir(b, Subdir::Month, t), Path::new("sauve/11"));
-        assert_eq!(
-            target_dir(b, Subdir::Date, t),
-            Path::new("sauve/2026-11-28")
-        );
-    }
 }

@@ -125,8 +125,8 @@ pub fn case_twins<'a>(codes: impl IntoIterator<Item = &'a str>) -> HashMap<Strin
 
 /// The error line of a dossier with case twins, naming them and why.
 pub fn case_twin_message(code: &str, twins: &[String]) -> String {
-    let mut archives = vec![crate::archive::file_name(code)];
-    archives.extend(twins.iter().map(|t| crate::archive::file_name(t)));
+    let mut archives = vec![crate::base::file_name(code)];
+    archives.extend(twins.iter().map(|t| crate::base::file_name(t)));
     format!(
         "Le code {code} ne se distingue de {} que par la casse : sur un répertoire de sauvegarde qui ignore la casse (Windows, la plupart des NAS, exFAT), les archives {} ne seraient qu'un seul fichier et un dossier ne serait dans aucune archive. Aucun d'eux n'est sauvegardé tant que l'un n'est pas renommé.",
         twins.join(", "),
