@@ -1,15 +1,19 @@
-//! The SVG archive (DESIGN.md §5): one standard zip per dossier, written so
-//! that an older good backup is never replaced by an incomplete one.
+//! The chunked parallel writer (DESIGN §5): one standard zip per dossier,
+//! written so that an older good backup is never replaced by an incomplete
+//! one.
 //!
 //! The archive is written to `B<CODE>.SVG.partial` beside the target, then
 //! flushed (`sync_all`), renamed over `B<CODE>.SVG`, and the folder flushed.
 //! Files are read and compressed in chunks of 4 MiB on the rayon pool — the
-//! chunks of one huge file on several cores at once — a bounded batch at a
-//! time, and written in order (see `zipout` for why our own zip writer). Entries keep their modification time (DOS local time
-//! plus the UTC extended-timestamp field); ZIP64 is used where sizes need it.
-//! The last entry, `.svgauto/manifest.json`, describes the dossier and every
-//! entry with its CRC-32, so restore and verify can check an archive against
-//! what it claims to hold.
+//! chunks of one huge file on several cores at once (`codec`) — a bounded
+//! batch at a time, and written in order by the [`Assembler`] (see
+//! `zip_writer` for why our own zip writer). Entries keep their
+//! modification time (DOS local time plus the UTC extended-timestamp
+//! field); ZIP64 is used where sizes need it. The last entry,
+//! `.svgauto/manifest.json` (`manifest`), describes the dossier and every
+//! entry with its CRC-32, so restore and verify can check an archive
+//! against what it claims to hold. [`IoBudget`] bounds the files read at
+//! once across every dossier of a run.
 //!
 //! A file whose size or modification time changed while it was read makes
 //! the whole archive discarded: an archive never claims a state the dossier
@@ -22,9 +26,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local, TimeZone};
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::archive::codec::{Compression, compress};
+use crate::archive::manifest::{
+    FORMAT_VERSION, MANIFEST, Manifest, ManifestEntry, ManifestKind, ManifestLink, ManifestSkipped,
+    rfc3339,
+};
 use crate::archive::zip_writer::{self, EntryMeta, Sums, ZipOut};
 use crate::base::Identity;
 use crate::config::Method;
@@ -32,12 +40,6 @@ use crate::scan::{DossierScan, Entry, EntryKind};
 use crate::sys::fs::{open_regular, read_exact_at, sync_dir};
 use crate::sys::time::Mtime;
 
-pub const MANIFEST: &str = ".svgauto/manifest.json";
-/// The newest manifest format this version reads and writes. Format 2
-/// adds names that are not UTF-8 (`path_hex`) and symbolic links (`links`);
-/// an archive that has neither is written as format 1, which earlier
-/// releases read.
-pub const FORMAT_VERSION: u32 = 2;
 /// Files are read and compressed in chunks of this size: the unit of work
 /// the pool's workers share, below the dossier.
 pub const CHUNK: u64 = 4 << 20;
@@ -104,118 +106,6 @@ impl Drop for IoToken<'_> {
     fn drop(&mut self) {
         let _ = self.0.give.send(());
     }
-}
-
-/// How to compress.
-#[derive(Debug, Clone, Copy)]
-pub struct Compression {
-    pub method: Method,
-    pub level: i64,
-}
-
-impl Compression {
-    /// The `[archive]` settings.
-    pub fn of(settings: &crate::config::Archive) -> Compression {
-        Compression {
-            method: settings.method,
-            level: settings.level,
-        }
-    }
-}
-
-/// `.svgauto/manifest.json`: what the archive claims to hold. Written last
-/// by `write`, read first by restore and verify.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub format: u32,
-    pub generator: String,
-    pub dossier: Identity,
-    pub backup_time: String,
-    pub fingerprint: String,
-    pub method: String,
-    /// Whether `documents/` was archived (`backup.include_documents`): if
-    /// not, a restore keeps the live dossier's documents.
-    pub documents_included: bool,
-    pub entries: Vec<ManifestEntry>,
-    /// What the dossier held that is not archived, and why.
-    #[serde(default)]
-    pub skipped: Vec<ManifestSkipped>,
-    /// The dossier's symbolic links, recorded, not followed: no zip entry
-    /// (a zip tool would create the link, and write through it), restore
-    /// recreates them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<ManifestLink>,
-}
-
-/// A symbolic link of the dossier.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestLink {
-    /// As [`ManifestEntry::path`].
-    pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_hex: Option<String>,
-    /// What the link points to, as it reads (not UTF-8: `\xNN`, and the
-    /// bytes in `target_hex`).
-    pub target: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_hex: Option<String>,
-}
-
-impl ManifestEntry {
-    /// The entry's path bytes: its zip entry's name.
-    pub fn name_bytes(&self) -> Result<Vec<u8>, String> {
-        match &self.path_hex {
-            Some(h) => hex::decode(h).map_err(|e| format!("path_hex de {} : {e}", self.path)),
-            None => Ok(self.path.as_bytes().to_vec()),
-        }
-    }
-}
-
-impl ManifestLink {
-    /// The link's path bytes and target bytes.
-    pub fn bytes(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
-        let path = match &self.path_hex {
-            Some(h) => hex::decode(h).map_err(|e| format!("path_hex de {} : {e}", self.path))?,
-            None => self.path.as_bytes().to_vec(),
-        };
-        let target = match &self.target_hex {
-            Some(h) => hex::decode(h).map_err(|e| format!("target_hex de {} : {e}", self.path))?,
-            None => self.target.as_bytes().to_vec(),
-        };
-        Ok((path, target))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ManifestKind {
-    File,
-    Dir,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestEntry {
-    /// The relative path; a name that is not UTF-8 shown as `\xNN`.
-    pub path: String,
-    /// The path's own bytes, in hex, when they are not UTF-8: what the zip
-    /// entry is named and what restore creates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_hex: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: ManifestKind,
-    pub size: u64,
-    pub mtime: String,
-    pub mtime_s: i64,
-    pub mtime_ns: u32,
-    /// CRC-32 of a file's content, 8 hex digits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crc32: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestSkipped {
-    pub path: String,
-    pub why: String,
 }
 
 /// What was written.
@@ -409,57 +299,6 @@ fn read_again(job: &Job<'_>, e: &Entry, crc: u32) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// Compresses one chunk on its own: a zstd frame, or deflate blocks ending
-/// with a full flush (`last`: the final block). Concatenated in order, the
-/// chunks of an entry are its compressed stream.
-pub fn compress(c: Compression, raw: &[u8], last: bool) -> io::Result<Vec<u8>> {
-    match c.method {
-        Method::Store => Ok(raw.to_vec()),
-        Method::Zstd => {
-            // One compression context per worker, reused: creating one per
-            // chunk dominates the cost of the many small files of a dossier.
-            thread_local! {
-                static ZSTD: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
-                    const { std::cell::RefCell::new(None) };
-            }
-            let level = c.level as i32;
-            ZSTD.with_borrow_mut(|slot| {
-                if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-                    *slot = Some((level, zstd::bulk::Compressor::new(level)?));
-                }
-                let (_, z) = slot.as_mut().expect("just set");
-                z.compress(raw)
-            })
-        }
-        Method::Deflate => {
-            use flate2::{Compress, FlushCompress, Status};
-            let mut z = Compress::new(flate2::Compression::new(c.level as u32), false);
-            let mut out = Vec::with_capacity(raw.len() + raw.len() / 8 + 64);
-            let flush = if last {
-                FlushCompress::Finish
-            } else {
-                FlushCompress::Full
-            };
-            loop {
-                let consumed = z.total_in() as usize;
-                let status = z
-                    .compress_vec(&raw[consumed..], &mut out, flush)
-                    .map_err(io::Error::other)?;
-                let done = match status {
-                    Status::StreamEnd => true,
-                    // A full flush is complete when all input is in and the
-                    // output buffer was not filled up.
-                    _ => !last && z.total_in() as usize == raw.len() && out.len() < out.capacity(),
-                };
-                if done {
-                    return Ok(out);
-                }
-                out.reserve(out.capacity().max(64 * 1024));
-            }
-        }
-    }
-}
-
 /// The zip entry of a scanned entry.
 fn entry_meta(c: Compression, name: &[u8], mtime: Mtime, size: u64, mode: u32) -> EntryMeta {
     let (dos_time, dos_date) = dos_time(mtime);
@@ -603,11 +442,54 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
         entries: Vec::with_capacity(job.scan.entries.len()),
         bytes_in: 0,
     };
+    write_entries(job, &mut asm)?;
+    let Assembler {
+        mut zip,
+        entries,
+        bytes_in,
+        ..
+    } = asm;
 
-    // Batches: consecutive tasks up to BATCH bytes, compressed in parallel
-    // (idle workers of the pool steal them), then written in order. While a
-    // batch is written, the next one is compressed: at most two batches of
-    // this dossier are in flight.
+    let files = entries
+        .iter()
+        .filter(|e| e.kind == ManifestKind::File)
+        .count();
+    let json =
+        serde_json::to_vec_pretty(&manifest_of(job, entries)).expect("the manifest serializes");
+    let now = Mtime::from_system(job.backup_time.into());
+    let data = compress(c, &json, true).map_err(werr)?;
+    let sums = Sums {
+        crc: crc32fast::hash(&json),
+        csize: data.len() as u64,
+        usize: json.len() as u64,
+    };
+    zip.add(
+        entry_meta(c, MANIFEST.as_bytes(), now, json.len() as u64, 0o644),
+        sums,
+        &[&data],
+    )
+    .map_err(werr)?;
+
+    let out = zip.finish().map_err(werr)?;
+    let file = out.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    let bytes_out = file.metadata().map_err(werr)?.len();
+    Ok(Written {
+        bytes_in,
+        bytes_out,
+        files,
+    })
+}
+
+/// Writes every entry of the scan into `asm`, in order. Batches:
+/// consecutive tasks up to [`BATCH`] bytes, compressed in parallel (idle
+/// workers of the pool steal them), then written in order. While a batch is
+/// written, the next one is compressed: at most two batches of this
+/// dossier are in flight.
+fn write_entries<W: std::io::Write + std::io::Seek>(
+    job: &Job<'_>,
+    asm: &mut Assembler<'_, W>,
+) -> Result<(), ArchiveError> {
     let mut pending = tasks(&job.scan.entries).peekable();
     let mut next_batch = || {
         let mut batch = Vec::new();
@@ -639,37 +521,28 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
             None => asm.write_batch(job, ready)?,
         }
     }
-    let Assembler {
-        mut zip,
-        entries,
-        bytes_in,
-        ..
-    } = asm;
+    Ok(())
+}
 
-    let files = entries
+/// The archive's manifest: the job's dossier and backup, the `entries`
+/// written, what the scan left out, and the links it recorded. Format 1
+/// unless a name that is not UTF-8 or a link needs [`FORMAT_VERSION`].
+fn manifest_of(job: &Job<'_>, entries: Vec<ManifestEntry>) -> Manifest {
+    let scan = job.scan;
+    let needs_format2 = scan
+        .entries
         .iter()
-        .filter(|e| e.kind == ManifestKind::File)
-        .count();
-    let manifest = Manifest {
-        format: if job
-            .scan
-            .entries
-            .iter()
-            .any(|e| e.raw.is_some() || matches!(e.kind, EntryKind::Link { .. }))
-        {
-            FORMAT_VERSION
-        } else {
-            1
-        },
+        .any(|e| e.raw.is_some() || matches!(e.kind, EntryKind::Link { .. }));
+    Manifest {
+        format: if needs_format2 { FORMAT_VERSION } else { 1 },
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
         dossier: job.identity.clone(),
         backup_time: job.backup_time.to_rfc3339(),
-        fingerprint: job.scan.fingerprint.recorded(),
-        method: crate::config::method_name(c.method).to_owned(),
+        fingerprint: scan.fingerprint.recorded(),
+        method: crate::config::method_name(job.compression.method).to_owned(),
         documents_included: job.documents_included,
         entries,
-        skipped: job
-            .scan
+        skipped: scan
             .skipped
             .iter()
             .map(|s| ManifestSkipped {
@@ -677,8 +550,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                 why: s.why.to_owned(),
             })
             .collect(),
-        links: job
-            .scan
+        links: scan
             .entries
             .iter()
             .filter_map(|e| match &e.kind {
@@ -695,31 +567,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
                 _ => None,
             })
             .collect(),
-    };
-    let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-    let now = Mtime::from_system(job.backup_time.into());
-    let data = compress(c, &json, true).map_err(werr)?;
-    let sums = Sums {
-        crc: crc32fast::hash(&json),
-        csize: data.len() as u64,
-        usize: json.len() as u64,
-    };
-    zip.add(
-        entry_meta(c, MANIFEST.as_bytes(), now, json.len() as u64, 0o644),
-        sums,
-        &[&data],
-    )
-    .map_err(werr)?;
-
-    let out = zip.finish().map_err(werr)?;
-    let file = out.into_inner().map_err(|e| werr(e.into_error()))?;
-    file.sync_all().map_err(werr)?;
-    let bytes_out = file.metadata().map_err(werr)?.len();
-    Ok(Written {
-        bytes_in,
-        bytes_out,
-        files,
-    })
+    }
 }
 
 fn manifest_entry(e: &Entry, crc32: Option<String>) -> ManifestEntry {
@@ -736,12 +584,6 @@ fn manifest_entry(e: &Entry, crc32: Option<String>) -> ManifestEntry {
         mtime_ns: e.mtime.nanos,
         crc32,
     }
-}
-
-pub fn rfc3339(m: Mtime) -> String {
-    DateTime::from_timestamp(m.secs, m.nanos)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

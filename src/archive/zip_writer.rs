@@ -12,6 +12,21 @@
 //! (restore, verify, the tests), so this writer is checked by an independent
 //! reader, and by 7-Zip and Info-ZIP in the tests.
 //!
+//! What was considered instead (checked against zip 9.8.2, the version in
+//! `Cargo.lock`): `ZipWriter::par_append_data` / `par_append_from_paths`
+//! (feature `rayon`) compress one whole entry per task — parallel across
+//! files, not within one file; `PreparedZipFile` can only be made by
+//! `ZipFileBuilder`, which keeps a whole compressed entry in memory, and
+//! the raw-entry API (`ZipRawValues`, `start_entry`) is `pub(crate)`;
+//! `raw_copy_file*` copies only from another archive. rawzip 0.4 accepts
+//! bytes compressed elsewhere, but makes its data descriptor only from the
+//! bytes it streams itself, so the CRC would be computed a second time on
+//! the assembling thread, and every entry would need a data descriptor;
+//! async_zip is async-only and compresses entries itself. Our own writer
+//! is about 250 lines more than rawzip would need. Were zip to offer a
+//! public raw-entry constructor (a CRC, sizes and compressed parts given),
+//! this module could go.
+//!
 //! What it writes (APPNOTE 6.3.10): local header, data, central directory,
 //! end of central directory; UTF-8 names (flag bit 11); DOS local time plus
 //! the UTC extended timestamp (0x5455); Unix permissions; ZIP64 (0x0001)
@@ -32,9 +47,11 @@ const FLAG_UTF8: u16 = 1 << 11;
 const MADE_BY: u16 = (3 << 8) | 63;
 const U32_MAX: u64 = 0xFFFF_FFFF;
 
-/// Compression methods of the zip format.
+/// Compression method of the zip format: stored, no compression.
 pub const STORED: u16 = 0;
+/// Compression method of the zip format: deflate.
 pub const DEFLATED: u16 = 8;
+/// Compression method of the zip format: zstd (APPNOTE 6.3.7 and later).
 pub const ZSTD: u16 = 93;
 
 /// An entry's identity: everything but its content.
@@ -45,8 +62,11 @@ pub struct EntryMeta {
     /// name that is not UTF-8 on a Unix dossier: readers show it in their
     /// legacy code page, svgauto restores the bytes).
     pub name: Vec<u8>,
+    /// [`STORED`], [`DEFLATED`] or [`ZSTD`].
     pub method: u16,
+    /// Modification time in the DOS format (local time, 2-second steps).
     pub dos_time: u16,
+    /// Modification date in the DOS format (local, 1980–2107).
     pub dos_date: u16,
     /// Modification time for the extended timestamp, when it fits in it.
     pub unix_mtime: Option<u32>,
@@ -113,8 +133,11 @@ struct Central {
 /// Sizes and CRC of a finished entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sums {
+    /// CRC-32 of the uncompressed data.
     pub crc: u32,
+    /// Compressed size in bytes.
     pub csize: u64,
+    /// Uncompressed size in bytes.
     pub usize: u64,
 }
 
@@ -128,6 +151,7 @@ pub struct ZipOut<W: Write + Seek> {
 }
 
 impl<W: Write + Seek> ZipOut<W> {
+    /// A writer of a new zip at the start of `w`.
     pub fn new(w: W) -> ZipOut<W> {
         ZipOut {
             w,
@@ -220,6 +244,8 @@ impl<W: Write + Seek> ZipOut<W> {
         Ok(())
     }
 
+    /// Writes the next compressed bytes of the entry started by
+    /// [`ZipOut::begin`].
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.put(data)?;
         if let Some((_, _, n)) = self.open.as_mut() {
@@ -228,6 +254,9 @@ impl<W: Write + Seek> ZipOut<W> {
         Ok(())
     }
 
+    /// Ends the entry started by [`ZipOut::begin`]: `crc` and `usize` of
+    /// its uncompressed data, the compressed size counted here, patched
+    /// into its local header.
     pub fn end(&mut self, crc: u32, usize: u64) -> io::Result<()> {
         let (meta, offset, csize) = self.open.take().expect("end() follows begin()");
         let sums = Sums { crc, csize, usize };
@@ -252,101 +281,107 @@ impl<W: Write + Seek> ZipOut<W> {
         let cd_start = self.pos;
         let central = std::mem::take(&mut self.central);
         for c in &central {
-            let mut z64 = Vec::new();
-            let usize32 = if c.usize >= U32_MAX {
-                z64.extend_from_slice(&c.usize.to_le_bytes());
-                U32_MAX as u32
-            } else {
-                c.usize as u32
-            };
-            let csize32 = if c.csize >= U32_MAX {
-                z64.extend_from_slice(&c.csize.to_le_bytes());
-                U32_MAX as u32
-            } else {
-                c.csize as u32
-            };
-            let offset32 = if c.offset >= U32_MAX {
-                z64.extend_from_slice(&c.offset.to_le_bytes());
-                U32_MAX as u32
-            } else {
-                c.offset as u32
-            };
-            let mut extra = Vec::new();
-            if !z64.is_empty() {
-                extra.extend_from_slice(&1u16.to_le_bytes());
-                extra.extend_from_slice(&(z64.len() as u16).to_le_bytes());
-                extra.extend_from_slice(&z64);
-            }
-            c.meta.ut_extra(&mut extra);
-            let mut h = Vec::with_capacity(46 + c.meta.name.len() + extra.len());
-            h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
-            h.extend_from_slice(&MADE_BY.to_le_bytes());
-            h.extend_from_slice(
-                &c.meta
-                    .version_needed()
-                    .max(if z64.is_empty() { 0 } else { 45 })
-                    .to_le_bytes(),
-            );
-            h.extend_from_slice(&c.meta.flags().to_le_bytes());
-            h.extend_from_slice(&c.meta.method.to_le_bytes());
-            h.extend_from_slice(&c.meta.dos_time.to_le_bytes());
-            h.extend_from_slice(&c.meta.dos_date.to_le_bytes());
-            h.extend_from_slice(&c.crc.to_le_bytes());
-            h.extend_from_slice(&csize32.to_le_bytes());
-            h.extend_from_slice(&usize32.to_le_bytes());
-            h.extend_from_slice(&(c.meta.name.len() as u16).to_le_bytes());
-            h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes()); // comment
-            h.extend_from_slice(&0u16.to_le_bytes()); // disk
-            h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
-            h.extend_from_slice(&c.meta.external_attributes().to_le_bytes());
-            h.extend_from_slice(&offset32.to_le_bytes());
-            h.extend_from_slice(&c.meta.name);
-            h.extend_from_slice(&extra);
-            self.put(&h)?;
+            self.put(&central_header(c))?;
         }
         let cd_size = self.pos - cd_start;
-        let n = central.len() as u64;
-        let needs64 = n >= 0xFFFF || cd_start >= U32_MAX || cd_size >= U32_MAX;
-        if needs64 {
-            let eocd64 = self.pos;
-            let mut r = Vec::with_capacity(56 + 20);
-            r.extend_from_slice(&EOCD64_SIG.to_le_bytes());
-            r.extend_from_slice(&44u64.to_le_bytes());
-            r.extend_from_slice(&MADE_BY.to_le_bytes());
-            r.extend_from_slice(&45u16.to_le_bytes());
-            r.extend_from_slice(&0u32.to_le_bytes());
-            r.extend_from_slice(&0u32.to_le_bytes());
-            r.extend_from_slice(&n.to_le_bytes());
-            r.extend_from_slice(&n.to_le_bytes());
-            r.extend_from_slice(&cd_size.to_le_bytes());
-            r.extend_from_slice(&cd_start.to_le_bytes());
-            r.extend_from_slice(&LOCATOR64_SIG.to_le_bytes());
-            r.extend_from_slice(&0u32.to_le_bytes());
-            r.extend_from_slice(&eocd64.to_le_bytes());
-            r.extend_from_slice(&1u32.to_le_bytes());
-            self.put(&r)?;
-        }
-        let clamp16 = |v: u64| if needs64 { 0xFFFF } else { v as u16 };
-        let clamp32 = |v: u64| {
-            if needs64 || v >= U32_MAX {
-                U32_MAX as u32
-            } else {
-                v as u32
-            }
-        };
-        let mut e = Vec::with_capacity(22);
-        e.extend_from_slice(&EOCD_SIG.to_le_bytes());
-        e.extend_from_slice(&0u16.to_le_bytes());
-        e.extend_from_slice(&0u16.to_le_bytes());
-        e.extend_from_slice(&clamp16(n).to_le_bytes());
-        e.extend_from_slice(&clamp16(n).to_le_bytes());
-        e.extend_from_slice(&clamp32(cd_size).to_le_bytes());
-        e.extend_from_slice(&clamp32(cd_start).to_le_bytes());
-        e.extend_from_slice(&0u16.to_le_bytes());
-        self.put(&e)?;
+        let end = end_records(central.len() as u64, cd_start, cd_size, self.pos);
+        self.put(&end)?;
         Ok(self.w)
     }
+}
+
+/// The central directory header of an entry; ZIP64 fields for the sizes
+/// and the offset that need them.
+fn central_header(c: &Central) -> Vec<u8> {
+    let mut z64 = Vec::new();
+    let mut field = |v: u64| {
+        if v >= U32_MAX {
+            z64.extend_from_slice(&v.to_le_bytes());
+            U32_MAX as u32
+        } else {
+            v as u32
+        }
+    };
+    // In this order (APPNOTE 4.5.3): uncompressed, compressed, offset.
+    let usize32 = field(c.usize);
+    let csize32 = field(c.csize);
+    let offset32 = field(c.offset);
+    let mut extra = Vec::new();
+    if !z64.is_empty() {
+        extra.extend_from_slice(&1u16.to_le_bytes());
+        extra.extend_from_slice(&(z64.len() as u16).to_le_bytes());
+        extra.extend_from_slice(&z64);
+    }
+    c.meta.ut_extra(&mut extra);
+    let mut h = Vec::with_capacity(46 + c.meta.name.len() + extra.len());
+    h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
+    h.extend_from_slice(&MADE_BY.to_le_bytes());
+    h.extend_from_slice(
+        &c.meta
+            .version_needed()
+            .max(if z64.is_empty() { 0 } else { 45 })
+            .to_le_bytes(),
+    );
+    h.extend_from_slice(&c.meta.flags().to_le_bytes());
+    h.extend_from_slice(&c.meta.method.to_le_bytes());
+    h.extend_from_slice(&c.meta.dos_time.to_le_bytes());
+    h.extend_from_slice(&c.meta.dos_date.to_le_bytes());
+    h.extend_from_slice(&c.crc.to_le_bytes());
+    h.extend_from_slice(&csize32.to_le_bytes());
+    h.extend_from_slice(&usize32.to_le_bytes());
+    h.extend_from_slice(&(c.meta.name.len() as u16).to_le_bytes());
+    h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+    h.extend_from_slice(&0u16.to_le_bytes()); // comment
+    h.extend_from_slice(&0u16.to_le_bytes()); // disk
+    h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+    h.extend_from_slice(&c.meta.external_attributes().to_le_bytes());
+    h.extend_from_slice(&offset32.to_le_bytes());
+    h.extend_from_slice(&c.meta.name);
+    h.extend_from_slice(&extra);
+    h
+}
+
+/// The end records after a central directory of `n` entries, `cd_size`
+/// bytes at `cd_start`, the records starting at `at`: the ZIP64 end record
+/// and its locator when a count, size or offset needs them, then the end of
+/// central directory record (its fields saturated when ZIP64 holds them).
+fn end_records(n: u64, cd_start: u64, cd_size: u64, at: u64) -> Vec<u8> {
+    let needs64 = n >= 0xFFFF || cd_start >= U32_MAX || cd_size >= U32_MAX;
+    let mut r = Vec::with_capacity(56 + 20 + 22);
+    if needs64 {
+        let eocd64 = at;
+        r.extend_from_slice(&EOCD64_SIG.to_le_bytes());
+        r.extend_from_slice(&44u64.to_le_bytes());
+        r.extend_from_slice(&MADE_BY.to_le_bytes());
+        r.extend_from_slice(&45u16.to_le_bytes());
+        r.extend_from_slice(&0u32.to_le_bytes());
+        r.extend_from_slice(&0u32.to_le_bytes());
+        r.extend_from_slice(&n.to_le_bytes());
+        r.extend_from_slice(&n.to_le_bytes());
+        r.extend_from_slice(&cd_size.to_le_bytes());
+        r.extend_from_slice(&cd_start.to_le_bytes());
+        r.extend_from_slice(&LOCATOR64_SIG.to_le_bytes());
+        r.extend_from_slice(&0u32.to_le_bytes());
+        r.extend_from_slice(&eocd64.to_le_bytes());
+        r.extend_from_slice(&1u32.to_le_bytes());
+    }
+    let clamp16 = |v: u64| if needs64 { 0xFFFF } else { v as u16 };
+    let clamp32 = |v: u64| {
+        if needs64 || v >= U32_MAX {
+            U32_MAX as u32
+        } else {
+            v as u32
+        }
+    };
+    r.extend_from_slice(&EOCD_SIG.to_le_bytes());
+    r.extend_from_slice(&0u16.to_le_bytes());
+    r.extend_from_slice(&0u16.to_le_bytes());
+    r.extend_from_slice(&clamp16(n).to_le_bytes());
+    r.extend_from_slice(&clamp16(n).to_le_bytes());
+    r.extend_from_slice(&clamp32(cd_size).to_le_bytes());
+    r.extend_from_slice(&clamp32(cd_start).to_le_bytes());
+    r.extend_from_slice(&0u16.to_le_bytes());
+    r
 }
 
 #[cfg(test)]

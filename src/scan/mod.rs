@@ -813,23 +813,6 @@ mod tests {
         assert_eq!(s.entries.len(), 3);
     }
 
-    /// Whole-second stamps (a coarse file system) prove nothing for 3 s,
-    /// sub-second ones for 100 ms; a stamp in the future never proves
-    /// anything.
-    #[test]
-    fn racy_stamps_are_those_within_a_tick_of_the_read() {
-        let read = UNIX_EPOCH + std::time::Duration::new(1_000_000, 500_000_000);
-        let at = |secs: i64, nanos: u32| Mtime { secs, nanos };
-        assert!(at(1_000_000, 0).is_racy(read));
-        assert!(at(999_998, 0).is_racy(read));
-        assert!(!at(999_997, 0).is_racy(read));
-        assert!(at(1_000_000, 450_000_000).is_racy(read));
-        assert!(!at(1_000_000, 350_000_000).is_racy(read));
-        assert!(at(1_000_001, 1).is_racy(read), "the future proves nothing");
-        assert!(at(2_000_000, 0).is_racy(read));
-        assert!(!at(-5, 0).is_racy(read));
-    }
-
     /// Format 2 records match only the same files (same change time and
     /// identity too); unproven records never; format-1 records of an
     /// earlier release are compared with the content fingerprint.
@@ -885,17 +868,5 @@ mod tests {
             now + std::time::Duration::from_secs(10),
         );
         assert!(later.fingerprint.unproven.is_none());
-    }
-
-    #[test]
-    fn mtime_before_epoch() {
-        let t = UNIX_EPOCH - std::time::Duration::new(1, 250_000_000);
-        assert_eq!(
-            Mtime::from_system(t),
-            Mtime {
-                secs: -2,
-                nanos: 750_000_000
-            }
-        );
     }
 }

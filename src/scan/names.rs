@@ -227,3 +227,85 @@ pub fn escaped_bytes(name: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            #[cfg(windows)]
+            "a\\..\\x",
+            #[cfg(windows)]
+            "C:/x",
+            #[cfg(windows)]
+            "c:x",
+            "a//b",
+            "./a",
+            "a/./b",
+            "x\0y",
+        ] {
+            assert!(unsafe_name(bad).is_some(), "{bad:?} must be refused");
+        }
+        for good in [
+            "a",
+            "a/b/c.dat",
+            "vide/",
+            "Clôture/état.csv",
+            "..a",
+            "a..b/c",
+            "12h30.txt",
+        ] {
+            assert_eq!(unsafe_name(good), None, "{good:?} must be accepted");
+        }
+    }
+
+    #[test]
+    fn names_are_judged_by_the_rules_of_the_file_system() {
+        // Lengths: 255 bytes a component on Unix, 255 UTF-16 units on
+        // Windows; a whole path under PATH_MAX.
+        let accents = "é".repeat(200); // 400 bytes, 200 units
+        assert_eq!(
+            name_problem(&accents, Platform::UNIX),
+            Some("nom de plus de 255 octets")
+        );
+        assert_eq!(name_problem(&accents, Platform::WINDOWS), None);
+        assert_eq!(name_problem(&"a".repeat(255), Platform::UNIX), None);
+        assert!(name_problem(&"a".repeat(256), Platform::WINDOWS).is_some());
+        let deep = vec!["x".repeat(255); 16].join("/"); // 4,095 bytes
+        assert_eq!(name_problem(&deep, Platform::UNIX), None);
+        assert_eq!(
+            name_problem(&format!("{deep}/y"), Platform::UNIX),
+            Some("chemin trop long pour le système de fichiers")
+        );
+        assert_eq!(name_problem(&format!("{deep}/y"), Platform::WINDOWS), None);
+        // Characters Windows refuses are plain on Unix.
+        for name in [
+            "a?b", "a<b", "a>b", "a|b", "a*b", "a\"b", "a\u{1}b", "a\nb", "x.", "aux.txt", "C:x",
+        ] {
+            assert!(
+                name_problem(name, Platform::WINDOWS).is_some(),
+                "{name:?} on Windows"
+            );
+            assert_eq!(name_problem(name, Platform::UNIX), None, "{name:?} on Unix");
+        }
+    }
+
+    #[test]
+    fn what_svgauto_never_archives_is_reserved() {
+        assert!(reserved(".svgauto/manifest.json", true).is_some());
+        assert!(reserved(".svgauto", true).is_some());
+        assert!(reserved("dossier.lock", true).is_some());
+        assert!(reserved("documents/a.pdf", false).is_some());
+        assert!(reserved("documents", false).is_some());
+        assert_eq!(reserved("documents/a.pdf", true), None);
+        assert_eq!(reserved("compta/dossier.lock", false), None);
+        assert_eq!(reserved("compta/.svgauto/x", false), None);
+        assert_eq!(reserved(".svgautox", false), None);
+    }
+}

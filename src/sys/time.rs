@@ -111,7 +111,54 @@ pub fn checked_system_time(secs: i64, nanos: u32) -> Option<SystemTime> {
 }
 
 /// The time `secs`.`nanos` after the Unix epoch. Panics where
-/// [`checked_system_time`] is `None` ([`check_times`] refuses those).
+/// [`checked_system_time`] is `None`: for times an archive's manifest was
+/// checked to hold (`archive::manifest::check_times` refuses the others).
 pub fn system_time(secs: i64, nanos: u32) -> SystemTime {
     checked_system_time(secs, nanos).expect("a time checked by check_times")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whole-second stamps (a coarse file system) prove nothing for 3 s,
+    /// sub-second ones for 100 ms; a stamp in the future never proves
+    /// anything.
+    #[test]
+    fn racy_stamps_are_those_within_a_tick_of_the_read() {
+        let read = UNIX_EPOCH + std::time::Duration::new(1_000_000, 500_000_000);
+        let at = |secs: i64, nanos: u32| Mtime { secs, nanos };
+        assert!(at(1_000_000, 0).is_racy(read));
+        assert!(at(999_998, 0).is_racy(read));
+        assert!(!at(999_997, 0).is_racy(read));
+        assert!(at(1_000_000, 450_000_000).is_racy(read));
+        assert!(!at(1_000_000, 350_000_000).is_racy(read));
+        assert!(at(1_000_001, 1).is_racy(read), "the future proves nothing");
+        assert!(at(2_000_000, 0).is_racy(read));
+        assert!(!at(-5, 0).is_racy(read));
+    }
+
+    #[test]
+    fn mtime_before_epoch() {
+        let t = UNIX_EPOCH - std::time::Duration::new(1, 250_000_000);
+        assert_eq!(
+            Mtime::from_system(t),
+            Mtime {
+                secs: -2,
+                nanos: 750_000_000
+            }
+        );
+    }
+
+    #[test]
+    fn times_before_1970() {
+        let t = system_time(-2, 750_000_000);
+        assert_eq!(
+            Mtime::from_system(t),
+            Mtime {
+                secs: -2,
+                nanos: 750_000_000
+            }
+        );
+    }
 }
