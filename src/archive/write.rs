@@ -59,16 +59,22 @@ pub fn partial_path(target: &Path) -> PathBuf {
 /// sentences of the report, after "Echec du traitement. ".
 #[derive(Debug, Error)]
 pub enum ArchiveError {
+    /// A file's size, times or identity changed since the scan, or while
+    /// it was read.
     #[error(
         "Le fichier {rel} a été modifié pendant sa lecture ; la sauvegarde est abandonnée et sera refaite au prochain traitement."
     )]
     ChangedDuringRead { rel: String },
+    /// A file of the dossier could not be read.
     #[error("Lecture impossible de {rel} : {source}.")]
     Read { rel: String, source: io::Error },
+    /// The archive's folder has no room left (or the quota is reached).
     #[error("Espace disque insuffisant dans {} : la sauvegarde n'a pas pu être écrite.", dir.display())]
     DiskFull { dir: PathBuf },
+    /// The archive could not be written, flushed or renamed into place.
     #[error("Ecriture impossible de {} : {source}.", path.display())]
     Write { path: PathBuf, source: io::Error },
+    /// `run --verify`: the archive written does not pass `read::check`.
     #[error(
         "L'archive écrite ne se relit pas correctement ({0}) ; l'ancienne sauvegarde est conservée."
     )]
@@ -84,6 +90,7 @@ pub struct IoBudget {
 }
 
 impl IoBudget {
+    /// A budget of `jobs` files read at once (at least one).
     pub fn new(jobs: usize) -> IoBudget {
         let (give, take) = crossbeam_channel::bounded(jobs.max(1));
         for _ in 0..jobs.max(1) {
@@ -92,6 +99,7 @@ impl IoBudget {
         IoBudget { give, take }
     }
 
+    /// Waits for a token; it goes back to the budget when dropped.
     fn acquire(&self) -> IoToken<'_> {
         self.take
             .recv()
@@ -100,6 +108,7 @@ impl IoBudget {
     }
 }
 
+/// The right to read one file, given back on drop.
 struct IoToken<'a>(&'a IoBudget);
 
 impl Drop for IoToken<'_> {
@@ -111,23 +120,33 @@ impl Drop for IoToken<'_> {
 /// What was written.
 #[derive(Debug, Clone, Copy)]
 pub struct Written {
+    /// Bytes of the dossier's files read into the archive.
     pub bytes_in: u64,
+    /// Size of the archive written.
     pub bytes_out: u64,
+    /// Files in the archive (folders and the manifest not counted).
     pub files: usize,
 }
 
 /// Everything `write` needs besides the scan.
 pub struct Job<'a> {
+    /// The dossier's scan, taken under its lock: what the archive holds.
     pub scan: &'a DossierScan,
+    /// The dossier's identity, recorded in the manifest.
     pub identity: &'a Identity,
+    /// Where the archive goes (`…/B<CODE>.SVG`); its folder exists.
     pub target: &'a Path,
+    /// How to compress.
     pub compression: Compression,
     /// Where the chunks are compressed.
     pub pool: &'a rayon::ThreadPool,
     /// Compress a small batch on the calling thread rather than on the pool
     /// (when there are as many dossier loops as cores).
     pub inline_small: bool,
+    /// The backup's time, recorded in the manifest (and the manifest
+    /// entry's own modification time).
     pub backup_time: DateTime<Local>,
+    /// The bound on files read at once, shared by every dossier of a run.
     pub io: &'a IoBudget,
     /// Called with the number of bytes read since the last call (once per
     /// batch: a message per small file would cost more than the file).

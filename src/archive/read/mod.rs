@@ -135,11 +135,16 @@ pub enum Damage {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// A checked archive.
+/// A checked archive: its manifest, what its content held, and, when it
+/// was extracted, what is left to do to the tree once nothing more is
+/// written into it.
 #[derive(Debug)]
 pub struct Checked {
+    /// The archive's manifest, checked.
     pub manifest: Manifest,
+    /// Files read (and extracted, with a destination).
     pub files: usize,
+    /// Their bytes, uncompressed.
     pub bytes: u64,
     /// The folders extracted, with what the archive records of them, to
     /// give back once nothing more is written inside ([`Checked::finish_folders`]).
@@ -153,9 +158,13 @@ pub struct Checked {
 /// time and its Unix permissions (if the zip entry has them).
 #[derive(Debug, Clone)]
 pub struct Folder {
+    /// Where it was extracted.
     pub path: PathBuf,
+    /// Its recorded modification time: seconds since the Unix epoch…
     pub secs: i64,
+    /// … and nanoseconds.
     pub nanos: u32,
+    /// Its Unix permissions, from the zip entry.
     pub mode: Option<u32>,
 }
 
