@@ -1,25 +1,77 @@
-//! A base ("base commune"): its folders, its `base.toml` (common settings and
-//! collaborators' rights) and the identity of each dossier (`dossier.toml`).
+//! A base ("base commune", DESIGN §2): its on-disk layout, its
+//! `base.toml` (common settings and collaborators' rights) and the
+//! identity of each dossier (`dossier.toml`).
+//!
+//! Every name of the layout is defined here, once:
+//!
+//! ```text
+//! <base>/
+//! ├── base.toml                    BASE_TOML
+//! ├── dossiers/                    DOSSIERS_DIR
+//! │   ├── <CODE>/                  a dossier (identity.rs: valid_code)
+//! │   │   ├── dossier.toml         DOSSIER_TOML
+//! │   │   ├── dossier.lock         LOCK_FILE
+//! │   │   └── documents/           DOCUMENTS
+//! │   └── .svgauto-<kind>-<CODE>   TEMP_PREFIX (a restore's temporary trees)
+//! ├── maj/                         MAJ_DIR (archives to import)
+//! └── .svgauto/                    STATE_DIR: the catalog, RUN_LOCK
+//! <backup.dir>/                    Base::backup_dir
+//! ├── [<rotation>/]B<CODE>.SVG     target_dir, file_name
+//! ├── log/                         LOG_DIR (the run reports)
+//! ├── EchangePrest/ Cloture/       EXCHANGE_DIR, CLOSING_DIR (event saves)
+//! └── AvantRemontee/               SAFEGUARD_DIR (states saved before a restore)
+//! ```
 //!
 //! Opening a base validates everything a run needs before it touches
-//! anything: the folder, the settings layers, the collaborator. Dossier
-//! identities are parsed per dossier, so one bad `dossier.toml` is an error
-//! line for that dossier, never the end of the run.
+//! anything: the folder, the settings layers, the collaborator
+//! (`rights.rs`). Dossier identities are parsed per dossier
+//! (`identity.rs`), so one bad `dossier.toml` is an error line for that
+//! dossier, never the end of the run.
+
+mod identity;
+mod rights;
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, Local};
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::{self, ConfigError, Effective, Layer, LayerTable, Subdir};
 use crate::sys::lock::{self, LockError};
+pub use identity::{Identity, IdentityError, Kind, Status, read_identity, valid_code};
+pub use rights::Rights;
+use rights::parse_collaborators;
 
+/// The base's settings and collaborators, at its root.
 pub const BASE_TOML: &str = "base.toml";
+/// The folder of the dossiers, at the base's root.
+pub const DOSSIERS_DIR: &str = "dossiers";
+/// A dossier's identity, in its folder.
 pub const DOSSIER_TOML: &str = "dossier.toml";
+/// A dossier's lock file, in its folder: applications hold it while the
+/// dossier is open; never part of an archive.
 pub const LOCK_FILE: &str = "dossier.lock";
+/// A dossier's associated documents, archived only when
+/// `backup.include_documents` says so.
 pub const DOCUMENTS: &str = "documents";
+/// svgauto's own folder at the base's root: the catalog and the run lock.
 pub const STATE_DIR: &str = ".svgauto";
+/// The base's run lock, in [`STATE_DIR`]: one svgauto at a time writes
+/// into a base.
+pub const RUN_LOCK: &str = "run.lock";
+/// The folder of archives to import (`svgauto import`), at the base's root.
+pub const MAJ_DIR: &str = "maj";
+/// The folder of the run reports, in `backup.dir`.
+pub const LOG_DIR: &str = "log";
+/// The folder of `backup.dir` where a restore saves the live state of a
+/// dossier no archive holds (today also `commands::safeguard::DIR`).
+pub const SAFEGUARD_DIR: &str = "AvantRemontee";
+/// Names of restore's temporary folders in `dossiers/` start with this.
+pub const TEMP_PREFIX: &str = ".svgauto-";
+/// The folder of `backup.dir` for backups taken before a provider exchange.
+pub const EXCHANGE_DIR: &str = "EchangePrest";
+/// The folder of `backup.dir` for backups taken before closing a dossier.
+pub const CLOSING_DIR: &str = "Cloture";
 
 #[derive(Debug, Error)]
 pub enum BaseError {
@@ -72,22 +124,6 @@ pub enum BaseError {
     },
 }
 
-/// A collaborator's rights on the dossiers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rights {
-    All,
-    Only(Vec<String>),
-}
-
-impl Rights {
-    pub fn allows(&self, code: &str) -> bool {
-        match self {
-            Rights::All => true,
-            Rights::Only(codes) => codes.iter().any(|c| c == code),
-        }
-    }
-}
-
 /// An opened base, with its validated settings.
 #[derive(Debug)]
 pub struct Base {
@@ -104,7 +140,7 @@ impl Base {
             path: root.to_owned(),
             source,
         })?;
-        if !root.join("dossiers").is_dir() {
+        if !root.join(DOSSIERS_DIR).is_dir() {
             return Err(BaseError::NoDossiers {
                 path: root.to_owned(),
             });
@@ -136,12 +172,19 @@ impl Base {
         })
     }
 
+    /// `<base>/dossiers/`.
     pub fn dossiers_dir(&self) -> PathBuf {
-        self.root.join("dossiers")
+        self.root.join(DOSSIERS_DIR)
     }
 
+    /// `<base>/.svgauto/`.
     pub fn state_dir(&self) -> PathBuf {
         self.root.join(STATE_DIR)
+    }
+
+    /// `<base>/.svgauto/run.lock`.
+    pub fn run_lock_path(&self) -> PathBuf {
+        self.state_dir().join(RUN_LOCK)
     }
 
     /// Takes the base's run lock (`.svgauto/run.lock`) without waiting: one
@@ -152,7 +195,7 @@ impl Base {
             path: dir.clone(),
             source,
         })?;
-        let path = dir.join("run.lock");
+        let path = self.run_lock_path();
         match lock::try_exclusive(&path) {
             Ok(h) => Ok(h),
             Err(LockError::Busy) => Err(BaseError::Busy { path }),
@@ -262,134 +305,10 @@ pub fn resolved_path(path: &Path) -> Option<(PathBuf, Vec<PathBuf>)> {
     Some((real, created))
 }
 
-fn parse_collaborators(
-    path: &Path,
-    table: &toml::Table,
-) -> Result<Vec<(String, Rights)>, BaseError> {
-    let Some(section) = table.get("collaborators") else {
-        return Ok(Vec::new());
-    };
-    let bad = |user: &str| BaseError::BadRights {
-        path: path.to_owned(),
-        user: user.to_owned(),
-    };
-    let Some(section) = section.as_table() else {
-        return Err(bad("*"));
-    };
-    let mut out = Vec::new();
-    for (user, body) in section {
-        let dossiers = body
-            .as_table()
-            .and_then(|t| t.get("dossiers"))
-            .ok_or_else(|| bad(user))?;
-        let rights = match dossiers {
-            toml::Value::String(s) if s == "*" => Rights::All,
-            toml::Value::Array(a) => Rights::Only(
-                a.iter()
-                    .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| bad(user)))
-                    .collect::<Result<_, _>>()?,
-            ),
-            _ => return Err(bad(user)),
-        };
-        out.push((user.clone(), rights));
-    }
-    Ok(out)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Original,
-    Copie,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Normal,
-    Etalon,
-    Test,
-}
-
-/// The identity of a dossier, from its `dossier.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    pub code: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "default_status")]
-    pub status: Status,
-    #[serde(default = "default_kind")]
-    pub kind: Kind,
-    #[serde(default = "default_true")]
-    pub transferable: bool,
-}
-
-fn default_status() -> Status {
-    Status::Original
-}
-fn default_kind() -> Kind {
-    Kind::Normal
-}
-fn default_true() -> bool {
-    true
-}
-
-/// A dossier code: 1–32 of `A-Z a-z 0-9 _ -`.
-pub fn valid_code(code: &str) -> bool {
-    (1..=32).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Reads `<dir>/dossier.toml` and checks it against the folder name. The
-/// error is the French sentence the report shows.
-pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, String> {
-    let rel = format!("dossiers/{folder}/{DOSSIER_TOML}");
-    if !valid_code(folder) {
-        return Err(format!(
-            "Nom de dossier invalide : un code fait de 1 à 32 caractères parmi A-Z a-z 0-9 _ - est attendu ({rel} non lu)."
-        ));
-    }
-    let text = match std::fs::read_to_string(dir.join(DOSSIER_TOML)) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "Fichier {rel} absent : ce dossier n'a pas d'identité."
-            ));
-        }
-        Err(e) => return Err(format!("Fichier {rel} illisible : {e}.")),
-    };
-    let id: Identity = toml::from_str(&text).map_err(|e| {
-        format!(
-            "Fichier {rel} invalide : {}.",
-            config::syntax_message(&text, &e)
-        )
-    })?;
-    if id.code != folder {
-        return Err(format!(
-            "Fichier {rel} invalide : code = \"{}\" ne correspond pas au nom du dossier \"{folder}\".",
-            id.code
-        ));
-    }
-    Ok(id)
-}
-
-/// Names of restore's temporary folders in `dossiers/` start with this.
-pub const TEMP_PREFIX: &str = ".svgauto-";
-
 /// The archive name of a dossier.
 pub fn file_name(code: &str) -> String {
     format!("B{code}.SVG")
 }
-
-/// The folder of `backup.dir` for backups taken before a provider exchange.
-pub const EXCHANGE_DIR: &str = "EchangePrest";
-
-/// The folder of `backup.dir` for backups taken before closing a dossier.
-pub const CLOSING_DIR: &str = "Cloture";
 
 /// The folder a run writes its archives into: `backup.dir`, plus the
 /// rotation subfolder chosen from the run's start date.
@@ -420,36 +339,6 @@ pub(crate) fn display_path(p: &Path, root: &Path) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn codes() {
-        assert!(valid_code("821516"));
-        assert!(valid_code("A_b-9"));
-        assert!(!valid_code(""));
-        assert!(!valid_code("a b"));
-        assert!(!valid_code("é"));
-        assert!(!valid_code(&"x".repeat(33)));
-    }
-
-    #[test]
-    fn identity_defaults_and_mismatch() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join(DOSSIER_TOML), "code = \"X1\"\n").unwrap();
-        let id = read_identity(d.path(), "X1").unwrap();
-        assert_eq!(
-            (id.status, id.kind, id.transferable),
-            (Status::Original, Kind::Normal, true)
-        );
-        let err = read_identity(d.path(), "X2").unwrap_err();
-        assert!(err.contains("dossier.toml") && err.contains("X2"), "{err}");
-        std::fs::write(
-            d.path().join(DOSSIER_TOML),
-            "code = \"X1\"\nkind = \"bof\"\n",
-        )
-        .unwrap();
-        let err = read_identity(d.path(), "X1").unwrap_err();
-        assert!(err.contains("dossier.toml invalide"), "{err}");
-    }
 
     #[test]
     fn paths_resolve_through_links_and_missing_tails() {
@@ -494,17 +383,6 @@ mod tests {
                 ))
             );
         }
-    }
-
-    #[test]
-    fn rights() {
-        let t: toml::Table =
-            "[collaborators.A]\ndossiers = \"*\"\n[collaborators.B]\ndossiers = [\"X\"]"
-                .parse()
-                .unwrap();
-        let c = parse_collaborators(Path::new("base.toml"), &t).unwrap();
-        assert_eq!(c[0], ("A".into(), Rights::All));
-        assert!(c[1].1.allows("X") && !c[1].1.allows("Y"));
     }
 
     #[test]

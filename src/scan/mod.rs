@@ -234,7 +234,7 @@ pub fn scan_dossier_at(
     include_documents: bool,
     now: SystemTime,
 ) -> DossierScan {
-    let identity = base::read_identity(dir, code);
+    let identity = base::read_identity(dir, code).map_err(|e| e.to_string());
     let mut walk = Walk {
         root: dir.to_owned(),
         started: now,
