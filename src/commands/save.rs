@@ -38,7 +38,7 @@ use crate::base::{
     Base, CLOSING_DIR, EXCHANGE_DIR, Kind, LOCK_FILE, display_path, read_identity, target_dir,
     valid_code,
 };
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, EventRecord};
 use crate::cli::Event;
 use crate::clock::Clock;
 use crate::error::CommandError;
@@ -213,25 +213,23 @@ pub fn save_command(
                         *bytes_out,
                     )?;
                 }
-                catalog.record_event(
-                    &at,
-                    dossier,
-                    event.name(),
+                catalog.record_event(&EventRecord {
+                    at: &at,
+                    code: dossier,
+                    event: event.name(),
                     user,
-                    &archive_rel,
-                    Some(*bytes_out),
-                    None,
-                )?;
+                    archive: &archive_rel,
+                    result: Ok(*bytes_out),
+                })?;
             }
-            Err(message) => catalog.record_event(
-                &at,
-                dossier,
-                event.name(),
+            Err(message) => catalog.record_event(&EventRecord {
+                at: &at,
+                code: dossier,
+                event: event.name(),
                 user,
-                &archive_rel,
-                None,
-                Some(message),
-            )?,
+                archive: &archive_rel,
+                result: Err(message),
+            })?,
         }
         catalog.commit(tx)
     });

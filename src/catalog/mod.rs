@@ -1,0 +1,433 @@
+//! The catalog: `<base>/.svgauto/catalog.sqlite`, the tool's memory between
+//! runs — per dossier the fingerprint and time of its last successful backup,
+//! where that archive is, the last result and its error, and an "in
+//! progress" marker; plus the history of runs.
+//!
+//! Only the run's single writer thread owns a `Catalog`. A fingerprint is
+//! stored only after its archive was flushed, renamed into place and its
+//! folder flushed, so whatever the catalog claims is on disk. The database is
+//! in WAL mode with `synchronous = NORMAL`: a power cut may lose its last
+//! transactions but never corrupts it, and losing a "saved" record only
+//! means the dossier is saved again — the order of the flushes, not the
+//! catalog's own fsync, is what keeps it from claiming a backup that is not
+//! there. The in-progress marker is set before an archive is started; a
+//! leftover `.partial` tells the same if the marker was lost.
+//!
+//! The schema has a version, SQLite's `PRAGMA user_version`, and changes
+//! only by the steps of `MIGRATIONS`, applied in one transaction when a
+//! catalog older than this release is opened for writing: an upgrade keeps
+//! every state and all history. A catalog of a newer release (a version
+//! this one does not know) is refused and left as it is.
+//!
+//! Here: the catalog's rows and what the commands record; opening it in
+//! `open.rs`; its schema, versions and the check that a database is
+//! svgauto's catalog in `migrations.rs`.
+
+mod migrations;
+mod open;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+use thiserror::Error;
+
+/// Why the catalog could not be opened, read or written (French, for
+/// the user).
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    /// The cause is said once, in French when it is the full disk (not a
+    /// `source`: SQLite's own chain repeats it).
+    #[error("catalogue {} : {}", path.display(), describe(cause))]
+    Sqlite {
+        path: PathBuf,
+        cause: rusqlite::Error,
+    },
+    #[error("catalogue {} illisible : {why}", path.display())]
+    Unusable { path: PathBuf, why: String },
+    /// Written by a newer release: its schema version `found` is above the
+    /// last one this release knows, `known`. Nothing is read from it or
+    /// written into it, and it is never set aside.
+    #[error(
+        "catalogue {} écrit par une version plus récente de svgauto (schéma {found}, \
+         cette version connaît les schémas 0 à {known}) : il est laissé tel quel et rien n'est fait. \
+         Installez la version de svgauto qui l'a écrit, ou une plus récente. Pour revenir malgré tout \
+         à cette version, déplacez ce fichier hors de {} : tous les dossiers seront alors \
+         sauvegardés à nouveau et son historique ne sera plus lu",
+        path.display(),
+        path.parent().unwrap_or(Path::new("")).display()
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("catalogue {} illisible, et impossible à mettre de côté sous {}", path.display(), aside.display())]
+    SetAside {
+        path: PathBuf,
+        aside: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("catalogue {} : création du répertoire impossible", path.display())]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The last result of a dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastResult {
+    Ok,
+    Error,
+    /// Not started before the run stopped: goes first next time.
+    Deferred,
+}
+
+/// What the catalog knows of one dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DossierState {
+    /// Fingerprint at the last successful backup.
+    pub fingerprint: Option<String>,
+    /// When that backup was taken (RFC 3339).
+    pub last_backup_at: Option<String>,
+    /// Where that backup's archive is, relative to the base when inside it.
+    pub last_archive: Option<String>,
+    /// Size in bytes of `last_archive` when it was written (`None` in
+    /// catalogs that did not record it).
+    pub last_bytes: Option<u64>,
+    /// How the dossier's last backup attempt ended.
+    pub last_result: Option<LastResult>,
+    /// Why it failed, when it did (French).
+    pub last_error: Option<String>,
+    /// Set while a backup of this dossier is under way (the run's id).
+    pub in_progress_run: Option<i64>,
+}
+
+impl DossierState {
+    /// Whether the dossier's last backup attempt failed.
+    pub fn failed_last_time(&self) -> bool {
+        self.last_result == Some(LastResult::Error)
+    }
+}
+
+/// An event backup (`svgauto save --event …`) as the catalog's `event`
+/// table records it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRecord<'a> {
+    /// When the backup was taken (RFC 3339).
+    pub at: &'a str,
+    /// The dossier's code.
+    pub code: &'a str,
+    /// The event's name: `exit`, `provider-exchange` or `closing`.
+    pub event: &'a str,
+    /// The collaborator who asked for it.
+    pub user: &'a str,
+    /// The archive's path, relative to the base when inside it.
+    pub archive: &'a str,
+    /// `Ok`: the archive's size in bytes; `Err`: why it was not written
+    /// (French).
+    pub result: Result<u64, &'a str>,
+}
+
+/// The catalog: one SQLite connection, owned by one thread at a time (the
+/// run's writer thread during a run).
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+    /// Set when the catalog found was unreadable and was rebuilt empty: the
+    /// sentence saying so, for stderr and the JSON report.
+    pub rebuilt: Option<String>,
+}
+
+impl Catalog {
+    /// The catalog's file name, in the base's state folder.
+    pub const FILE: &'static str = "catalog.sqlite";
+
+    fn err(&self, source: rusqlite::Error) -> CatalogError {
+        CatalogError::Sqlite {
+            path: self.path.clone(),
+            cause: source,
+        }
+    }
+
+    /// Starts a transaction grouping the next changes; see [`Catalog::commit`].
+    pub fn transaction(&self) -> Result<rusqlite::Transaction<'_>, CatalogError> {
+        self.conn.unchecked_transaction().map_err(|e| self.err(e))
+    }
+
+    /// Commits the changes grouped by [`Catalog::transaction`].
+    pub fn commit(&self, tx: rusqlite::Transaction<'_>) -> Result<(), CatalogError> {
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Every dossier the catalog knows, by code.
+    pub fn states(&self) -> Result<std::collections::HashMap<String, DossierState>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT code, fingerprint, last_backup_at, last_archive, last_result, last_error, in_progress_run, last_bytes FROM dossier",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let result: Option<String> = r.get(4)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    DossierState {
+                        fingerprint: r.get(1)?,
+                        last_backup_at: r.get(2)?,
+                        last_archive: r.get(3)?,
+                        last_result: result.map(|s| match s.as_str() {
+                            "ok" => LastResult::Ok,
+                            "deferred" => LastResult::Deferred,
+                            _ => LastResult::Error,
+                        }),
+                        last_error: r.get(5)?,
+                        in_progress_run: r.get(6)?,
+                        last_bytes: r.get::<_, Option<i64>>(7)?.map(|b| b as u64),
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records the start of a run (its start time, its collaborator, its
+    /// report's path); returns the run's id.
+    pub fn begin_run(
+        &self,
+        started_at: &str,
+        user: &str,
+        report: &str,
+    ) -> Result<i64, CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO run (started_at, user, report) VALUES (?1, ?2, ?3)",
+                params![started_at, user, report],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records the end of run `run`: its end time, how many dossiers it
+    /// concerned, saved and failed (`counts`, in that order), and its exit
+    /// code.
+    pub fn end_run(
+        &self,
+        run: i64,
+        finished_at: &str,
+        counts: (usize, usize, usize),
+        exit_code: i32,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE run SET finished_at = ?2, concerned = ?3, saved = ?4, errors = ?5, exit_code = ?6 WHERE id = ?1",
+                params![run, finished_at, counts.0 as i64, counts.1 as i64, counts.2 as i64, exit_code],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks a dossier's backup as under way, before its archive is started.
+    pub fn mark_in_progress(&self, code: &str, run: i64) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, in_progress_run) VALUES (?1, ?2)
+                 ON CONFLICT(code) DO UPDATE SET in_progress_run = ?2",
+                params![code, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a successful backup: called only once the archive is renamed
+    /// into place and its folder flushed. `run` is `None` for an event
+    /// backup (`svgauto save --event exit`).
+    pub fn record_success(
+        &self,
+        code: &str,
+        run: Option<i64>,
+        fingerprint: &str,
+        at: &str,
+        archive: &str,
+        bytes: u64,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, fingerprint, last_backup_at, last_archive, last_bytes, last_result, last_error, last_run, in_progress_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'ok', NULL, ?6, NULL)
+                 ON CONFLICT(code) DO UPDATE SET fingerprint = ?2, last_backup_at = ?3, last_archive = ?4,
+                   last_bytes = ?5, last_result = 'ok', last_error = NULL, last_run = ?6, in_progress_run = NULL",
+                params![code, fingerprint, at, archive, bytes as i64, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// After a restore of the dossier's last backup (`recorded` is the
+    /// fingerprint that backup recorded; `last_archive`: the file restored
+    /// is the one the catalog names as the last backup): records the
+    /// restored files' fingerprint, so the next run does not save the same
+    /// state again. Does nothing when the dossier's last backup is another
+    /// one.
+    pub fn refresh_fingerprint(
+        &self,
+        code: &str,
+        recorded: &str,
+        fingerprint: &str,
+        last_archive: bool,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE dossier SET fingerprint = ?3 WHERE code = ?1 AND (fingerprint = ?2 OR ?4)",
+                params![code, recorded, fingerprint, last_archive],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a failure; the last good backup's fingerprint is kept.
+    pub fn record_error(
+        &self,
+        code: &str,
+        run: Option<i64>,
+        error: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, last_result, last_error, last_run, in_progress_run)
+                 VALUES (?1, 'error', ?2, ?3, NULL)
+                 ON CONFLICT(code) DO UPDATE SET last_result = 'error', last_error = ?2, last_run = ?3, in_progress_run = NULL",
+                params![code, error, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a dossier the run did not start (Ctrl-C): it goes first
+    /// next time; its last good backup is kept.
+    pub fn record_deferred(&self, code: &str, run: i64) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, 'deferred', ?2)
+                 ON CONFLICT(code) DO UPDATE SET last_result = 'deferred', last_run = ?2",
+                params![code, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records an event backup (`svgauto save`), successful or not. For the
+    /// `exit` event, [`Catalog::record_success`] or [`Catalog::record_error`]
+    /// records it as the dossier's last backup too.
+    pub fn record_event(&self, e: &EventRecord<'_>) -> Result<(), CatalogError> {
+        let (bytes, error) = match e.result {
+            Ok(bytes) => (Some(bytes as i64), None),
+            Err(why) => (None, Some(why)),
+        };
+        self.conn
+            .execute(
+                "INSERT INTO event (at, code, event, user, archive, bytes, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![e.at, e.code, e.event, e.user, e.archive, bytes, if error.is_some() { "error" } else { "ok" }, error],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a restore or an import, successful or refused.
+    pub fn record_restore(
+        &self,
+        at: &str,
+        code: Option<&str>,
+        archive: &str,
+        source: &str,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO restore (at, code, archive, source, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![at, code, archive, source, if error.is_some() { "error" } else { "ok" }, error],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// SQLite's cause in one phrase; a full disk in French (SQLite says "disk
+/// I/O error" when it cannot even size its shared-memory file).
+fn describe(e: &rusqlite::Error) -> String {
+    const SQLITE_IOERR_SHMSIZE: std::ffi::c_int = 4874;
+    match e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            if f.code == rusqlite::ErrorCode::DiskFull || f.extended_code == SQLITE_IOERR_SHMSIZE {
+                "Espace disque insuffisant".to_owned()
+            } else {
+                msg.clone().unwrap_or_else(|| f.to_string())
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_error_and_progress_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Catalog::open(d.path()).unwrap();
+        let run = c
+            .begin_run("2026-11-28T21:00:00", "COMPT", "r.txt")
+            .unwrap();
+        c.mark_in_progress("A", run).unwrap();
+        c.record_success("B", Some(run), "fp-b", "t", "sauve/BB.SVG", 10)
+            .unwrap();
+        c.record_error("B", Some(run), "en cours d'utilisation")
+            .unwrap();
+        drop(c);
+        let c = Catalog::open(d.path()).unwrap();
+        let s = c.states().unwrap();
+        assert_eq!(s["A"].in_progress_run, Some(run));
+        assert_eq!(
+            s["B"].fingerprint.as_deref(),
+            Some("fp-b"),
+            "an error keeps the last good fingerprint"
+        );
+        assert!(s["B"].failed_last_time());
+    }
+
+    /// An event backup is one row: its size when saved, its reason when
+    /// not, never both.
+    #[test]
+    fn event_backups_record_a_size_or_a_reason() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Catalog::open(d.path()).unwrap();
+        let event = |result| EventRecord {
+            at: "2026-11-28T18:00:00+01:00",
+            code: "A",
+            event: "closing",
+            user: "COMPT",
+            archive: "sauve/Cloture/BA.SVG",
+            result,
+        };
+        c.record_event(&event(Ok(10))).unwrap();
+        c.record_event(&event(Err("en cours d'utilisation")))
+            .unwrap();
+        let rows: Vec<(Option<i64>, String, Option<String>)> = c
+            .conn
+            .prepare("SELECT bytes, result, error FROM event ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (Some(10), "ok".into(), None),
+                (None, "error".into(), Some("en cours d'utilisation".into()))
+            ]
+        );
+    }
+}
