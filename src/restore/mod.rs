@@ -3,7 +3,7 @@
 //!
 //! Nothing of the live dossier changes until the whole archive has been
 //! checked. The archive is extracted (and checked: names, manifest, sizes,
-//! CRCs — see `verify`) into `dossiers/.svgauto-new-<CODE>`, renamed
+//! CRCs — see `archive::read`) into `dossiers/.svgauto-new-<CODE>`, renamed
 //! `.svgauto-ready-<CODE>` once complete and flushed; then, holding the
 //! dossier's lock, the live folder is renamed `.svgauto-old-<CODE>`, the
 //! ready one renamed in, and the old one removed. A crash at any moment
@@ -41,6 +41,9 @@
 //! holds it (`commands::safeguard`); if that save fails, the restore is
 //! refused and nothing changes. [`restore_into`] cannot be called without
 //! what that takes (a [`Guard`]).
+//!
+//! Here: the extraction into place, step by step; the temporary trees'
+//! names, their removal and [`recover`] in `switch.rs`.
 
 use std::fs::{self, File};
 use std::io;
@@ -48,12 +51,15 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+mod switch;
+
 use crate::archive;
 use crate::archive::read::{self, Damage};
-use crate::base::{DOCUMENTS, LOCK_FILE, TEMP_PREFIX, valid_code};
+use crate::base::{DOCUMENTS, LOCK_FILE, valid_code};
 use crate::report::IN_USE;
-use crate::sys::cleanup;
 use crate::sys::lock::{self, LockError};
+use switch::{clear, discard, temp};
+pub use switch::{recover, remove_discarded, temp_trees};
 
 /// Lines for the user, in order: `Ok` for stdout, `Err` for stderr (an
 /// error: exit 1), as [`Said`] holds them.
@@ -77,115 +83,6 @@ pub trait Guard {
         held: &lock::Held,
         incoming: &archive::Manifest,
     ) -> Result<Option<PathBuf>, String>;
-}
-
-/// The kinds of temporary trees, as in `.svgauto-<kind>-<CODE>` (and
-/// `.svgauto-del-<CODE>.<N>`).
-const KINDS: [&str; 4] = ["new", "ready", "old", "del"];
-
-/// The kind and dossier code of a temporary tree's name, if it is one.
-fn parse_temp(name: &str) -> Option<(&str, &str)> {
-    let (kind, rest) = name.strip_prefix(TEMP_PREFIX)?.split_once('-')?;
-    if !KINDS.contains(&kind) {
-        return None;
-    }
-    // A code never holds a dot: `.N` is a `del`'s number.
-    let code = if kind == "del" {
-        rest.split('.').next()?
-    } else {
-        rest
-    };
-    (!code.is_empty()).then_some((kind, code))
-}
-
-/// The temporary trees of restores in `dir` (`dossiers/`, or a `--to`
-/// folder), as (code, path), by name. `status` shows them; `recover`
-/// settles them.
-pub fn temp_trees(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, PathBuf)> = rd
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let (_, code) = parse_temp(&name)?;
-            Some((code.to_owned(), e.path()))
-        })
-        .collect();
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    out
-}
-
-/// Renames the temporary tree `tree` (in `dir`, named
-/// `.svgauto-<kind>-<CODE>`) to `.svgauto-del-<CODE>.<N>`, then removes it
-/// whatever the modes inside it. An error names what is left: under its
-/// `del` name, or under its own if even the rename failed.
-fn discard(dir: &Path, tree: &Path) -> Result<(), (PathBuf, io::Error)> {
-    if fs::symlink_metadata(tree).is_err() {
-        return Ok(());
-    }
-    let name = tree
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let target = match parse_temp(&name) {
-        Some(("del", _)) | None => tree.to_owned(),
-        Some((kind, code)) => {
-            let free = (1u32..)
-                .map(|n| dir.join(format!("{TEMP_PREFIX}del-{code}.{n}")))
-                .find(|p| fs::symlink_metadata(p).is_err())
-                .expect("a free number");
-            match fs::rename(tree, &free) {
-                Ok(()) => free,
-                // An `old` or `ready` tree is never removed under its own
-                // name: half removed, `recover` could put it in place as
-                // the dossier. It stays whole, and is said.
-                Err(e) if kind != "new" => return Err((tree.to_owned(), e)),
-                Err(_) => tree.to_owned(),
-            }
-        }
-    };
-    cleanup::remove_tree(&target).map_err(|e| (target, e))
-}
-
-/// [`discard`], for a name the restore is about to use: an error only if
-/// the name is still taken afterwards (a `del` left behind is said by the
-/// next [`recover`]).
-fn clear(dir: &Path, tree: &Path) -> Result<(), RestoreError> {
-    match discard(dir, tree) {
-        Err((left, e)) if left == tree => Err(io_err(tree)(e)),
-        _ => Ok(()),
-    }
-}
-
-/// What is said of a temporary tree that could not be removed.
-fn not_removed(code: &str, path: &Path, e: &io::Error) -> String {
-    format!(
-        "Dossier {code} : dossier temporaire {} non supprimé ({e}) ; le prochain traitement, la prochaine remontée ou importation réessaiera ; s'il reste, supprimez-le à la main",
-        path.display()
-    )
-}
-
-/// Removes the `.svgauto-del-<code>.*` trees of `dir`: what [`discard`]
-/// could not remove before. One line each: `Ok` removed, `Err` still there.
-pub fn remove_discarded(dir: &Path, code: &str) -> Lines {
-    temp_trees(dir)
-        .into_iter()
-        .filter(|(c, p)| {
-            c == code
-                && p.file_name()
-                    .and_then(|n| parse_temp(&n.to_string_lossy()).map(|(k, _)| k == "del"))
-                    .unwrap_or(false)
-        })
-        .map(|(_, p)| match cleanup::remove_tree(&p) {
-            Ok(()) => Ok(format!(
-                "Dossier {code} : dossier temporaire {} supprimé",
-                p.display()
-            )),
-            Err(e) => Err(not_removed(code, &p, &e)),
-        })
-        .collect()
 }
 
 /// Why an archive was not restored (French, for the user).
@@ -236,8 +133,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> RestoreError + '_ {
 /// A restored archive.
 #[derive(Debug)]
 pub struct Restored {
+    /// The dossier's code.
     pub code: String,
+    /// Files restored.
     pub files: usize,
+    /// Their bytes.
     pub bytes: u64,
     /// Where the dossier now is.
     pub dir: PathBuf,
@@ -277,10 +177,6 @@ pub fn code_of(archive: &Path) -> Result<String, RestoreError> {
     }
 }
 
-fn temp(dossiers: &Path, what: &str, code: &str) -> PathBuf {
-    dossiers.join(format!("{TEMP_PREFIX}{what}-{code}"))
-}
-
 /// Restores `archive` into `DIR/<CODE>/`, without touching any base. The
 /// target must not exist or be empty.
 pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> {
@@ -297,15 +193,9 @@ pub fn restore_to(archive: &Path, dir: &Path) -> Result<Restored, RestoreError> 
         }
         fs::remove_dir(&target).map_err(io_err(&target))?;
     }
-    let partial = dir.join(format!("{TEMP_PREFIX}new-{code}"));
+    let partial = temp(dir, "new", &code);
     clear(dir, &partial)?;
-    let checked = match read::check(archive, Some(&partial)) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = discard(dir, &partial);
-            return Err(e.into());
-        }
-    };
+    let checked = extract(archive, dir, &partial)?;
     if checked.manifest.dossier.code != code {
         let _ = discard(dir, &partial);
         return Err(RestoreError::CodeMismatch {
@@ -355,13 +245,7 @@ pub fn restore_into(
     clear(dossiers, &new)?;
 
     // 1. Extract and check everything, away from the live dossier.
-    let checked = match read::check(archive, Some(&new)) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = discard(dossiers, &new);
-            return Err(e.into());
-        }
-    };
+    let checked = extract(archive, dossiers, &new)?;
     let fail = |e: RestoreError| {
         let _ = discard(dossiers, &new);
         let _ = discard(dossiers, &ready);
@@ -376,14 +260,9 @@ pub fn restore_into(
 
     // 2. Claim the live dossier: nobody may have it open.
     let live_exists = live.is_dir();
-    let held = if live_exists {
-        match lock::try_exclusive(&live.join(LOCK_FILE)) {
-            Ok(h) => Some(h),
-            Err(LockError::Busy) => return fail(RestoreError::InUse { code }),
-            Err(LockError::Io(e)) => return fail(io_err(&live.join(LOCK_FILE))(e)),
-        }
-    } else {
-        None
+    let held = match claim(&live, &code, live_exists) {
+        Ok(held) => held,
+        Err(e) => return fail(e),
     };
 
     // 3. The live state, if no archive holds it, saved before anything
@@ -392,12 +271,7 @@ pub fn restore_into(
     let saved_before = match &held {
         Some(h) => match guard.keep_live_state(&code, &live, h, &checked.manifest) {
             Ok(saved) => saved,
-            Err(why) => {
-                return fail(RestoreError::NotSavedBefore {
-                    code,
-                    why: why.trim_end_matches('.').to_owned(),
-                });
-            }
+            Err(why) => return fail(not_saved_before(code, &why)),
         },
         None => None,
     };
@@ -412,56 +286,16 @@ pub fn restore_into(
         })
     };
 
-    // 4. Associated documents the archive does not hold stay as they are,
-    //    and so does everything a run leaves out of an archive (special
-    //    files, names an archive cannot hold…): no archive has it, so the
-    //    restore must not destroy it.
-    let live_docs = live.join(DOCUMENTS);
-    if live_docs.is_dir()
-        && let Err(e) = link_tree(&live_docs, &new.join(DOCUMENTS))
-    {
-        return fail_saved(e);
-    }
-    let kept = if live_exists {
-        match keep_left_out(&live, &new, checked.manifest.documents_included) {
-            Ok(k) => k,
-            Err(e) => return fail_saved(e),
-        }
-    } else {
-        Vec::new()
+    // 4. The new tree gets what the live dossier keeps, its lock file, its
+    //    links and its folders' times.
+    let kept = match complete(&live, &new, &checked, live_exists) {
+        Ok(kept) => kept,
+        Err(e) => return fail_saved(e),
     };
-
-    // The lock file the restored dossier will be locked through, made now
-    // so that taking its lock after the switch changes no folder entry of
-    // the published tree (its folder is flushed below).
-    if let Err(e) = File::options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(new.join(LOCK_FILE))
-        .map_err(io_err(&new.join(LOCK_FILE)))
-    {
-        return fail_saved(e);
-    }
-
-    // The archive's links, now that nothing more is carried in; then the
-    // folders touched get their recorded times again.
-    if let Err(e) = checked.make_links() {
-        return fail_saved(e.into());
-    }
-    if let Err(e) = checked.finish_folders().map_err(io_err(&new)) {
-        return fail_saved(e);
-    }
 
     // 5. The new dossier is complete: its folders flushed (a file's own
     //    flush does not make its name durable), then marked so, durably.
-    if let Err(e) = sync_tree(&new) {
-        return fail_saved(e);
-    }
-    if let Err(e) = fs::rename(&new, &ready).map_err(io_err(&ready)) {
-        return fail_saved(e);
-    }
-    if let Err(e) = crate::sys::fs::sync_dir(dossiers).map_err(io_err(dossiers)) {
+    if let Err(e) = mark_ready(dossiers, &new, &ready) {
         return fail_saved(e);
     }
 
@@ -472,15 +306,8 @@ pub fn restore_into(
     // rename then fails and nothing changes — the same guarantee.
     #[cfg(windows)]
     drop(held);
-    if live_exists && let Err(e) = fs::rename(&live, &old).map_err(io_err(&old)) {
+    if let Err(e) = switch_in(&live, &ready, &old, live_exists) {
         return fail_saved(e);
-    }
-    if let Err(e) = fs::rename(&ready, &live) {
-        // Put the old dossier back; it is whole.
-        if live_exists {
-            let _ = fs::rename(&old, &live);
-        }
-        return fail_saved(io_err(&live)(e));
     }
     let _ = crate::sys::fs::sync_dir(dossiers);
     // Scanned under the new dossier's own lock: the one held so far is on
@@ -507,6 +334,106 @@ pub fn restore_into(
         kept,
         saved_before,
     })
+}
+
+/// The refusal of a restore whose live state no archive holds and
+/// `Guard::keep_live_state` could not save (`why`, French).
+fn not_saved_before(code: String, why: &str) -> RestoreError {
+    RestoreError::NotSavedBefore {
+        code,
+        why: why.trim_end_matches('.').to_owned(),
+    }
+}
+
+/// Extracts and checks `archive` into the temporary tree `new` (in `dir`,
+/// not there yet); on a damage, what was extracted is removed.
+fn extract(archive: &Path, dir: &Path, new: &Path) -> Result<read::Checked, RestoreError> {
+    read::check(archive, Some(new)).map_err(|e| {
+        let _ = discard(dir, new);
+        e.into()
+    })
+}
+
+/// Takes the lock of the live dossier `live` (if it exists), without
+/// waiting: a dossier an application has open is not restored.
+fn claim(live: &Path, code: &str, live_exists: bool) -> Result<Option<lock::Held>, RestoreError> {
+    if !live_exists {
+        return Ok(None);
+    }
+    let lock_file = live.join(LOCK_FILE);
+    match lock::try_exclusive(&lock_file) {
+        Ok(h) => Ok(Some(h)),
+        Err(LockError::Busy) => Err(RestoreError::InUse {
+            code: code.to_owned(),
+        }),
+        Err(LockError::Io(e)) => Err(io_err(&lock_file)(e)),
+    }
+}
+
+/// Completes the extracted tree `new` before it is published: what the
+/// live dossier keeps (associated documents the archive does not hold,
+/// what a run leaves out of an archive: no archive has it, so the restore
+/// must not destroy it), the lock file, then the archive's links and the
+/// folders' recorded times. Returns what was kept, as shown.
+fn complete(
+    live: &Path,
+    new: &Path,
+    checked: &read::Checked,
+    live_exists: bool,
+) -> Result<Vec<String>, RestoreError> {
+    let live_docs = live.join(DOCUMENTS);
+    if live_docs.is_dir() {
+        link_tree(&live_docs, &new.join(DOCUMENTS))?;
+    }
+    let kept = if live_exists {
+        keep_left_out(live, new, checked.manifest.documents_included)?
+    } else {
+        Vec::new()
+    };
+    // The lock file the restored dossier will be locked through, made now
+    // so that taking its lock after the switch changes no folder entry of
+    // the published tree (its folder is flushed below).
+    File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(new.join(LOCK_FILE))
+        .map_err(io_err(&new.join(LOCK_FILE)))?;
+    // The archive's links, now that nothing more is carried in; then the
+    // folders touched get their recorded times again.
+    checked.make_links()?;
+    checked.finish_folders().map_err(io_err(new))?;
+    Ok(kept)
+}
+
+/// Flushes the complete tree `new` and renames it `ready` (in `dossiers`),
+/// durably: from then on, a crash puts it in place.
+fn mark_ready(dossiers: &Path, new: &Path, ready: &Path) -> Result<(), RestoreError> {
+    sync_tree(new)?;
+    fs::rename(new, ready).map_err(io_err(ready))?;
+    crate::sys::fs::sync_dir(dossiers).map_err(io_err(dossiers))?;
+    Ok(())
+}
+
+/// The switch: the live dossier (if any) renamed `old`, then `ready`
+/// renamed in its place; if that fails, the old dossier is put back whole.
+fn switch_in(live: &Path, ready: &Path, old: &Path, live_exists: bool) -> Result<(), RestoreError> {
+    if live_exists {
+        fs::rename(live, old).map_err(io_err(old))?;
+    }
+    if let Err(e) = fs::rename(ready, live) {
+        // Put the old dossier back; it is whole.
+        if live_exists {
+            let _ = fs::rename(old, live);
+        }
+        return Err(io_err(live)(e));
+    }
+    Ok(())
+}
+
+/// [`crate::sys::tree::sync_tree`], its error naming the folder.
+fn sync_tree(root: &Path) -> Result<(), RestoreError> {
+    crate::sys::tree::sync_tree(root).map_err(|(path, source)| RestoreError::Io { path, source })
 }
 
 /// Carries into the new tree `new` everything of the live dossier `live`
@@ -605,28 +532,6 @@ fn restored_fingerprint(live: &Path, code: &str, manifest: &archive::Manifest) -
     Some(fp.recorded())
 }
 
-/// Flushes every folder of the tree at `root` (deepest first), so the names
-/// of its files and folders are on disk before the tree is published by a
-/// rename: after a power cut, a published tree is never missing entries.
-fn sync_tree(root: &Path) -> Result<(), RestoreError> {
-    let mut dirs = vec![root.to_owned()];
-    let mut i = 0;
-    while i < dirs.len() {
-        let rd = fs::read_dir(&dirs[i]).map_err(io_err(&dirs[i]))?;
-        for e in rd {
-            let e = e.map_err(io_err(&dirs[i]))?;
-            if e.file_type().map_err(io_err(&e.path()))?.is_dir() {
-                dirs.push(e.path());
-            }
-        }
-        i += 1;
-    }
-    for d in dirs.iter().rev() {
-        crate::sys::fs::sync_dir(d).map_err(io_err(d))?;
-    }
-    Ok(())
-}
-
 /// Adds to `to` everything of `from` that `to` does not have: a file as a
 /// hard link to the same file (a copy, with its modification time, where
 /// the file system cannot link), a symbolic link as a link (never
@@ -669,85 +574,9 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// Settles what a killed or failed restore left in `dossiers/` (see the
-/// table at the top of this file). The caller holds the base's run lock.
-/// One line per tree, for the user: `Ok` what was done, `Err` a tree that
-/// could not be put back or removed (it stays; the next call tries again).
-pub fn recover(dossiers: &Path) -> Lines {
-    let mut left: Vec<(String, String, PathBuf)> = temp_trees(dossiers)
-        .into_iter()
-        .filter_map(|(code, p)| {
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            let (kind, _) = parse_temp(&name)?;
-            Some((kind.to_owned(), code, p))
-        })
-        .collect();
-    // `ready` before `old`: whether the old one is still needed depends on it.
-    left.sort_by_key(|(kind, _, _)| match kind.as_str() {
-        "ready" => 0,
-        "old" => 1,
-        _ => 2,
-    });
-    let mut done = Vec::new();
-    for (kind, code, p) in left {
-        let live = dossiers.join(&code);
-        let put_back = match kind.as_str() {
-            "ready" if !live.exists() => Some("nouvel état mis en place"),
-            "old" if !live.exists() => Some("ancien état remis en place"),
-            _ => None,
-        };
-        let line = match put_back {
-            Some(what) => match fs::rename(&p, &live) {
-                Ok(()) => Ok(format!(
-                    "Dossier {code} : remontée interrompue précédemment, {what}"
-                )),
-                Err(e) => Err(format!(
-                    "Dossier {code} : remontée interrompue précédemment, {} n'a pas pu être remis en place ({e}) ; le prochain traitement, la prochaine remontée ou importation réessaiera",
-                    p.display()
-                )),
-            },
-            None => match discard(dossiers, &p) {
-                Ok(()) if kind == "del" => Ok(format!(
-                    "Dossier {code} : dossier temporaire {} supprimé",
-                    p.display()
-                )),
-                Ok(()) => Ok(format!(
-                    "Dossier {code} : remontée interrompue précédemment, dossier temporaire supprimé"
-                )),
-                Err((path, e)) => Err(not_removed(&code, &path, &e)),
-            },
-        };
-        done.push(line);
-    }
-    if !done.is_empty() {
-        let _ = crate::sys::fs::sync_dir(dossiers);
-    }
-    done
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temporary_names_are_parsed_and_a_discarded_tree_gets_a_free_del_name() {
-        assert_eq!(parse_temp(".svgauto-old-A-B"), Some(("old", "A-B")));
-        assert_eq!(parse_temp(".svgauto-del-A-B.12"), Some(("del", "A-B")));
-        assert_eq!(parse_temp(".svgauto-horloge-12"), None);
-        assert_eq!(parse_temp(".svgauto-new-"), None);
-        assert_eq!(parse_temp("A"), None);
-
-        // `del-A.1` stands for a tree an earlier removal left: its name is
-        // taken, so the discarded `new-A` goes to `del-A.2` and is removed,
-        // and `del-A.1` is not touched.
-        let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join(".svgauto-del-A.1/x")).unwrap();
-        fs::create_dir_all(d.path().join(".svgauto-new-A/y")).unwrap();
-        discard(d.path(), &d.path().join(".svgauto-new-A")).unwrap();
-        assert!(!d.path().join(".svgauto-new-A").exists());
-        assert!(!d.path().join(".svgauto-del-A.2").exists());
-        assert!(d.path().join(".svgauto-del-A.1/x").is_dir());
-    }
 
     #[test]
     fn codes_from_file_names() {
@@ -769,53 +598,5 @@ mod tests {
             code_of(Path::new("B1.zip")),
             Err(RestoreError::BadFileName { .. })
         ));
-    }
-
-    #[test]
-    fn recover_settles_every_leftover() {
-        let d = tempfile::tempdir().unwrap();
-        let mk = |name: &str, file: &str| {
-            fs::create_dir_all(d.path().join(name)).unwrap();
-            fs::write(d.path().join(name).join("f"), file).unwrap();
-        };
-        // A: crashed between the two renames -> the new state goes in.
-        mk(".svgauto-ready-A", "new");
-        mk(".svgauto-old-A", "old");
-        // B: switch done, cleanup not.
-        mk("B", "new");
-        mk(".svgauto-old-B", "old");
-        // C: extraction not finished.
-        mk("C", "live");
-        mk(".svgauto-new-C", "partial");
-        // D: ready but the switch not started.
-        mk("D", "live");
-        mk(".svgauto-ready-D", "new");
-        // E: a tree being removed (perhaps half removed): never put back,
-        // even with no dossier E.
-        mk(".svgauto-del-E.1", "partial");
-        mk(".svgauto-del-E.2", "partial");
-        // F-1 (a code with a dash): switch done, cleanup not.
-        mk("F-1", "new");
-        mk(".svgauto-old-F-1", "old");
-        let done = recover(d.path());
-        assert_eq!(done.len(), 8, "{done:?}");
-        assert!(done.iter().all(Result::is_ok), "{done:?}");
-        assert!(!d.path().join("E").exists(), "a del is never put back");
-        assert_eq!(
-            fs::read_to_string(d.path().join("F-1/f")).unwrap(),
-            "new",
-            "F-1"
-        );
-        let read = |code: &str| fs::read_to_string(d.path().join(code).join("f")).unwrap();
-        assert_eq!(
-            (read("A"), read("B"), read("C"), read("D")),
-            ("new".into(), "new".into(), "live".into(), "live".into())
-        );
-        let left: Vec<_> = fs::read_dir(d.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
     }
 }

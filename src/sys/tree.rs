@@ -48,6 +48,32 @@ pub fn read_folder(dir: &Path, with_metadata: bool) -> io::Result<Vec<io::Result
         .collect())
 }
 
+/// Flushes every folder of the tree at `root` (deepest first), so the names
+/// of its files and folders are on disk before the tree is published by a
+/// rename: after a power cut, a published tree is never missing entries.
+/// An error comes with the path it is about.
+pub fn sync_tree(root: &Path) -> Result<(), (PathBuf, io::Error)> {
+    let mut dirs = vec![root.to_owned()];
+    let mut i = 0;
+    while i < dirs.len() {
+        let at = |e| (dirs[i].clone(), e);
+        let rd = fs::read_dir(&dirs[i]).map_err(at)?;
+        let mut found = Vec::new();
+        for e in rd {
+            let e = e.map_err(at)?;
+            if e.file_type().map_err(|err| (e.path(), err))?.is_dir() {
+                found.push(e.path());
+            }
+        }
+        dirs.extend(found);
+        i += 1;
+    }
+    for d in dirs.iter().rev() {
+        crate::sys::fs::sync_dir(d).map_err(|e| (d.clone(), e))?;
+    }
+    Ok(())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
