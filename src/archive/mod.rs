@@ -7,7 +7,7 @@
 //! - `codec`: one chunk compressed on its own (zstd frames, deflate blocks
 //!   ended by a full flush), so a file's chunks compress on several cores;
 //! - `zip_writer`: a minimal zip writer for entries compressed elsewhere;
-//! - `write`: the chunked parallel writer ([`write`], [`Job`]), a
+//! - `write`: the chunked parallel writer ([`write()`], [`Job`]), a
 //!   `.partial` flushed and renamed into place;
 //! - `read`: [`read::check`], which judges an archive — and extracts it
 //!   for a restore — trusting nothing in it.

@@ -6,7 +6,7 @@
 //! flushed (`sync_all`), renamed over `B<CODE>.SVG`, and the folder flushed.
 //! Files are read and compressed in chunks of 4 MiB on the rayon pool — the
 //! chunks of one huge file on several cores at once (`codec`) — a bounded
-//! batch at a time, and written in order by the [`Assembler`] (see
+//! batch at a time, and written in order by the `Assembler` (see
 //! `zip_writer` for why our own zip writer). Entries keep their
 //! modification time (DOS local time plus the UTC extended-timestamp
 //! field); ZIP64 is used where sizes need it. The last entry,

@@ -101,7 +101,7 @@ fn not_removed(code: &str, path: &Path, e: &io::Error) -> String {
     )
 }
 
-/// Removes the `.svgauto-del-<code>.*` trees of `dir`: what [`discard`]
+/// Removes the `.svgauto-del-<code>.*` trees of `dir`: what `discard`
 /// could not remove before. One line each: `Ok` removed, `Err` still there.
 pub fn remove_discarded(dir: &Path, code: &str) -> Lines {
     temp_trees(dir)

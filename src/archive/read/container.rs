@@ -1,7 +1,7 @@
 //! The zip-level checks of an archive: the zip is the whole file, no name
 //! twice in the central directory, every local header as the central
 //! directory says ([`check_container`]); the manifest entry read with a
-//! bound ([`read_manifest`]); each entry's headers against its manifest
+//! bound (`read_manifest`); each entry's headers against its manifest
 //! record ([`check_entry_header`], [`check_entry_times`]). Nothing here
 //! reads an entry's data but the manifest's.
 

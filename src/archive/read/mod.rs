@@ -253,7 +253,10 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
                 path: &j.raw,
                 dir: j.record.kind == ManifestKind::Dir,
             })
-            .chain(links.iter().map(|(path, _)| TreePath { path, dir: false })),
+            .chain(links.iter().map(|l| TreePath {
+                path: &l.path,
+                dir: false,
+            })),
         Platform::HERE,
     )?;
     if let Some(d) = dest {
@@ -272,7 +275,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     let links = match dest {
         Some(d) => links
             .iter()
-            .map(|(path, target)| (d.join(os_path(path)), os_path(target)))
+            .map(|l| (d.join(os_path(&l.path)), os_path(&l.target)))
             .collect(),
         None => Vec::new(),
     };

@@ -1,9 +1,9 @@
 //! The tree-level checks of an archive: the names its manifest records,
 //! laid out on the file system, give each entry its own place
 //! ([`check_tree`]); each recorded name is one name, not two
-//! ([`recorded_name`]); the links are names the file system takes
-//! ([`check_links`]); every path fits under the folder a restore extracts
-//! into ([`check_lengths`]).
+//! (`recorded_name`); the links are names the file system takes
+//! (`check_links`); every path fits under the folder a restore extracts
+//! into (`check_lengths`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -137,11 +137,18 @@ pub(super) fn records_by_name(
     Ok(records)
 }
 
-/// The manifest's symbolic links as (path bytes, target bytes), each
+/// A symbolic link the manifest records: its path's bytes and its
+/// target's bytes.
+pub(super) struct RecordedLink {
+    pub path: Vec<u8>,
+    pub target: Vec<u8>,
+}
+
+/// The manifest's symbolic links, each
 /// checked: one name for its path and one for its target, a target that is
 /// neither empty nor holds a NUL, a path the file system takes, not
 /// reserved and not a folder's.
-pub(super) fn check_links(manifest: &Manifest) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Damage> {
+pub(super) fn check_links(manifest: &Manifest) -> Result<Vec<RecordedLink>, Damage> {
     let mut links = Vec::with_capacity(manifest.links.len());
     for l in &manifest.links {
         let (path, target) = l.bytes().map_err(Damage::BadManifest)?;
@@ -174,7 +181,7 @@ pub(super) fn check_links(manifest: &Manifest) -> Result<Vec<(Vec<u8>, Vec<u8>)>
                 why,
             });
         }
-        links.push((path, target));
+        links.push(RecordedLink { path, target });
     }
     Ok(links)
 }
