@@ -28,15 +28,23 @@ pub const FORMAT_VERSION: u32 = 2;
 /// by `write`, read first by restore and verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The manifest's format: 1, or [`FORMAT_VERSION`] when the archive
+    /// needs it.
     pub format: u32,
+    /// `svgauto <version>` that wrote it.
     pub generator: String,
+    /// The dossier's identity at the backup.
     pub dossier: Identity,
+    /// When the backup was taken (RFC 3339, local time).
     pub backup_time: String,
+    /// The fingerprint the backup recorded in the catalog.
     pub fingerprint: String,
+    /// The compression method's name (`zstd`, `deflate`, `store`).
     pub method: String,
     /// Whether `documents/` was archived (`backup.include_documents`): if
     /// not, a restore keeps the live dossier's documents.
     pub documents_included: bool,
+    /// Every zip entry but the manifest, in archive order.
     pub entries: Vec<ManifestEntry>,
     /// What the dossier held that is not archived, and why.
     #[serde(default)]
@@ -69,9 +77,14 @@ pub struct ManifestEntry {
     pub path_hex: Option<String>,
     #[serde(rename = "type")]
     pub kind: ManifestKind,
+    /// A file's size in bytes (0 for a folder).
     pub size: u64,
+    /// The modification time, readable ([`rfc3339`]): the same instant as
+    /// `mtime_s`/`mtime_ns`.
     pub mtime: String,
+    /// The modification time restore sets: seconds since the Unix epoch…
     pub mtime_s: i64,
+    /// … and nanoseconds.
     pub mtime_ns: u32,
     /// CRC-32 of a file's content, 8 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,11 +96,13 @@ pub struct ManifestEntry {
 pub struct ManifestLink {
     /// As [`ManifestEntry::path`].
     pub path: String,
+    /// As [`ManifestEntry::path_hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     /// What the link points to, as it reads (not UTF-8: `\xNN`, and the
     /// bytes in `target_hex`).
     pub target: String,
+    /// The target's bytes, in hex, when they are not UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_hex: Option<String>,
 }
@@ -121,7 +136,9 @@ impl ManifestLink {
 /// and why, in French.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestSkipped {
+    /// Its relative path, as shown.
     pub path: String,
+    /// Why it is not archived (French).
     pub why: String,
 }
 

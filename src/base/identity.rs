@@ -41,8 +41,10 @@ pub struct Identity {
     /// The client's name, if recorded.
     #[serde(default)]
     pub name: Option<String>,
+    /// Original or copy (default: original).
     #[serde(default = "default_status")]
     pub status: Status,
+    /// What the dossier is for (default: normal).
     #[serde(default = "default_kind")]
     pub kind: Kind,
     /// Whether the dossier's archives may leave its server (`backup.dir`

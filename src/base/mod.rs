@@ -73,6 +73,8 @@ pub const EXCHANGE_DIR: &str = "EchangePrest";
 /// The folder of `backup.dir` for backups taken before closing a dossier.
 pub const CLOSING_DIR: &str = "Cloture";
 
+/// Why a base cannot be used (French, for the user): the command stops
+/// before it touches anything.
 #[derive(Debug, Error)]
 pub enum BaseError {
     #[error("base introuvable : {} n'est pas un dossier lisible", path.display())]
@@ -127,7 +129,10 @@ pub enum BaseError {
 /// An opened base, with its validated settings.
 #[derive(Debug)]
 pub struct Base {
+    /// The base's folder, as given.
     pub root: PathBuf,
+    /// The settings in force (every layer merged), with where each comes
+    /// from.
     pub effective: Effective,
     /// Collaborators of `base.toml`, with their rights.
     pub collaborators: Vec<(String, Rights)>,

@@ -34,6 +34,7 @@ use crate::base::{self, DOCUMENTS, Identity, LOCK_FILE};
 use crate::sys::time::Mtime;
 use names::{escaped_name, judged_name, os_path, unrestorable};
 
+/// What an archivable [`Entry`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     File,
@@ -58,8 +59,11 @@ pub struct Entry {
     /// old Windows or Samba set-ups in Latin-1): what the archive records
     /// and restore gives back.
     pub raw: Option<Vec<u8>>,
+    /// A file, an empty folder or a link.
     pub kind: EntryKind,
+    /// A file's size in bytes (0 otherwise).
     pub size: u64,
+    /// Its modification time.
     pub mtime: Mtime,
     /// The last change of content or metadata ([`Mtime::changed`]).
     pub changed: Mtime,
@@ -108,6 +112,7 @@ pub struct Skipped {
     pub rel: String,
     /// The real relative path, to find it again (restore keeps it).
     pub path: PathBuf,
+    /// Why it is not archived (French, for the report).
     pub why: &'static str,
     /// Whether it holds data the archive lacks (a file whose name cannot
     /// be archived): the dossier's backup is then incomplete, an error
@@ -120,13 +125,17 @@ pub struct Skipped {
 pub struct DossierScan {
     /// The folder name (the code, if valid).
     pub code: String,
+    /// The dossier's folder.
     pub dir: PathBuf,
     /// The identity, or the French sentence saying what is wrong with it.
     pub identity: Result<Identity, String>,
     /// Sorted by `rel`.
     pub entries: Vec<Entry>,
+    /// What the walk found and does not archive, sorted by `rel`.
     pub skipped: Vec<Skipped>,
+    /// The files' bytes.
     pub total_bytes: u64,
+    /// The fingerprint of `entries` and of the data left out.
     pub fingerprint: Fingerprint,
     /// A folder that could not be walked: the dossier cannot be saved.
     pub walk_error: Option<String>,

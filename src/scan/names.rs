@@ -28,10 +28,13 @@ pub struct Platform {
 pub const NAME_MAX: usize = 255;
 
 impl Platform {
+    /// The rules of the system svgauto runs on.
     pub const HERE: Platform = Platform {
         windows: cfg!(windows),
     };
+    /// Unix's rules (Linux, macOS…).
     pub const UNIX: Platform = Platform { windows: false };
+    /// Windows' rules (NTFS).
     pub const WINDOWS: Platform = Platform { windows: true };
 
     /// The length of `s` as the file system counts it.

@@ -18,13 +18,16 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Held {
     _file: File,
+    /// The lock file.
     pub path: PathBuf,
 }
 
+/// Why a lock was not taken.
 #[derive(Debug)]
 pub enum LockError {
     /// Someone else holds it.
     Busy,
+    /// The lock file could not be opened or locked.
     Io(io::Error),
 }
 

@@ -9,11 +9,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// (negative seconds for times before 1970).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mtime {
+    /// Seconds since the Unix epoch.
     pub secs: i64,
+    /// Nanoseconds within the second (below 1 000 000 000).
     pub nanos: u32,
 }
 
 impl Mtime {
+    /// The time `t`.
     pub fn from_system(t: SystemTime) -> Mtime {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => Mtime {
@@ -32,6 +35,8 @@ impl Mtime {
         }
     }
 
+    /// The modification time of `meta` (the epoch where the system has
+    /// none).
     pub fn of(meta: &fs::Metadata) -> Mtime {
         meta.modified()
             .map(Mtime::from_system)

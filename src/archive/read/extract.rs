@@ -22,9 +22,13 @@ use crate::sys::time::system_time;
 /// extracted (to finish once nothing more is written inside), and the
 /// archived `dossier.toml`'s text when it is small enough to be one.
 pub(super) struct Contents {
+    /// Files read.
     pub files: usize,
+    /// Their bytes, uncompressed.
     pub bytes: u64,
+    /// The folders extracted.
     pub folders: Vec<Folder>,
+    /// The archived `dossier.toml`, when there is one of at most 1 MiB.
     pub identity: Option<Vec<u8>>,
 }
 

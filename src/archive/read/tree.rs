@@ -18,7 +18,9 @@ use crate::scan::names::{Platform, name_problem, reserved};
 /// folder (anything else — a file, a link — is a leaf).
 #[derive(Debug, Clone, Copy)]
 pub struct TreePath<'a> {
+    /// The recorded path's bytes (a folder's end with `/`).
     pub path: &'a [u8],
+    /// Whether it is a folder.
     pub dir: bool,
 }
 
@@ -140,7 +142,9 @@ pub(super) fn records_by_name(
 /// A symbolic link the manifest records: its path's bytes and its
 /// target's bytes.
 pub(super) struct RecordedLink {
+    /// Where the link is, relative to the dossier.
     pub path: Vec<u8>,
+    /// What it points to.
     pub target: Vec<u8>,
 }
 
