@@ -75,6 +75,7 @@ pub struct ManifestEntry {
     /// entry is named and what restore creates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
+    /// File or folder.
     #[serde(rename = "type")]
     pub kind: ManifestKind,
     /// A file's size in bytes (0 for a folder).
