@@ -135,13 +135,9 @@ impl Fingerprint {
 
 #[cfg(test)]
 mod tests {
-    use crate::scan::{scan_dossier, test_dossier as dossier};
+    use crate::scan::{scan_dossier, test_dossier as dossier, test_fingerprint as fp};
     use std::fs::{self, File};
     use std::time::UNIX_EPOCH;
-
-    fn fp(d: &tempfile::TempDir, docs: bool) -> String {
-        scan_dossier("D", d.path(), docs).fingerprint.full
-    }
 
     #[test]
     fn every_kind_of_change_changes_the_fingerprint() {

@@ -618,14 +618,17 @@ pub(crate) fn test_dossier(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     d
 }
 
+/// The fingerprint (format 2) of the dossier `D` at `d`, with or without
+/// its documents: the unit tests' measure of "changed".
+#[cfg(test)]
+pub(crate) fn test_fingerprint(d: &tempfile::TempDir, documents: bool) -> String {
+    scan_dossier("D", d.path(), documents).fingerprint.full
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::test_dossier as dossier;
-
-    fn fp(d: &tempfile::TempDir, docs: bool) -> String {
-        scan_dossier("D", d.path(), docs).fingerprint.full
-    }
+    use crate::scan::{test_dossier as dossier, test_fingerprint as fp};
 
     #[test]
     fn lock_file_and_documents_are_not_part_of_the_dossier() {
