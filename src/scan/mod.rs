@@ -333,10 +333,6 @@ struct Pending {
 }
 
 impl Walk {
-    fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Walks the tree at `dir`, one folder open at a time whatever its depth
     /// (see `crate::sys::tree`): each folder is read whole and closed, then its
     /// subfolders are walked.
@@ -413,15 +409,8 @@ impl Walk {
             };
             let rel = format!("{prefix}{name}");
             let real = item.path;
-            let rel_path = || real.strip_prefix(self.root()).unwrap_or(&real).to_owned();
             if raw.is_some() && !cfg!(unix) {
-                let path = rel_path();
-                self.skipped.push(Skipped {
-                    rel,
-                    path,
-                    why: "nom de fichier non UTF-8",
-                    data: true,
-                });
+                self.skip(rel, &real, "nom de fichier non UTF-8", true);
                 continue;
             }
             let judged = match &raw {
@@ -431,13 +420,7 @@ impl Walk {
             if let Some(why) = unrestorable(&judged) {
                 // Archived, it would make the whole archive refused by
                 // `restore` and `verify`: not archived, and said.
-                let path = rel_path();
-                self.skipped.push(Skipped {
-                    rel,
-                    path,
-                    why,
-                    data: true,
-                });
+                self.skip(rel, &real, why, true);
                 continue;
             }
             if prefix.is_empty() && (name == LOCK_FILE || (name == DOCUMENTS && !include_documents))
@@ -447,13 +430,8 @@ impl Walk {
             if prefix.is_empty() && name == ".svgauto" {
                 // The archive's own manifest lives there: a copy unpacked
                 // into the dossier must not make a second one.
-                let path = rel_path();
-                self.skipped.push(Skipped {
-                    rel: format!("{rel}/"),
-                    path,
-                    why: "réservé à svgauto (manifeste d'archive)",
-                    data: false,
-                });
+                let why = "réservé à svgauto (manifeste d'archive)";
+                self.skip(format!("{rel}/"), &real, why, false);
                 continue;
             }
             // Read as DirEntry::metadata, which does not follow symbolic links.
@@ -468,6 +446,17 @@ impl Walk {
             any |= self.record(rel, raw, real, &meta, pending);
         }
         any
+    }
+
+    /// Records `rel` (found at `real`) as not archived, and why.
+    fn skip(&mut self, rel: String, real: &Path, why: &'static str, data: bool) {
+        let path = real.strip_prefix(&self.root).unwrap_or(real).to_owned();
+        self.skipped.push(Skipped {
+            rel,
+            path,
+            why,
+            data,
+        });
     }
 
     /// Records what the walk found at `real` (relative path `rel`, its
@@ -556,13 +545,8 @@ impl Walk {
                 }
             }
         } else {
-            let path = real.strip_prefix(self.root()).unwrap_or(&real).to_owned();
-            self.skipped.push(Skipped {
-                rel,
-                path,
-                why: "fichier spécial (tube, socket ou périphérique)",
-                data: false,
-            });
+            let why = "fichier spécial (tube, socket ou périphérique)";
+            self.skip(rel, &real, why, false);
             false
         }
     }
