@@ -193,8 +193,9 @@ fn write_error(path: &Path, e: io::Error) -> ArchiveError {
     }
 }
 
-/// One piece of work: a directory entry, or a chunk of a file.
-struct Task<'a> {
+/// One piece of work: a chunk of a file (`offset`, `len`), or a folder
+/// entry (no data).
+struct Chunk<'a> {
     entry: &'a Entry,
     offset: u64,
     len: u64,
@@ -203,14 +204,15 @@ struct Task<'a> {
 }
 
 /// A compressed chunk and the CRC of its raw bytes.
-struct Done {
+struct Packed {
     data: Vec<u8>,
     crc: crc32fast::Hasher,
 }
 
-/// Splits the dossier into tasks, in archive order: each file into chunks
-/// of [`CHUNK`] bytes (an empty file is one empty chunk).
-fn tasks(entries: &[Entry]) -> impl Iterator<Item = Task<'_>> {
+/// Splits the dossier into chunks, in archive order: each file into chunks
+/// of [`CHUNK`] bytes (an empty file is one empty chunk), a folder one
+/// chunk of no data.
+fn chunks(entries: &[Entry]) -> impl Iterator<Item = Chunk<'_>> {
     entries.iter().flat_map(|e| {
         let n = match e.kind {
             EntryKind::EmptyDir => 1,
@@ -218,7 +220,7 @@ fn tasks(entries: &[Entry]) -> impl Iterator<Item = Task<'_>> {
             // Recorded in the manifest only (see `Manifest::links`).
             EntryKind::Link { .. } => 0,
         };
-        (0..n).map(move |i| Task {
+        (0..n).map(move |i| Chunk {
             entry: e,
             offset: i * CHUNK,
             len: if e.kind == EntryKind::File {
@@ -237,7 +239,7 @@ fn tasks(entries: &[Entry]) -> impl Iterator<Item = Task<'_>> {
 /// compressed in parallel; each is compressed independently (a zstd frame,
 /// or deflate blocks ending with a full flush), so their concatenation is
 /// the entry's compressed stream.
-fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
+fn compress_chunk(job: &Job<'_>, t: &Chunk<'_>) -> Result<Packed, ArchiveError> {
     let e = t.entry;
     let changed = || ArchiveError::ChangedDuringRead { rel: e.rel.clone() };
     let read_err = |source| ArchiveError::Read {
@@ -277,7 +279,7 @@ fn compress_chunk(job: &Job<'_>, t: &Task<'_>) -> Result<Done, ArchiveError> {
         path: PathBuf::from(&e.rel),
         source: err,
     })?;
-    Ok(Done { data, crc })
+    Ok(Packed { data, crc })
 }
 
 /// Reads a [racy](Entry::racy) file once more, after it was archived, and
@@ -353,23 +355,33 @@ fn dos_time(m: Mtime) -> (u16, u16) {
     }
 }
 
-/// A batch of tasks and what compressing them gave, in order.
-type Compressed<'a> = (Vec<Task<'a>>, u64, Vec<Result<Option<Done>, ArchiveError>>);
+/// A batch of chunks and what compressing each gave, in order (`None` for
+/// a folder).
+struct CompressedBatch<'a> {
+    chunks: Vec<Chunk<'a>>,
+    /// The batch's uncompressed bytes.
+    size: u64,
+    packed: Vec<Result<Option<Packed>, ArchiveError>>,
+}
 
 /// Compresses a batch: on the pool, or right here for a small one (a small
 /// dossier: waking the pool for it costs more than it saves, and the other
 /// dossier loops keep the other cores busy).
-fn compress_batch<'a>(job: &Job<'_>, batch: Vec<Task<'a>>, size: u64) -> Compressed<'a> {
-    let one = |t: &Task<'_>| match t.entry.kind {
+fn compress_batch<'a>(job: &Job<'_>, chunks: Vec<Chunk<'a>>, size: u64) -> CompressedBatch<'a> {
+    let one = |t: &Chunk<'_>| match t.entry.kind {
         EntryKind::File => compress_chunk(job, t).map(Some),
         EntryKind::EmptyDir | EntryKind::Link { .. } => Ok(None),
     };
-    let done = if job.inline_small && size <= INLINE {
-        batch.iter().map(one).collect()
+    let packed = if job.inline_small && size <= INLINE {
+        chunks.iter().map(one).collect()
     } else {
-        job.pool.install(|| batch.par_iter().map(one).collect())
+        job.pool.install(|| chunks.par_iter().map(one).collect())
     };
-    (batch, size, done)
+    CompressedBatch {
+        chunks,
+        size,
+        packed,
+    }
 }
 
 /// The archive being assembled, in entry order.
@@ -387,11 +399,11 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
     fn write_batch(
         &mut self,
         job: &Job<'_>,
-        (batch, _, done): Compressed<'_>,
+        batch: CompressedBatch<'_>,
     ) -> Result<(), ArchiveError> {
         let werr = |e| write_error(self.partial, e);
         let c = self.c;
-        for (t, d) in batch.iter().zip(done) {
+        for (t, d) in batch.chunks.iter().zip(batch.packed) {
             let e = t.entry;
             let Some(d) = d? else {
                 self.zip
@@ -501,7 +513,7 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
 }
 
 /// Writes every entry of the scan into `asm`, in order. Batches:
-/// consecutive tasks up to [`BATCH`] bytes, compressed in parallel (idle
+/// consecutive chunks up to [`BATCH`] bytes, compressed in parallel (idle
 /// workers of the pool steal them), then written in order. While a batch is
 /// written, the next one is compressed: at most two batches of this
 /// dossier are in flight.
@@ -509,7 +521,7 @@ fn write_entries<W: std::io::Write + std::io::Seek>(
     job: &Job<'_>,
     asm: &mut Assembler<'_, W>,
 ) -> Result<(), ArchiveError> {
-    let mut pending = tasks(&job.scan.entries).peekable();
+    let mut pending = chunks(&job.scan.entries).peekable();
     let mut next_batch = || {
         let mut batch = Vec::new();
         let mut size = 0;
@@ -521,7 +533,7 @@ fn write_entries<W: std::io::Write + std::io::Seek>(
     };
     let mut current = next_batch().map(|(b, size)| compress_batch(job, b, size));
     while let Some(ready) = current.take() {
-        (job.on_bytes)(ready.1);
+        (job.on_bytes)(ready.size);
         match next_batch() {
             Some((batch, size)) if !(job.inline_small && size <= INLINE) => {
                 let mut next = None;
