@@ -1,0 +1,145 @@
+//! The run's plan (DESIGN.md §3, steps 1–2): scan every dossier, decide
+//! each ([`super::select::decide`]), order what is to be saved
+//! ([`super::select::order`]). Shared by the run and `--dry-run`; `status`
+//! takes the two helpers that feed selection ([`last_archives`],
+//! [`twins_of`]).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::base::{Base, Kind, Rights};
+use crate::catalog::DossierState;
+use crate::report::Outcome;
+use crate::scan::{self, DossierScan};
+use crate::state::{Skip, Why};
+
+use super::prepare::Setup;
+use super::select::{self, Decision, Facts, LastArchive, Rules};
+use super::{RunError, RunOptions};
+
+/// One dossier to save, in plan order.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub scan: DossierScan,
+    pub why: Why,
+}
+
+/// Every dossier of the base, decided.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Decided without being saved (unchanged, excluded, in error), with
+    /// their outcome, in scan order.
+    pub decided: Vec<(DossierScan, Outcome)>,
+    /// To save, in the order the run takes them.
+    pub todo: Vec<Planned>,
+}
+
+impl Plan {
+    /// The bytes the run will read.
+    pub fn bytes(&self) -> u64 {
+        self.todo.iter().map(|p| p.scan.total_bytes).sum()
+    }
+}
+
+/// The plan stage of a run: scan the base (after the leftovers were
+/// claimed, so a leftover's dossier is walked as it is now), then select
+/// and order.
+pub(crate) fn plan(opts: &RunOptions, setup: &Setup) -> Result<Plan, RunError> {
+    let scans = scan_all(&setup.base)?;
+    let rules = rules(opts, &setup.base, &setup.rights);
+    Ok(select_all(
+        scans,
+        &setup.states,
+        &setup.archives,
+        &setup.leftovers,
+        &rules,
+    ))
+}
+
+/// Every dossier of the base, scanned in parallel.
+pub(crate) fn scan_all(base: &Base) -> Result<Vec<DossierScan>, RunError> {
+    let include_documents = base.effective.settings.backup.include_documents;
+    scan::scan_base(&base.dossiers_dir(), include_documents).map_err(|source| RunError::Scan {
+        path: base.dossiers_dir(),
+        source,
+    })
+}
+
+/// The selection rules of a run with these options on this base.
+pub(crate) fn rules<'a>(opts: &'a RunOptions, base: &Base, rights: &'a Rights) -> Rules<'a> {
+    let settings = &base.effective.settings;
+    Rules {
+        force_all: opts.force_all,
+        modified_only: settings.backup.modified_only,
+        dossiers: settings.backup.dossiers,
+        user: &opts.user,
+        rights,
+    }
+}
+
+/// Selection and order (DESIGN.md §3, steps 1–2) over the whole base:
+/// `leftovers` are the dossiers whose `.partial` a killed run left (they
+/// count as interrupted, as an in-progress marker in `states` does).
+pub(crate) fn select_all(
+    scans: Vec<DossierScan>,
+    states: &HashMap<String, DossierState>,
+    archives: &HashMap<String, LastArchive>,
+    leftovers: &HashSet<String>,
+    rules: &Rules<'_>,
+) -> Plan {
+    let twins = twins_of(&scans);
+    let mut plan = Plan::default();
+    for s in scans {
+        let state = states.get(&s.code);
+        let facts = Facts {
+            identity: &s.identity,
+            walk_error: s.walk_error.as_deref(),
+            fingerprint: &s.fingerprint,
+            state,
+            interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
+                || leftovers.contains(&s.code),
+            last_archive: archives.get(&s.code).copied().unwrap_or_default(),
+            case_twins: twins.get(&s.code).map_or(&[], Vec::as_slice),
+        };
+        let outcome = match select::decide(facts, rules) {
+            Decision::Save(why) => {
+                plan.todo.push(Planned { scan: s, why });
+                continue;
+            }
+            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
+            Decision::Skip(reason) => Outcome::Excluded { reason },
+            Decision::Fail(message) => Outcome::Error { why: None, message },
+        };
+        plan.decided.push((s, outcome));
+    }
+    select::order(&mut plan.todo, |p| {
+        (p.why, p.scan.total_bytes, p.scan.code.as_str())
+    });
+    plan
+}
+
+/// What is on disk for each dossier's last recorded archive
+/// ([`LastArchive::of`]): one `stat` per archive, shared by the checks and
+/// the selection of a run.
+pub(crate) fn last_archives(
+    root: &Path,
+    states: &HashMap<String, DossierState>,
+) -> HashMap<String, LastArchive> {
+    states
+        .iter()
+        .map(|(code, st)| (code.clone(), LastArchive::of(root, Some(st))))
+        .collect()
+}
+
+/// For each dossier the batch or an event could archive (a valid identity,
+/// neither étalon, test nor non transférable), the others whose code
+/// differs only by case ([`select::case_twins`]).
+pub(crate) fn twins_of(scans: &[DossierScan]) -> HashMap<String, Vec<String>> {
+    select::case_twins(scans.iter().filter_map(|s| {
+        s.identity
+            .as_ref()
+            .ok()
+            .filter(|id| id.kind == Kind::Normal && id.transferable)
+            .map(|_| s.code.as_str())
+    }))
+}
