@@ -33,21 +33,18 @@
 
 use std::path::Path;
 
-use crate::archive::{self, Compression, IoBudget, Job};
 use crate::base::{
-    Base, CLOSING_DIR, EXCHANGE_DIR, Kind, LOCK_FILE, display_path, read_identity, target_dir,
-    valid_code,
+    Base, CLOSING_DIR, EXCHANGE_DIR, Kind, display_path, read_identity, target_dir, valid_code,
 };
 use crate::catalog::Catalog;
 use crate::cli::Event;
 use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::exit::{Exit, Said};
-use crate::report::{self, IN_USE};
+use crate::report;
+use crate::run::check_target;
+use crate::run::save::{Saved, SoloPool, save_dossier};
 use crate::run::select::case_twin_message;
-use crate::run::{check_target, compression_pool};
-use crate::scan;
-use crate::sys::lock::{self, LockError};
 
 impl Event {
     /// The name stored in the catalog.
@@ -202,15 +199,16 @@ pub fn save_command(
     let recorded = Catalog::open_without_rebuild(&base.state_dir()).and_then(|catalog| {
         let tx = catalog.transaction()?;
         match &result {
-            Ok((fingerprint, bytes_out)) => {
+            Ok(saved) => {
+                let bytes_out = saved.written.bytes_out;
                 if event == Event::Exit {
                     catalog.record_success(
                         dossier,
                         None,
-                        fingerprint,
+                        &saved.scan.fingerprint.recorded(),
                         &at,
                         &archive_rel,
-                        *bytes_out,
+                        bytes_out,
                     )?;
                 }
                 catalog.record_event(
@@ -219,7 +217,7 @@ pub fn save_command(
                     event.name(),
                     user,
                     &archive_rel,
-                    Some(*bytes_out),
+                    Some(bytes_out),
                     None,
                 )?;
             }
@@ -273,51 +271,18 @@ fn case_twins_of(dossiers_dir: &Path, code: &str) -> Vec<String> {
 }
 
 /// Takes the dossier's lock, scans it under the lock and writes its
-/// archive: the fingerprint saved and the archive's size, or the French
-/// sentence saying why not.
+/// archive ([`save_dossier`], as the batch does, on a pool of its own,
+/// without reading it back: `save` has no `--verify`): the fingerprint
+/// saved and the archive's size, or the French sentence saying why not.
 fn save_locked(
     base: &Base,
     dir: &Path,
     code: &str,
     target: &Path,
     clock: &dyn Clock,
-) -> Result<(String, u64), String> {
+) -> Result<Saved, String> {
     let settings = &base.effective.settings;
-    let lock = match lock::try_exclusive(&dir.join(LOCK_FILE)) {
-        Ok(h) => h,
-        Err(LockError::Busy) => return Err(IN_USE.into()),
-        Err(LockError::Io(e)) => {
-            return Err(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
-        }
-    };
-    let include_documents = settings.backup.include_documents;
-    let now = lock
-        .file_system_now()
-        .unwrap_or_else(std::time::SystemTime::now);
-    let scan = scan::scan_dossier_at(code, dir, include_documents, now);
-    let identity = match (&scan.identity, &scan.walk_error) {
-        (Err(msg), _) => return Err(msg.clone()),
-        (Ok(_), Some(msg)) => return Err(format!("{msg}.")),
-        (Ok(id), None) => id,
-    };
-    let (pool, _) = compression_pool(settings.run.threads);
-    let io = IoBudget::new(settings.run.io_jobs);
-    let job = Job {
-        scan: &scan,
-        identity,
-        target,
-        compression: Compression::of(&settings.archive),
-        pool: &pool,
-        inline_small: false,
-        backup_time: clock.now(),
-        io: &io,
-        on_bytes: &|_| {},
-        documents_included: include_documents,
-        verify: false,
-    };
-    let written = archive::write(&job).map_err(|e| e.to_string())?;
-    if let Some(incomplete) = scan.incomplete() {
-        return Err(incomplete);
-    }
-    Ok((scan.fingerprint.recorded(), written.bytes_out))
+    let pool = SoloPool::new(settings);
+    let ctx = pool.context(settings, clock, settings.backup.include_documents, false);
+    save_dossier(&ctx, code, dir, target, &()).map_err(|e| e.to_string())
 }

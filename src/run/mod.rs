@@ -47,7 +47,6 @@ use crate::report::Summary;
 
 pub use dry_run::{DryRun, dry_run};
 pub(crate) use plan::{last_archives, twins_of};
-pub(crate) use pool::compression_pool;
 pub(crate) use prepare::{check_archives_present, check_dossiers_present, check_target};
 
 /// What `svgauto run` was asked to do, once arguments are validated.
