@@ -1,6 +1,6 @@
 //! `svgauto run --dry-run`: what the run would do with every dossier, in
 //! the order it would, and why — computed by the same plan as the run
-//! ([`super::plan::select_all`]), without writing anything (no catalog,
+//! (`plan::select_all`), without writing anything (no catalog,
 //! lock file, folder or report is created; leftovers of a killed run are
 //! seen, not cleaned). [`DryRun`] is the JSON form; [`DryRun::render`] the
 //! text.

@@ -9,17 +9,17 @@
 //!  leftovers
 //! ```
 //!
-//! - [`prepare`](prepare::prepare): everything before the scan, and the
-//!   checks that stop a run (`status` and `--dry-run` say them too);
-//!   leftovers of a killed run are claimed by [`leftovers`].
-//! - [`plan`](plan::plan): scan, then the pure rules of [`select`].
-//! - [`execute`](pool::execute): the compression pool and the dossier
-//!   loops, each dossier saved by [`save::save_dossier`] (shared with
-//!   `svgauto save`), every line sent to the one [`writer`], which alone
-//!   owns the catalog, the report and the progress bar.
-//! - [`finish`](finish::finish): what the run says at the end.
+//! - `prepare.rs`: everything before the scan, and the checks that stop a
+//!   run (`status` and `--dry-run` say them too); the leftovers of a killed
+//!   run are claimed by [`leftovers`].
+//! - `plan.rs`: scan, then the pure rules of [`select`].
+//! - `pool.rs` (execute): the compression pool and the dossier loops, each
+//!   dossier saved by [`save::save_dossier`] (shared with `svgauto save`),
+//!   every line sent to the one writer (`writer.rs`), which alone owns the
+//!   catalog, the report and the progress bar.
+//! - `finish.rs`: what the run says at the end.
 //!
-//! [`dry_run`] computes the same plan without writing anything.
+//! [`dry_run()`] computes the same plan without writing anything.
 
 pub mod dry_run;
 mod finish;
@@ -29,6 +29,8 @@ mod pool;
 mod prepare;
 pub mod save;
 pub mod select;
+#[cfg(test)]
+mod test_base;
 mod writer;
 
 use std::path::PathBuf;

@@ -143,3 +143,156 @@ pub(crate) fn twins_of(scans: &[DossierScan]) -> HashMap<String, Vec<String>> {
             .map(|_| s.code.as_str())
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::base::display_path;
+    use crate::catalog::Catalog;
+    use crate::run::leftovers::claim_leftovers;
+    use crate::run::test_base::base_with;
+    use crate::sys::lock;
+
+    fn opts(base: &Base) -> RunOptions {
+        RunOptions {
+            base: base.root.clone(),
+            workstation: None,
+            user: "COMPT".into(),
+            force_all: false,
+            threads: None,
+            verify: false,
+            max_duration: None,
+        }
+    }
+
+    /// The plan's dossiers to save, in order, as (code, why).
+    type Todo<'a> = Vec<(&'a str, Why)>;
+    /// The others, as (code, outcome).
+    type Decided<'a> = Vec<(&'a str, String)>;
+
+    fn summary(plan: &Plan) -> (Todo<'_>, Decided<'_>) {
+        (
+            plan.todo
+                .iter()
+                .map(|p| (p.scan.code.as_str(), p.why))
+                .collect(),
+            plan.decided
+                .iter()
+                .map(|(s, o)| (s.code.as_str(), format!("{o:?}")))
+                .collect(),
+        )
+    }
+
+    fn partial(dir: &Path, code: &str) -> PathBuf {
+        fs::create_dir_all(dir).unwrap();
+        let p = dir.join(format!("B{code}.SVG.partial"));
+        fs::write(&p, b"half").unwrap();
+        p
+    }
+
+    #[test]
+    fn leftovers_are_claimed_then_planned_first_and_the_rest_largest_first() {
+        let (_tmp, base) = base_with(&[
+            ("A", "normal", 100),
+            ("B", "normal", 5000),
+            ("C", "etalon", 10),
+            ("D", "normal", 10),
+        ]);
+        let catalog = Catalog::open(&base.state_dir()).unwrap();
+        let run = catalog
+            .begin_run("2026-01-01T00:00:00+01:00", "COMPT", "log/x")
+            .unwrap();
+        let states = catalog.states().unwrap();
+        let backup = base.backup_dir();
+        // D: the batch's own leftover. A: an event's, removed but not the
+        // batch's. B: locked right now, a `save` at work: left alone.
+        let d = partial(&backup.join("Lundi"), "D");
+        let a = partial(&backup.join(crate::base::CLOSING_DIR), "A");
+        let b = partial(&backup, "B");
+        let held = lock::try_exclusive(&base.dossiers_dir().join("B").join(crate::base::LOCK_FILE))
+            .unwrap();
+
+        let leftovers = claim_leftovers(&catalog, run, &backup, &base.dossiers_dir()).unwrap();
+        drop(held);
+        assert_eq!(leftovers, HashSet::from(["D".to_owned()]));
+        assert!(!d.exists() && !a.exists() && b.exists());
+        let marked = catalog.states().unwrap();
+        assert_eq!(marked["D"].in_progress_run, Some(run));
+        assert!(
+            !marked.contains_key("A"),
+            "an event's partial is not the batch's"
+        );
+
+        let rights = base.rights("COMPT").unwrap();
+        let opts = opts(&base);
+        let rules = rules(&opts, &base, &rights);
+        let archives = last_archives(&base.root, &states);
+        let plan = select_all(
+            scan_all(&base).unwrap(),
+            &states,
+            &archives,
+            &leftovers,
+            &rules,
+        );
+        let (todo, decided) = summary(&plan);
+        assert_eq!(
+            todo,
+            [("D", Why::Interrupted), ("B", Why::New), ("A", Why::New)]
+        );
+        assert_eq!(decided, [("C", "Excluded { reason: Etalon }".to_owned())]);
+        // What the run will read: the three dossiers' files, `dossier.toml` included.
+        assert!(plan.bytes() > 5110, "{}", plan.bytes());
+    }
+
+    #[test]
+    fn the_catalog_decides_a_retry_first_and_an_unchanged_dossier_is_not_saved() {
+        let (_tmp, base) = base_with(&[
+            ("A", "normal", 100),
+            ("B", "normal", 10),
+            ("N", "normal", 50),
+        ]);
+        let catalog = Catalog::open(&base.state_dir()).unwrap();
+        let run = catalog
+            .begin_run("2026-01-01T00:00:00+01:00", "COMPT", "log/x")
+            .unwrap();
+        // A saved (its fingerprint taken by a walk long after its files
+        // were written: not racy), its archive in place at the size
+        // recorded; B failed.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        let a = scan::scan_dossier_at("A", &base.dossiers_dir().join("A"), false, later);
+        fs::create_dir_all(base.backup_dir()).unwrap();
+        fs::write(base.backup_dir().join("BA.SVG"), b"zip").unwrap();
+        let archive = display_path(&base.backup_dir().join("BA.SVG"), &base.root);
+        catalog
+            .record_success(
+                "A",
+                Some(run),
+                &a.fingerprint.recorded(),
+                "2026-01-01T00:00:00+01:00",
+                &archive,
+                3,
+            )
+            .unwrap();
+        catalog.record_error("B", Some(run), "Echec.").unwrap();
+        let states = catalog.states().unwrap();
+
+        let rights = base.rights("COMPT").unwrap();
+        let opts = opts(&base);
+        let rules = rules(&opts, &base, &rights);
+        let archives = last_archives(&base.root, &states);
+        assert_eq!(archives["A"], LastArchive::Present);
+        let plan = select_all(
+            scan_all(&base).unwrap(),
+            &states,
+            &archives,
+            &HashSet::new(),
+            &rules,
+        );
+        let (todo, decided) = summary(&plan);
+        assert_eq!(todo, [("B", Why::Retry), ("N", Why::New)]);
+        assert_eq!(decided, [("A", "Unchanged".to_owned())]);
+    }
+}

@@ -1,6 +1,6 @@
 //! Saving one dossier, written once: take its lock, walk it again under
 //! the lock, check its identity and the walk, write its archive. The batch's
-//! dossier loops ([`super::pool`]) and `svgauto save` ([`crate::commands::save`])
+//! dossier loops (`pool.rs`) and `svgauto save` ([`crate::commands::save`])
 //! call [`save_dossier`]; the save before a restore
 //! ([`crate::commands::safeguard`]), which already holds the lock, calls
 //! [`saveable`] and [`SaveContext::write`]. [`SaveContext::write`] is the one
@@ -134,7 +134,7 @@ pub fn saveable(scan: &DossierScan) -> Result<&Identity, SaveError> {
 
 impl SaveContext<'_> {
     /// Writes the archive of `scan` at `target` (through `.partial`, flush,
-    /// optional read back, rename, folder flush: [`archive::write`]). The
+    /// optional read back, rename, folder flush: [`archive::write()`]). The
     /// one place an [`archive::Job`] is built.
     pub fn write(
         &self,
@@ -195,5 +195,101 @@ impl SoloPool {
             inline_small: false,
             verify,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::base::Base;
+    use crate::clock::SystemClock;
+    use crate::run::test_base::base_with;
+
+    /// What a save said, in order.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<String>>);
+
+    impl Watch for Told {
+        fn started(&self) {
+            self.0.lock().unwrap().push("started".into());
+        }
+        fn bytes(&self, n: u64) {
+            self.0.lock().unwrap().push(format!("bytes {n}"));
+        }
+    }
+
+    /// Saves the base's dossier `code` into `<backup.dir>/B<code>.SVG`.
+    fn save(
+        base: &Base,
+        code: &str,
+        told: &Told,
+    ) -> (Result<Saved, SaveError>, std::path::PathBuf) {
+        let settings = &base.effective.settings;
+        let pool = SoloPool::new(settings);
+        let ctx = pool.context(settings, &SystemClock, false, true);
+        let target = base.backup_dir().join(crate::base::file_name(code));
+        std::fs::create_dir_all(base.backup_dir()).unwrap();
+        let dir = base.dossiers_dir().join(code);
+        (save_dossier(&ctx, code, &dir, &target, told), target)
+    }
+
+    #[test]
+    fn a_dossier_is_saved_and_said_started_before_its_bytes() {
+        let (_tmp, base) = base_with(&[("A", "normal", 3000)]);
+        let told = Told::default();
+        let (saved, target) = save(&base, "A", &told);
+        let saved = saved.unwrap();
+        assert_eq!(saved.written.files, 2, "dossier.toml and data.bin");
+        assert_eq!(saved.scan.code, "A");
+        assert!(target.is_file() && !archive::partial_path(&target).exists());
+        let told = told.0.into_inner().unwrap();
+        assert_eq!(told[0], "started");
+        assert!(
+            told[1..].iter().all(|t| t.starts_with("bytes ")),
+            "{told:?}"
+        );
+    }
+
+    #[test]
+    fn a_locked_dossier_is_in_use_and_nothing_is_written() {
+        let (_tmp, base) = base_with(&[("A", "normal", 10)]);
+        let _held = lock::try_exclusive(&base.dossiers_dir().join("A").join(LOCK_FILE)).unwrap();
+        let told = Told::default();
+        let (saved, target) = save(&base, "A", &told);
+        let e = saved.unwrap_err();
+        assert!(matches!(e, SaveError::InUse));
+        assert_eq!(e.to_string(), IN_USE);
+        assert!(!target.exists() && told.0.into_inner().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_dossier_without_identity_is_an_error_before_anything_is_written() {
+        let (_tmp, base) = base_with(&[("A", "normal", 10)]);
+        std::fs::remove_file(
+            base.dossiers_dir()
+                .join("A")
+                .join(crate::base::DOSSIER_TOML),
+        )
+        .unwrap();
+        let told = Told::default();
+        let (saved, target) = save(&base, "A", &told);
+        let e = saved.unwrap_err();
+        assert!(matches!(e, SaveError::Identity(_)));
+        assert_eq!(
+            e.to_string(),
+            "Fichier dossiers/A/dossier.toml absent : ce dossier n'a pas d'identité."
+        );
+        assert!(!target.exists() && told.0.into_inner().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_walk_error_is_said_as_a_sentence() {
+        let e = SaveError::Walk("Lecture impossible du répertoire prive/ : refusé".into());
+        assert_eq!(
+            e.to_string(),
+            "Lecture impossible du répertoire prive/ : refusé."
+        );
     }
 }

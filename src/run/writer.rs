@@ -211,3 +211,157 @@ fn not_recorded(mut l: DossierLine, why: &str) -> DossierLine {
     }
     l
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::state::Why;
+
+    /// A progress bar that writes down what it is told.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<String>>>);
+
+    impl Progress for Seen {
+        fn start(&mut self, dossiers: u64, bytes: u64) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {dossiers} {bytes}"));
+        }
+        fn bytes(&mut self, n: u64) {
+            self.0.lock().unwrap().push(format!("bytes {n}"));
+        }
+        fn dossier_done(&mut self) {
+            self.0.lock().unwrap().push("done".into());
+        }
+        fn finish(&mut self) {
+            self.0.lock().unwrap().push("finish".into());
+        }
+    }
+
+    /// A writer on a fresh catalog and report in `dir`, with its run id.
+    fn writer(dir: &std::path::Path, seen: &Seen) -> (Writer, i64) {
+        let catalog = Catalog::open(&dir.join("state")).unwrap();
+        let started = chrono::Local::now();
+        let report = Report::create(&dir.join("log"), started).unwrap();
+        let run = catalog
+            .begin_run(&started.to_rfc3339(), "COMPT", "log/x")
+            .unwrap();
+        (
+            Writer::new(catalog, report, Box::new(seen.clone()), run),
+            run,
+        )
+    }
+
+    fn done(code: &str, outcome: Outcome) -> Msg {
+        Msg::Done(DossierLine {
+            code: code.into(),
+            name: None,
+            message: outcome.text(),
+            outcome,
+            finished_at: Some("2026-01-01T02:00:00+01:00".into()),
+        })
+    }
+
+    fn saved(archive: &str) -> Outcome {
+        Outcome::Saved {
+            why: Why::New,
+            archive: archive.into(),
+            bytes_in: 10,
+            bytes_out: 7,
+            files: 2,
+            fingerprint: "2:abc".into(),
+            skipped: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    fn report_text(r: &Recorded) -> String {
+        std::fs::read_to_string(&r.report.txt_path).unwrap()
+    }
+
+    #[test]
+    fn a_batch_goes_to_the_catalog_then_the_report_and_the_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Seen::default();
+        let (mut w, run) = writer(dir.path(), &seen);
+        w.record(vec![
+            done("U", Outcome::Unchanged),
+            Msg::Started("A".into()),
+            Msg::Bytes(10),
+            Msg::Started("B".into()),
+        ]);
+        let states = w.catalog.states().unwrap();
+        assert_eq!(states["A"].in_progress_run, Some(run));
+        assert_eq!(states["B"].in_progress_run, Some(run));
+        w.record(vec![
+            done("A", saved("sauve/BA.SVG")),
+            done(
+                "B",
+                Outcome::Error {
+                    why: Some(Why::New),
+                    message: "Echec.".into(),
+                },
+            ),
+            done("C", Outcome::Deferred { why: Why::Modified }),
+        ]);
+        let r = w.finish();
+        assert!(r.fatal.is_none());
+        let states = r.catalog.states().unwrap();
+        assert_eq!(states["A"].fingerprint.as_deref(), Some("2:abc"));
+        assert_eq!(states["A"].last_archive.as_deref(), Some("sauve/BA.SVG"));
+        assert_eq!(states["A"].last_bytes, Some(7));
+        assert_eq!(states["A"].in_progress_run, None);
+        assert_eq!(states["B"].last_error.as_deref(), Some("Echec."));
+        assert!(states["B"].failed_last_time());
+        assert!(states.contains_key("C") && !states.contains_key("U"));
+        let eol = report::EOL;
+        assert_eq!(
+            report_text(&r),
+            format!(
+                "Dossier A : Traitement réussi{eol}Dossier B : Echec du traitement. Echec.{eol}Dossier C : Reporté au prochain traitement{eol}"
+            )
+        );
+        let codes: Vec<&str> = r.lines.iter().map(|l| l.code.as_str()).collect();
+        assert_eq!(codes, ["U", "A", "B", "C"]);
+        assert_eq!(
+            (r.summary.concerned, r.summary.saved, r.summary.errors),
+            (3, 1, 1)
+        );
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            ["bytes 10", "done", "done", "done"]
+        );
+    }
+
+    #[test]
+    fn a_batch_the_catalog_cannot_record_has_no_successful_line_and_stops_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Seen::default();
+        let (w, _) = writer(dir.path(), &seen);
+        // The catalog's table gone under the writer: every write fails.
+        rusqlite::Connection::open(dir.path().join("state").join(Catalog::FILE))
+            .unwrap()
+            .execute_batch("DROP TABLE dossier")
+            .unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(BATCH);
+        tx.send(Msg::Started("A".into())).unwrap();
+        tx.send(done("A", saved("sauve/BA.SVG"))).unwrap();
+        drop(tx);
+        let stop = AtomicBool::new(false);
+        let r = w.receive(rx, (1, 10), &stop);
+        assert!(stop.load(Ordering::SeqCst), "the loops are told to stop");
+        assert!(matches!(r.fatal, Some(RunError::Catalog(_))));
+        assert!(matches!(r.lines[0].outcome, Outcome::Error { .. }));
+        let text = report_text(&r);
+        assert!(
+            text.starts_with("Dossier A : Echec du traitement. Archive écrite, mais le catalogue n'a pas pu l'enregistrer (")
+                && text.contains("le dossier sera sauvegardé à nouveau au prochain traitement."),
+            "{text}"
+        );
+        assert_eq!(r.summary.errors, 1);
+        assert_eq!(*seen.0.lock().unwrap(), ["start 1 10", "done", "finish"]);
+    }
+}
