@@ -151,13 +151,18 @@ mod tests {
 
     use super::*;
     use crate::base::display_path;
-    use crate::catalog::Catalog;
     use crate::run::leftovers::claim_leftovers;
-    use crate::run::test_base::base_with;
+    use crate::run::test_base::{base_with, catalog_with_run};
     use crate::sys::lock;
 
-    fn opts(base: &Base) -> RunOptions {
-        RunOptions {
+    /// The plan a run by COMPT would make of `base`, from these states
+    /// (read before the leftovers were claimed) and leftovers.
+    fn plan_of(
+        base: &Base,
+        states: &HashMap<String, DossierState>,
+        leftovers: &HashSet<String>,
+    ) -> Plan {
+        let opts = RunOptions {
             base: base.root.clone(),
             workstation: None,
             user: "COMPT".into(),
@@ -165,7 +170,17 @@ mod tests {
             threads: None,
             verify: false,
             max_duration: None,
-        }
+        };
+        let rights = base.rights("COMPT").unwrap();
+        let rules = rules(&opts, base, &rights);
+        let archives = last_archives(&base.root, states);
+        select_all(
+            scan_all(base).unwrap(),
+            states,
+            &archives,
+            leftovers,
+            &rules,
+        )
     }
 
     /// The plan's dossiers to save, in order, as (code, why).
@@ -201,10 +216,7 @@ mod tests {
             ("C", "etalon", 10),
             ("D", "normal", 10),
         ]);
-        let catalog = Catalog::open(&base.state_dir()).unwrap();
-        let run = catalog
-            .begin_run("2026-01-01T00:00:00+01:00", "COMPT", "log/x")
-            .unwrap();
+        let (catalog, run) = catalog_with_run(&base.state_dir());
         let states = catalog.states().unwrap();
         let backup = base.backup_dir();
         // D: the batch's own leftover. A: an event's, removed but not the
@@ -226,17 +238,7 @@ mod tests {
             "an event's partial is not the batch's"
         );
 
-        let rights = base.rights("COMPT").unwrap();
-        let opts = opts(&base);
-        let rules = rules(&opts, &base, &rights);
-        let archives = last_archives(&base.root, &states);
-        let plan = select_all(
-            scan_all(&base).unwrap(),
-            &states,
-            &archives,
-            &leftovers,
-            &rules,
-        );
+        let plan = plan_of(&base, &states, &leftovers);
         let (todo, decided) = summary(&plan);
         assert_eq!(
             todo,
@@ -254,10 +256,7 @@ mod tests {
             ("B", "normal", 10),
             ("N", "normal", 50),
         ]);
-        let catalog = Catalog::open(&base.state_dir()).unwrap();
-        let run = catalog
-            .begin_run("2026-01-01T00:00:00+01:00", "COMPT", "log/x")
-            .unwrap();
+        let (catalog, run) = catalog_with_run(&base.state_dir());
         // A saved (its fingerprint taken by a walk long after its files
         // were written: not racy), its archive in place at the size
         // recorded; B failed.
@@ -279,18 +278,11 @@ mod tests {
         catalog.record_error("B", Some(run), "Echec.").unwrap();
         let states = catalog.states().unwrap();
 
-        let rights = base.rights("COMPT").unwrap();
-        let opts = opts(&base);
-        let rules = rules(&opts, &base, &rights);
-        let archives = last_archives(&base.root, &states);
-        assert_eq!(archives["A"], LastArchive::Present);
-        let plan = select_all(
-            scan_all(&base).unwrap(),
-            &states,
-            &archives,
-            &HashSet::new(),
-            &rules,
+        assert_eq!(
+            last_archives(&base.root, &states)["A"],
+            LastArchive::Present
         );
+        let plan = plan_of(&base, &states, &HashSet::new());
         let (todo, decided) = summary(&plan);
         assert_eq!(todo, [("B", Why::Retry), ("N", Why::New)]);
         assert_eq!(decided, [("A", "Unchanged".to_owned())]);

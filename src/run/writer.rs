@@ -217,6 +217,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::run::test_base::catalog_with_run;
     use crate::state::Why;
 
     /// A progress bar that writes down what it is told.
@@ -243,12 +244,8 @@ mod tests {
 
     /// A writer on a fresh catalog and report in `dir`, with its run id.
     fn writer(dir: &std::path::Path, seen: &Seen) -> (Writer, i64) {
-        let catalog = Catalog::open(&dir.join("state")).unwrap();
-        let started = chrono::Local::now();
-        let report = Report::create(&dir.join("log"), started).unwrap();
-        let run = catalog
-            .begin_run(&started.to_rfc3339(), "COMPT", "log/x")
-            .unwrap();
+        let (catalog, run) = catalog_with_run(&dir.join("state"));
+        let report = Report::create(&dir.join("log"), chrono::Local::now()).unwrap();
         (
             Writer::new(catalog, report, Box::new(seen.clone()), run),
             run,
