@@ -47,8 +47,11 @@ pub const DIR: &str = "AvantRemontee";
 /// same command may have refreshed one), and the command's clock (the
 /// folder's name, the archive's backup time).
 pub struct Safeguard<'a> {
+    /// The base restored into.
     pub base: &'a Base,
+    /// Its catalog.
     pub catalog: &'a Catalog,
+    /// The command's clock.
     pub clock: &'a dyn Clock,
 }
 

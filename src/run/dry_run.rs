@@ -60,8 +60,11 @@ pub struct DryRun {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
+    /// Saved, at its place in the order.
     Save,
+    /// An error line before any save (identity, rights, walk, case twin).
     Error,
+    /// Not concerned: unchanged or excluded.
     Skip,
 }
 
@@ -72,6 +75,7 @@ pub struct PlanLine {
     pub code: String,
     /// Its name, from `dossier.toml`.
     pub name: Option<String>,
+    /// What the run would do with it.
     pub action: Action,
     /// Position in the run, from 1, for the dossiers to save.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -81,7 +81,9 @@ pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> HashSet<String> {
 /// A `B<CODE>.SVG.partial` left in the backup folder.
 #[derive(Debug, Clone)]
 pub struct Partial {
+    /// The dossier's code, from the file's name.
     pub code: String,
+    /// The file.
     pub path: PathBuf,
     /// In `EchangePrest/` or `Cloture/`: left by an event backup.
     pub event: bool,

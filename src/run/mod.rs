@@ -54,8 +54,11 @@ pub(crate) use prepare::{check_archives_present, check_dossiers_present, check_t
 /// What `svgauto run` was asked to do, once arguments are validated.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// `--base`: the base's folder.
     pub base: PathBuf,
+    /// `--workstation`: this computer's settings file, over the base's.
     pub workstation: Option<PathBuf>,
+    /// `--user`: the collaborator running the batch (his rights apply).
     pub user: String,
     /// `--all`.
     pub force_all: bool,
@@ -71,35 +74,60 @@ pub struct RunOptions {
 /// A run that could not take place (exit 2).
 #[derive(Debug, Error)]
 pub enum RunError {
+    /// The base, its settings or the collaborator.
     #[error(transparent)]
     Base(#[from] BaseError),
+    /// The catalog could not be opened or written.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Mail settings that cannot work.
     #[error(transparent)]
     Mail(#[from] MailSettingsError),
+    /// The folder the archives go to could not be created.
     #[error("répertoire de sauvegarde inutilisable (paramètre backup.dir) : {}", path.display())]
     BackupDir {
+        /// The folder (with its rotation subfolder).
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// Not one archive the catalog knows is on disk (without `--all`).
     #[error(
         "aucune des {known} archive(s) que le catalogue connaît n'est sous {} : répertoire de sauvegarde non monté ou vidé ? Rien n'a été écrit. Si c'est voulu (nouveau répertoire de sauvegarde), relancer avec --all",
         dir.display()
     )]
-    ArchivesGone { dir: PathBuf, known: usize },
+    ArchivesGone {
+        /// `backup.dir`.
+        dir: PathBuf,
+        /// The archives the catalog knows.
+        known: usize,
+    },
+    /// Not one dossier the catalog has saved is under `dossiers/` (without
+    /// `--all`).
     #[error(
         "aucun des {known} dossier(s) que le catalogue a déjà sauvegardés n'est sous {} : disque ou partage des dossiers non monté, répertoire déplacé ? Rien n'a été écrit. S'ils ont vraiment tous été supprimés ou remplacés, relancer avec --all",
         dir.display()
     )]
-    DossiersGone { dir: PathBuf, known: usize },
+    DossiersGone {
+        /// `dossiers/`.
+        dir: PathBuf,
+        /// The dossiers the catalog has saved.
+        known: usize,
+    },
+    /// The report (or its JSON twin) could not be written.
     #[error("rapport de traitement impossible à écrire dans {}", path.display())]
     Report {
+        /// The report's folder or file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// `dossiers/` could not be read.
     #[error("lecture impossible des dossiers de la base {}", path.display())]
     Scan {
+        /// `dossiers/`.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
 }
@@ -107,8 +135,11 @@ pub enum RunError {
 /// How a run ended.
 #[derive(Debug)]
 pub struct RunOutcome {
+    /// The exit code it calls for.
     pub exit: Exit,
+    /// The counts of the report.
     pub summary: Summary,
+    /// The text report's path.
     pub report: PathBuf,
     /// Lines for the terminal (the report's summary and where it is).
     pub lines: Vec<String>,

@@ -67,7 +67,9 @@ impl Watch for () {}
 /// its fingerprint, what was left out) and what was written.
 #[derive(Debug)]
 pub struct Saved {
+    /// The walk under the lock.
     pub scan: DossierScan,
+    /// What the archive holds and weighs.
     pub written: Written,
 }
 
@@ -78,6 +80,7 @@ pub enum SaveError {
     /// Its lock is held: someone has it open.
     #[error("{}", IN_USE)]
     InUse,
+    /// Its lock file could not be opened.
     #[error("Verrouillage impossible ({LOCK_FILE}) : {0}.")]
     Lock(std::io::Error),
     /// Its `dossier.toml`, as the scan says it.
@@ -86,6 +89,7 @@ pub enum SaveError {
     /// A folder or file the walk could not read.
     #[error("{0}.")]
     Walk(String),
+    /// The archive could not be written (or read back).
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     /// The archive is written, but data it cannot hold was left out (a
@@ -169,6 +173,7 @@ pub struct SoloPool {
 }
 
 impl SoloPool {
+    /// A pool of `run.threads` workers and a budget of `run.io_jobs`.
     pub fn new(settings: &Settings) -> SoloPool {
         let (pool, _) = super::pool::compression_pool(settings.run.threads);
         SoloPool {
