@@ -1,12 +1,12 @@
 //! The run (DESIGN.md §3), in four stages, one file each:
 //!
 //! ```text
-//! prepare ─► plan ─────────────► execute ──────────────────────────────────────────► finish
-//!  open,      scan ► select ►     [dossier loops: lock ► rescan ► read ► compress      exit code, report end,
-//!  lock,      order               ► zip, chunks on the pool] ─► channel ─► writer:     mail, JSON twin,
-//!  catalog,                       catalog, report, progress                            end_run, terminal
-//!  report,
-//!  leftovers
+//! prepare ──────► plan ────► execute ───────────────────────────► finish
+//! open the base,  scan,      dossier loops: lock ► rescan ►       exit code,
+//! run lock,       select,    archive (chunks on the pool)         report's end,
+//! catalog,        order        │                                  mail, JSON twin,
+//! report,                      ▼ bounded channel                  end_run,
+//! leftovers                  writer: catalog, report, progress    terminal lines
 //! ```
 //!
 //! - `prepare.rs`: everything before the scan, and the checks that stop a
