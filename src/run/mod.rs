@@ -616,7 +616,7 @@ pub fn run(
     if budget_reached {
         out.push(format!(
             "Durée maximale atteinte (--max-duration {}) : les dossiers reportés passeront en premier au prochain traitement",
-            crate::cli::format_duration(opts.max_duration.unwrap_or_default())
+            crate::clock::format_duration(opts.max_duration.unwrap_or_default())
         ));
     }
     out.push(format!("Rapport : {}", txt_path.display()));
@@ -849,7 +849,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         base: base.root.display().to_string(),
         user: opts.user.clone(),
         target_dir: display_path(&target, &base.root),
-        max_duration: opts.max_duration.map(crate::cli::format_duration),
+        max_duration: opts.max_duration.map(crate::clock::format_duration),
         warnings,
         dossiers,
         totals,
