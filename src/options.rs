@@ -183,3 +183,93 @@ impl From<cli::ScheduleArgs> for ScheduleOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn command(args: &[&str]) -> cli::Command {
+        let args = std::iter::once("svgauto").chain(args.iter().copied());
+        cli::Cli::try_parse_from(args).unwrap().command
+    }
+
+    #[test]
+    fn run_options_come_from_the_run_arguments() {
+        let cli::Command::Run(a) = command(&[
+            "run",
+            "--base",
+            "/b",
+            "--user",
+            "U",
+            "--all",
+            "--threads",
+            "3",
+            "--no-progress",
+            "--dry-run",
+            "--json",
+            "--max-duration",
+            "1h",
+        ]) else {
+            panic!("not run")
+        };
+        let r = RunRequest::from(a);
+        assert_eq!(r.options.base, PathBuf::from("/b"));
+        assert_eq!(r.options.user, "U");
+        assert!(r.options.force_all && !r.options.verify);
+        assert_eq!(r.options.threads, Some(3));
+        assert_eq!(r.options.max_duration, Some(Duration::from_secs(3600)));
+        assert!(!r.progress);
+        assert_eq!(r.dry_run, Some(Format::Json));
+        let cli::Command::Run(a) = command(&["run", "--base", "/b", "--user", "U"]) else {
+            panic!("not run")
+        };
+        let r = RunRequest::from(a);
+        assert!(r.progress && r.dry_run.is_none() && r.options.threads.is_none());
+    }
+
+    #[test]
+    fn schedule_options_default_to_this_system_s_scheduler() {
+        let cli::Command::Schedule(a) =
+            command(&["schedule", "--base", "b", "--user", "U", "--at", "7:05"])
+        else {
+            panic!("not schedule")
+        };
+        let o = ScheduleOptions::from(a);
+        assert_eq!((o.at, o.account.as_str()), ((7, 5), "svgauto"));
+        assert_eq!(o.scheduler, Scheduler::native());
+        let cli::Command::Schedule(a) = command(&[
+            "schedule", "--base", "b", "--user", "U", "--at", "21:00", "--format", "systemd",
+        ]) else {
+            panic!("not schedule")
+        };
+        assert_eq!(ScheduleOptions::from(a).scheduler, Scheduler::Systemd);
+    }
+
+    #[test]
+    fn events_keep_their_names() {
+        for (given, name) in [
+            ("exit", "exit"),
+            ("provider-exchange", "provider-exchange"),
+            ("closing", "closing"),
+        ] {
+            let cli::Command::Save { event, .. } = command(&[
+                "save",
+                "--base",
+                "b",
+                "--user",
+                "U",
+                "--dossier",
+                "A",
+                "--event",
+                given,
+            ]) else {
+                panic!("not save")
+            };
+            let event = Event::from(event);
+            assert_eq!(event.name(), name);
+            assert!(event.setting().starts_with("events."));
+        }
+    }
+}

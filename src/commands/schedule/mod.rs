@@ -5,8 +5,8 @@
 //! its settings, the collaborator exists — so that a typo shows now, not at
 //! 21:00 in a log nobody reads. The text itself is a pure function of a
 //! [`Spec`] ([`render`]): its French prose is in `templates/` (printed by
-//! the rules of [`template`]), and each scheduler gets its own quoting
-//! ([`quote`]), because each has its own parser between the text and
+//! the rules of `template.rs`), and each scheduler gets its own quoting
+//! (`quote.rs`), because each has its own parser between the text and
 //! svgauto's arguments.
 
 mod quote;

@@ -365,21 +365,7 @@ pub fn status(
 
     let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
     let base_attention = base_problems(&base, now, &states, &archives, &here);
-    let mut deleted: Vec<DeletedDossier> = states
-        .iter()
-        .filter(|(code, st)| {
-            !here.contains(code.as_str())
-                && (st.last_archive.is_some() || st.last_backup_at.is_some())
-        })
-        .map(|(code, st)| DeletedDossier {
-            code: code.clone(),
-            last_backup_at: st.last_backup_at.clone(),
-            last_archive: st.last_archive.clone(),
-            archive_present: present_of(last_archive(code)),
-        })
-        .collect();
-    deleted.sort_by(|a, b| a.code.cmp(&b.code));
-
+    let deleted = deleted_dossiers(&states, &archives, &here);
     let totals = Totals::count(&dossiers, deleted.len(), orphan_restore_leftovers.len());
     Ok(StatusReport {
         base: base.root.display().to_string(),
@@ -394,6 +380,30 @@ pub fn status(
         orphan_restore_leftovers,
         totals,
     })
+}
+
+/// The dossiers the catalog has saved (or tried to) that are no longer
+/// under `dossiers/` (`here`), by code.
+fn deleted_dossiers(
+    states: &HashMap<String, DossierState>,
+    archives: &HashMap<String, LastArchive>,
+    here: &HashSet<&str>,
+) -> Vec<DeletedDossier> {
+    let mut deleted: Vec<DeletedDossier> = states
+        .iter()
+        .filter(|(code, st)| {
+            !here.contains(code.as_str())
+                && (st.last_archive.is_some() || st.last_backup_at.is_some())
+        })
+        .map(|(code, st)| DeletedDossier {
+            code: code.clone(),
+            last_backup_at: st.last_backup_at.clone(),
+            last_archive: st.last_archive.clone(),
+            archive_present: present_of(archives.get(code).copied().unwrap_or_default()),
+        })
+        .collect();
+    deleted.sort_by(|a, b| a.code.cmp(&b.code));
+    deleted
 }
 
 /// Restores' temporary trees left in `dossiers/`, by code, relative to the
