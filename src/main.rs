@@ -63,7 +63,7 @@ fn fail(e: anyhow::Error) -> ExitCode {
 /// One call per command.
 fn dispatch(command: Command) -> anyhow::Result<Exit> {
     Ok(match command {
-        Command::Run(a) => return run(a.into()),
+        Command::Run(a) => run(a.into())?,
         Command::Restore { base, to, files } => print(restore::restore_command(
             base.as_deref(),
             to.as_deref(),
