@@ -40,43 +40,14 @@ use crate::base::{
     valid_code,
 };
 use crate::catalog::{Catalog, CatalogError};
-use crate::cli::Event;
 use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::exit::{Exit, Said};
+use crate::options::Event;
 use crate::report;
 use crate::run::check_target;
 use crate::run::save::{Saved, SoloPool, save_dossier};
 use crate::run::select::case_twin_message;
-
-impl Event {
-    /// The name stored in the catalog.
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::Exit => "exit",
-            Event::ProviderExchange => "provider-exchange",
-            Event::Closing => "closing",
-        }
-    }
-
-    /// The event in the original product's words.
-    pub fn label(self) -> &'static str {
-        match self {
-            Event::Exit => "à la sortie du dossier",
-            Event::ProviderExchange => "avant réception d'un échange prestataire",
-            Event::Closing => "avant clôture du dossier",
-        }
-    }
-
-    /// The setting that enables it.
-    pub fn setting(self) -> &'static str {
-        match self {
-            Event::Exit => "events.on_exit",
-            Event::ProviderExchange => "events.before_provider_exchange",
-            Event::Closing => "events.before_closing",
-        }
-    }
-}
 
 /// `svgauto save --base B --user U --dossier C --event E`.
 pub fn save_command(

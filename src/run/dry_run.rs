@@ -186,7 +186,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
         base: base.root.display().to_string(),
         user: opts.user.clone(),
         target_dir: display_path(&target, &base.root),
-        max_duration: opts.max_duration.map(crate::cli::format_duration),
+        max_duration: opts.max_duration.map(crate::clock::format_duration),
         warnings,
         dossiers,
         totals,

@@ -135,7 +135,7 @@ fn terminal_lines(
     if budget_reached {
         out.push(format!(
             "Durée maximale atteinte (--max-duration {}) : les dossiers reportés passeront en premier au prochain traitement",
-            crate::cli::format_duration(opts.max_duration.unwrap_or_default())
+            crate::clock::format_duration(opts.max_duration.unwrap_or_default())
         ));
     }
     out.push(format!("Rapport : {}", txt_path.display()));
