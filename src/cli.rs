@@ -1,14 +1,19 @@
-//! Command-line arguments (clap types live here only), including the
+//! Command-line arguments, the first of two stages: clap's types live here
+//! only (`options.rs` turns them into what each command reads), with what
+//! only clap knows how to make (completion scripts, manual pages). Also the
 //! original product's form `/P:<base> /C:<user> /CO.BATCH.SAUVEGARDEAUTO`,
 //! which is rewritten into `run --base … --user …` before parsing so that
 //! existing scheduled tasks keep working.
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::path::{Path, PathBuf};
-
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use thiserror::Error;
+
+use crate::clock::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -204,59 +209,14 @@ pub struct RunArgs {
     pub settings: SettingsArg,
 }
 
-/// Parses `2h30m`, `90m`, `45s`, `1h`: numbers each followed by `h`, `m` or
-/// `s`, at least one.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("durée invalide : {s:?} (exemples : 2h30m, 90m, 45s)");
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    let mut parts = 0;
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c.to_ascii_lowercase() {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        digits.clear();
-        parts += 1;
-    }
-    if parts == 0 || !digits.is_empty() {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
-}
+/// A time of day the command line cannot read (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("heure invalide : {0:?} (attendu HH:MM, par exemple 21:00)")]
+pub struct TimeOfDayError(pub String);
 
-/// Writes a duration back the way [`parse_duration`] reads it: `2h30m`,
-/// `45s`, `0s`.
-pub fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if sec > 0 || out.is_empty() {
-        out.push_str(&format!("{sec}s"));
-    }
-    out
-}
-
-/// Parses `HH:MM` (24 h).
-pub fn parse_time_of_day(s: &str) -> Result<(u8, u8), String> {
-    let bad = || format!("heure invalide : {s:?} (attendu HH:MM, par exemple 21:00)");
+/// Parses `HH:MM` (24 h; the hour may have one digit).
+pub fn parse_time_of_day(s: &str) -> Result<(u8, u8), TimeOfDayError> {
+    let bad = || TimeOfDayError(s.to_owned());
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     if h.is_empty() || h.len() > 2 || m.len() != 2 {
         return Err(bad());
@@ -269,10 +229,43 @@ pub fn parse_time_of_day(s: &str) -> Result<(u8, u8), String> {
     Ok((h, m))
 }
 
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "svgauto", &mut text);
+    text
+}
+
+/// The manual page of svgauto and its commands, in roff.
+pub fn man_page() -> io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    Ok(page)
+}
+
+/// Writes `svgauto.1`, `svgauto-run.1`, … into `dir`, which exists.
+pub fn write_man_pages(dir: &Path) -> io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)
+}
+
+/// What is wrong with a command line in the original product's form.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LegacyError {
+    /// A `/CO.` command other than the batch (the argument as given).
+    #[error("commande d'origine non prise en charge : {0} (seule /CO.BATCH.SAUVEGARDEAUTO l'est)")]
+    Unsupported(String),
+    /// An argument that is none of `/P:`, `/C:`, `/CO.` (as given).
+    #[error("argument inattendu dans la forme d'origine : {0}")]
+    Unexpected(String),
+    /// A part the batch needs is missing: how it is written.
+    #[error("forme d'origine : {0} manquant")]
+    Missing(&'static str),
+}
+
 /// Rewrites the original command line into the modern one; other command
 /// lines are returned unchanged. `/P:` may name the base or a file in it
 /// (such as `BZZ.GIW`).
-pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, LegacyError> {
     let is_legacy = args.iter().skip(1).any(|a| {
         let s = a.to_string_lossy().to_ascii_uppercase();
         s.starts_with("/P:") || s.starts_with("/C:") || s.starts_with("/CO.")
@@ -288,21 +281,19 @@ pub fn translate_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
             base = Some(after_switch(a));
         } else if upper.starts_with("/CO.") {
             if upper != "/CO.BATCH.SAUVEGARDEAUTO" {
-                return Err(format!(
-                    "commande d'origine non prise en charge : {s} (seule /CO.BATCH.SAUVEGARDEAUTO l'est)"
-                ));
+                return Err(LegacyError::Unsupported(s.into_owned()));
             }
             batch = true;
         } else if upper.starts_with("/C:") {
             user = Some(s[3..].to_string());
         } else {
-            return Err(format!("argument inattendu dans la forme d'origine : {s}"));
+            return Err(LegacyError::Unexpected(s.into_owned()));
         }
     }
-    let base = base.ok_or("forme d'origine : /P:<base commune> manquant")?;
-    let user = user.ok_or("forme d'origine : /C:<code collaborateur> manquant")?;
+    let base = base.ok_or(LegacyError::Missing("/P:<base commune>"))?;
+    let user = user.ok_or(LegacyError::Missing("/C:<code collaborateur>"))?;
     if !batch {
-        return Err("forme d'origine : /CO.BATCH.SAUVEGARDEAUTO manquant".into());
+        return Err(LegacyError::Missing("/CO.BATCH.SAUVEGARDEAUTO"));
     }
     let p = Path::new(&base);
     let base = if p.is_file() {
@@ -384,32 +375,6 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(out[3].as_bytes(), b"/srv/Cabinet\xe9");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("2h30m"), Ok(Duration::from_secs(9000)));
-        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
-        assert_eq!(parse_duration("1H"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for d in ["2h30m", "90m", "45s", "0s", "1h1s", "26h"] {
-            let parsed = parse_duration(d).unwrap();
-            assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
-        }
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        for bad in [
-            "",
-            "2",
-            "2h30",
-            "h",
-            "2j",
-            "-1h",
-            "1.5h",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]

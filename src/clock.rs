@@ -1,9 +1,22 @@
 //! The clock, passed in rather than read, so reports and their names are
-//! testable: `SVGAUTO_NOW` (documented as a test aid) pins it.
+//! testable: `SVGAUTO_NOW` (documented as a test aid) pins it. Also
+//! durations as the command line writes them (`2h30m`), read by `run
+//! --max-duration` and written back by the run's report and `schedule`.
+//!
+//! The duration syntax is hand-written rather than `humantime`'s: that
+//! crate prints `2h 30m` (a space, which a crontab line would have to
+//! quote), reads `1H` as an error and `2d`/`1.5h`-like forms this syntax
+//! refuses; the accepted inputs and the printed outputs are pinned by tests
+//! and by the scheduled entries users already have.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone};
+use thiserror::Error;
 
+/// Where the current time comes from.
 pub trait Clock: Send + Sync {
+    /// The time now, local.
     fn now(&self) -> DateTime<Local>;
 }
 
@@ -27,6 +40,11 @@ impl Clock for FixedClock {
     }
 }
 
+/// `SVGAUTO_NOW` holds something that is not a time.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("SVGAUTO_NOW={0} : date invalide (attendu AAAA-MM-JJTHH:MM:SS)")]
+pub struct ClockError(pub String);
+
 /// Parses `YYYY-MM-DDTHH:MM:SS` (local time) or an RFC 3339 time.
 pub fn parse(s: &str) -> Option<DateTime<Local>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -37,24 +55,109 @@ pub fn parse(s: &str) -> Option<DateTime<Local>> {
 }
 
 /// The clock to use: fixed by `SVGAUTO_NOW` if set, else the system's.
-pub fn from_env() -> Result<Box<dyn Clock>, String> {
+pub fn from_env() -> Result<Box<dyn Clock>, ClockError> {
     match std::env::var("SVGAUTO_NOW") {
         Ok(s) => parse(&s)
             .map(|t| Box::new(FixedClock(t)) as Box<dyn Clock>)
-            .ok_or_else(|| {
-                format!("SVGAUTO_NOW={s} : date invalide (attendu AAAA-MM-JJTHH:MM:SS)")
-            }),
+            .ok_or(ClockError(s)),
         Err(_) => Ok(Box::new(SystemClock)),
     }
 }
 
+/// A duration the command line cannot read (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("durée invalide : {0:?} (exemples : 2h30m, 90m, 45s)")]
+pub struct DurationError(pub String);
+
+/// Parses `2h30m`, `90m`, `45s`, `1h`: numbers each followed by `h`, `m` or
+/// `s` (either case), at least one.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError(s.to_owned());
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    let mut parts = 0;
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c.to_ascii_lowercase() {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+        parts += 1;
+    }
+    if parts == 0 || !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Writes a duration back the way [`parse_duration`] reads it: `2h30m`,
+/// `45s`, `0s` (whole seconds).
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 || out.is_empty() {
+        out.push_str(&format!("{sec}s"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn parses_local_and_rfc3339() {
-        let t = super::parse("2026-11-28T21:00:00").unwrap();
+        let t = parse("2026-11-28T21:00:00").unwrap();
         assert_eq!(t.format("%Y%m%d-%H%M%S").to_string(), "20261128-210000");
-        assert!(super::parse("2026-11-28T21:00:00+01:00").is_some());
-        assert!(super::parse("hier").is_none());
+        assert!(parse("2026-11-28T21:00:00+01:00").is_some());
+        assert!(parse("hier").is_none());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2h30m"), Ok(Duration::from_secs(9000)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("1H"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for d in ["2h30m", "90m", "45s", "0s", "1h1s", "26h"] {
+            let parsed = parse_duration(d).unwrap();
+            assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        for bad in [
+            "",
+            "2",
+            "2h30",
+            "h",
+            "2j",
+            "-1h",
+            "1.5h",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            parse_duration("2j").unwrap_err().to_string(),
+            "durée invalide : \"2j\" (exemples : 2h30m, 90m, 45s)"
+        );
     }
 }

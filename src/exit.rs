@@ -15,6 +15,7 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The process's exit status.
     pub fn code(self) -> i32 {
         match self {
             Exit::Ok => 0,
@@ -29,7 +30,9 @@ impl Exit {
 /// order, and how it ends.
 #[derive(Debug)]
 pub struct Said {
+    /// In order; `Err` lines go to stderr, after `svgauto : `.
     pub lines: Vec<Result<String, String>>,
+    /// How the command ends.
     pub exit: Exit,
 }
 

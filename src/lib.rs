@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod notify;
+pub mod options;
 pub mod progress;
 pub mod report;
 pub mod restore;

@@ -1,5 +1,6 @@
-//! The binary: parse the arguments, call the library, map the outcome to an
-//! exit code (see `exit.rs`), print errors with their whole chain.
+//! The binary: parse the arguments (`cli`), turn them into each command's
+//! options (`options`), make one call into the library, map the outcome to
+//! an exit code (see `exit.rs`), print errors with their whole chain.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -9,16 +10,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Parser;
 
-use svgauto::base::{Base, LOCK_FILE, valid_code};
+use svgauto::base::Base;
 use svgauto::cli::{self, Cli, Command};
-use svgauto::commands::verify;
-use svgauto::commands::{save as event, schedule, status};
-use svgauto::exit::Exit;
-use svgauto::exit::Said;
+use svgauto::commands::{hold, import, restore, save, schedule, status, verify};
+use svgauto::exit::{Exit, Said};
+use svgauto::options::{Format, RunRequest};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::run::{self as pipeline, RunOptions};
-use svgauto::sys::lock;
-use svgauto::{clock, commands, notify};
+use svgauto::run as pipeline;
+use svgauto::{clock, notify};
 
 /// `println!`, `print!`, `eprintln!` that never panic: once the work is
 /// done, a closed output (`svgauto run | head -1`, a scheduler that stopped
@@ -37,7 +36,7 @@ macro_rules! warn {
 fn main() -> ExitCode {
     let args = match cli::translate_legacy(std::env::args_os().collect()) {
         Ok(a) => a,
-        Err(e) => return fail(anyhow::anyhow!(e)),
+        Err(e) => return fail(e.into()),
     };
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -50,7 +49,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    match dispatch(cli) {
+    match dispatch(cli.command) {
         Ok(exit) => ExitCode::from(exit.code() as u8),
         Err(e) => fail(e),
     }
@@ -61,86 +60,26 @@ fn fail(e: anyhow::Error) -> ExitCode {
     ExitCode::from(Exit::Fatal.code() as u8)
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {
-        Command::Run(a) => {
-            let clock = clock()?;
-            let interrupted = Arc::new(AtomicBool::new(false));
-            let flag = interrupted.clone();
-            ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) {
-                    // Second Ctrl-C: the user insists.
-                    std::process::exit(Exit::Interrupted.code());
-                }
-                warn!("svgauto : interruption demandée ; fin propre des sauvegardes en cours…");
-            })
-            .context("installation du gestionnaire de Ctrl-C")?;
-            let progress: Box<dyn Progress> = if !a.no_progress && std::io::stderr().is_terminal() {
-                Box::new(Bar::new())
-            } else {
-                Box::new(Hidden)
-            };
-            let opts = RunOptions {
-                base: a.base,
-                workstation: a.settings.file,
-                user: a.user,
-                force_all: a.all,
-                threads: a.threads.map(usize::from),
-                verify: a.verify,
-                max_duration: a.max_duration,
-            };
-            if a.dry_run {
-                let plan = pipeline::dry_run(&opts, clock.as_ref())?;
-                if a.json {
-                    say!("{}", serde_json::to_string_pretty(&plan)?);
-                } else {
-                    say_raw!("{}", plan.render());
-                }
-                return Ok(Exit::Ok);
-            }
-            let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
-            for l in &out.lines {
-                say!("{l}");
-            }
-            for w in &out.warnings {
-                warn!("svgauto : {w}");
-            }
-            Ok(out.exit)
-        }
-        Command::Restore { base, to, files } => {
-            let clock = clock()?;
-            Ok(print(commands::restore::restore_command(
-                base.as_deref(),
-                to.as_deref(),
-                &files,
-                clock.as_ref(),
-            )?))
-        }
+/// One call per command.
+fn dispatch(command: Command) -> anyhow::Result<Exit> {
+    Ok(match command {
+        Command::Run(a) => run(a.into())?,
+        Command::Restore { base, to, files } => print(restore::restore_command(
+            base.as_deref(),
+            to.as_deref(),
+            &files,
+            clock::from_env()?.as_ref(),
+        )?),
         Command::Import { base } => {
-            let clock = clock()?;
-            Ok(print(commands::import::import_command(
-                &base,
-                clock.as_ref(),
-            )?))
+            print(import::import_command(&base, clock::from_env()?.as_ref())?)
         }
-        Command::Verify { paths } => Ok(print(
-            verify::verify_command(&paths).map_err(anyhow::Error::msg)?,
-        )),
+        Command::Verify { paths } => print(verify::verify_command(&paths)?),
         Command::MailTest { base, settings } => {
             let b = Base::open(&base, settings.file.as_deref())?;
-            Ok(print(notify::mail_test(&b.effective)?))
+            print(notify::mail_test(&b.effective)?)
         }
         Command::Hold { base, dossier } => {
-            if !valid_code(&dossier) {
-                anyhow::bail!("code de dossier invalide : {dossier}");
-            }
-            let dir = base.join("dossiers").join(&dossier);
-            if !dir.is_dir() {
-                anyhow::bail!("dossier introuvable : {}", dir.display());
-            }
-            let path = dir.join(LOCK_FILE);
-            let _held =
-                lock::exclusive(&path).with_context(|| format!("verrou {}", path.display()))?;
+            let _held = hold::hold(&base, &dossier)?;
             say!("Verrou pris sur le dossier {dossier}");
             std::io::stdout().flush()?;
             loop {
@@ -150,7 +89,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Config { base, settings } => {
             let b = Base::open(&base, settings.file.as_deref())?;
             say_raw!("{}", b.effective.render());
-            Ok(Exit::Ok)
+            Exit::Ok
         }
         Command::Save {
             base,
@@ -158,70 +97,86 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             dossier,
             event,
             settings,
-        } => {
-            let clock = clock()?;
-            Ok(print(event::save_command(
-                &base,
-                settings.file.as_deref(),
-                &user,
-                &dossier,
-                event,
-                clock.as_ref(),
-            )?))
-        }
+        } => print(save::save_command(
+            &base,
+            settings.file.as_deref(),
+            &user,
+            &dossier,
+            event.into(),
+            clock::from_env()?.as_ref(),
+        )?),
         Command::Status {
             base,
             json,
             stale_days,
             settings,
-        } => {
-            let clock = clock()?;
-            Ok(print(status::status_command(
-                &base,
-                settings.file.as_deref(),
-                stale_days,
-                json,
-                clock.as_ref(),
-            )?))
-        }
+        } => print(status::status_command(
+            &base,
+            settings.file.as_deref(),
+            stale_days,
+            Format::json_if(json),
+            clock::from_env()?.as_ref(),
+        )?),
         Command::Schedule(a) => {
-            say_raw!("{}", schedule::schedule_command(&a)?);
-            Ok(Exit::Ok)
+            say_raw!("{}", schedule::schedule_command(&a.into())?);
+            Exit::Ok
         }
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let mut text = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "svgauto", &mut text);
-            let _ = std::io::stdout().write_all(&text);
-            Ok(Exit::Ok)
+            let _ = std::io::stdout().write_all(&cli::completions(shell));
+            Exit::Ok
         }
-        Command::Man { dir } => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            match dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("création de {}", dir.display()))?;
-                    clap_mangen::generate_to(cmd, &dir).with_context(|| {
-                        format!("écriture des pages de manuel dans {}", dir.display())
-                    })?;
-                    say!("Pages de manuel écrites dans {}", dir.display());
-                }
-                None => {
-                    let mut page = Vec::new();
-                    clap_mangen::Man::new(cmd)
-                        .render(&mut page)
-                        .context("écriture de la page de manuel")?;
-                    let _ = std::io::stdout().write_all(&page);
-                }
-            }
-            Ok(Exit::Ok)
+        Command::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("création de {}", dir.display()))?;
+            cli::write_man_pages(&dir)
+                .with_context(|| format!("écriture des pages de manuel dans {}", dir.display()))?;
+            say!("Pages de manuel écrites dans {}", dir.display());
+            Exit::Ok
         }
-    }
+        Command::Man { dir: None } => {
+            let page = cli::man_page().context("écriture de la page de manuel")?;
+            let _ = std::io::stdout().write_all(&page);
+            Exit::Ok
+        }
+    })
 }
 
-/// The clock (`SVGAUTO_NOW` pins it, for tests).
-fn clock() -> anyhow::Result<Box<dyn clock::Clock>> {
-    clock::from_env().map_err(anyhow::Error::msg)
+/// `svgauto run`: Ctrl-C asks the run to stop cleanly (a second one ends
+/// the process), a progress bar on a terminal, or the plan of a dry run.
+fn run(request: RunRequest) -> anyhow::Result<Exit> {
+    let clock = clock::from_env()?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: the user insists.
+            std::process::exit(Exit::Interrupted.code());
+        }
+        warn!("svgauto : interruption demandée ; fin propre des sauvegardes en cours…");
+    })
+    .context("installation du gestionnaire de Ctrl-C")?;
+    let progress: Box<dyn Progress> = if request.progress && std::io::stderr().is_terminal() {
+        Box::new(Bar::new())
+    } else {
+        Box::new(Hidden)
+    };
+    let opts = request.options;
+    if let Some(format) = request.dry_run {
+        let plan = pipeline::dry_run(&opts, clock.as_ref())?;
+        match format {
+            Format::Json => say!("{}", serde_json::to_string_pretty(&plan)?),
+            Format::Text => say_raw!("{}", plan.render()),
+        }
+        return Ok(Exit::Ok);
+    }
+    let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
+    for l in &out.lines {
+        say!("{l}");
+    }
+    for w in &out.warnings {
+        warn!("svgauto : {w}");
+    }
+    Ok(out.exit)
 }
 
 /// Prints what a command said and returns how it ends; then, once, the

@@ -186,6 +186,62 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
     None
 }
 
+/// The groups of modules that reach each other (strongly connected
+/// components of more than one module, Tarjan's algorithm): every module
+/// caught in some cycle, group by group.
+fn tangled(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct State<'a> {
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        groups: Vec<Vec<String>>,
+    }
+    fn connect<'a>(s: &mut State<'a>, m: &'a str) {
+        let i = s.index.len();
+        s.index.insert(m, i);
+        s.low.insert(m, i);
+        s.stack.push(m);
+        for to in &s.edges[m] {
+            let to = to.as_str();
+            if !s.index.contains_key(to) {
+                connect(s, to);
+                let l = s.low[m].min(s.low[to]);
+                s.low.insert(m, l);
+            } else if s.stack.contains(&to) {
+                let l = s.low[m].min(s.index[to]);
+                s.low.insert(m, l);
+            }
+        }
+        if s.low[m] == s.index[m] {
+            let mut group = Vec::new();
+            while let Some(x) = s.stack.pop() {
+                group.push(x.to_owned());
+                if x == m {
+                    break;
+                }
+            }
+            if group.len() > 1 {
+                group.sort();
+                s.groups.push(group);
+            }
+        }
+    }
+    let mut s = State {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        groups: Vec::new(),
+    };
+    for m in edges.keys() {
+        if !s.index.contains_key(m.as_str()) {
+            connect(&mut s, m);
+        }
+    }
+    s.groups
+}
+
 fn shown(edges: &BTreeMap<String, BTreeSet<String>>) -> String {
     edges
         .iter()
@@ -204,9 +260,15 @@ fn no_import_cycle_between_top_level_modules() {
     let edges = graph(&src);
     println!("{}", shown(&edges));
     if let Some(cycle) = find_cycle(&edges) {
+        let groups: Vec<String> = tangled(&edges)
+            .iter()
+            .map(|g| format!("{} modules: {}", g.len(), g.join(", ")))
+            .collect();
         panic!(
-            "import cycle between top-level modules of src/: {}\n\nthe whole graph:\n{}",
+            "import cycle between top-level modules of src/: {}\n\
+             modules caught in cycles:\n{}\n\nthe whole graph:\n{}",
             cycle.join(" → "),
+            groups.join("\n"),
             shown(&edges)
         );
     }

@@ -1,5 +1,10 @@
-//! The subcommands other than the run.
+//! The subcommands other than the run, one module each, and what two of
+//! them share (`safeguard`: the save before a restore; `settle`: whether a
+//! file dropped for `import` is still being copied). A command takes options
+//! already validated (`options.rs`), never a clap type, and returns what it
+//! has to say (`exit::Said`) or a typed error.
 
+pub mod hold;
 pub mod import;
 pub mod restore;
 pub mod safeguard;

@@ -29,12 +29,12 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{self, Compression, IoBudget, Job, Manifest};
+use crate::archive::{self, Manifest};
 use crate::base::{Base, DOCUMENTS};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::restore::Guard;
-use crate::run::compression_pool;
+use crate::run::save::{SoloPool, saveable};
 use crate::scan::{self, DossierScan};
 use crate::sys::lock;
 
@@ -47,8 +47,11 @@ pub const DIR: &str = "AvantRemontee";
 /// same command may have refreshed one), and the command's clock (the
 /// folder's name, the archive's backup time).
 pub struct Safeguard<'a> {
+    /// The base restored into.
     pub base: &'a Base,
+    /// Its catalog.
     pub catalog: &'a Catalog,
+    /// The command's clock.
     pub clock: &'a dyn Clock,
 }
 
@@ -95,31 +98,15 @@ impl Safeguard<'_> {
         } else {
             scan::scan_dossier_at(code, live, documents, now)
         };
-        let identity = match (&scan.identity, &scan.walk_error) {
-            (Err(why), _) | (Ok(_), Some(why)) => return Err(why.clone()),
-            (Ok(id), None) => id,
-        };
+        let identity = saveable(&scan).map_err(|e| e.to_string())?;
         let (target, created) = self
             .target(code)
             .map_err(|(path, e)| format!("Ecriture impossible de {} : {e}.", path.display()))?;
-        let (pool, _) = compression_pool(settings.run.threads);
-        let io = IoBudget::new(settings.run.io_jobs);
-        let job = Job {
-            scan: &scan,
-            identity,
-            target: &target,
-            compression: Compression::of(&settings.archive),
-            pool: &pool,
-            inline_small: false,
-            backup_time: self.clock.now(),
-            io: &io,
-            on_bytes: &|_| {},
-            documents_included: documents,
-            // The only copy of this state once the restore is done: read
-            // back before it counts.
-            verify: true,
-        };
-        if let Err(e) = archive::write(&job) {
+        // The only copy of this state once the restore is done: read back
+        // before it counts.
+        let pool = SoloPool::new(settings);
+        let ctx = pool.context(settings, self.clock, documents, true);
+        if let Err(e) = ctx.write(&scan, identity, &target, &()) {
             // The folders this save created, deepest first, as they were.
             for d in &created {
                 let _ = fs::remove_dir(d);

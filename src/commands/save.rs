@@ -31,52 +31,23 @@
 //! catalog: the archive stays in place, the missing record is said, and
 //! the batch saves the dossier again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::archive::{self, Compression, IoBudget, Job};
+use chrono::{DateTime, Local};
+
 use crate::base::{
-    Base, CLOSING_DIR, EXCHANGE_DIR, Kind, LOCK_FILE, display_path, read_identity, target_dir,
+    Base, CLOSING_DIR, EXCHANGE_DIR, Kind, Rights, display_path, read_identity, target_dir,
     valid_code,
 };
-use crate::catalog::{Catalog, EventRecord};
-use crate::cli::Event;
+use crate::catalog::{Catalog, CatalogError, EventRecord};
 use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::exit::{Exit, Said};
-use crate::report::{self, IN_USE};
+use crate::options::Event;
+use crate::report;
+use crate::run::check_target;
+use crate::run::save::{Saved, SoloPool, save_dossier};
 use crate::run::select::case_twin_message;
-use crate::run::{check_target, compression_pool};
-use crate::scan;
-use crate::sys::lock::{self, LockError};
-
-impl Event {
-    /// The name stored in the catalog.
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::Exit => "exit",
-            Event::ProviderExchange => "provider-exchange",
-            Event::Closing => "closing",
-        }
-    }
-
-    /// The event in the original product's words.
-    pub fn label(self) -> &'static str {
-        match self {
-            Event::Exit => "à la sortie du dossier",
-            Event::ProviderExchange => "avant réception d'un échange prestataire",
-            Event::Closing => "avant clôture du dossier",
-        }
-    }
-
-    /// The setting that enables it.
-    pub fn setting(self) -> &'static str {
-        match self {
-            Event::Exit => "events.on_exit",
-            Event::ProviderExchange => "events.before_provider_exchange",
-            Event::Closing => "events.before_closing",
-        }
-    }
-}
 
 /// `svgauto save --base B --user U --dossier C --event E`.
 pub fn save_command(
@@ -87,10 +58,6 @@ pub fn save_command(
     event: Event,
     clock: &dyn Clock,
 ) -> Result<Said, CommandError> {
-    let fatal = |msg: String| Said {
-        lines: vec![Err(msg)],
-        exit: Exit::Fatal,
-    };
     if !valid_code(dossier) {
         return Ok(fatal(format!(
             "code de dossier invalide : {dossier:?} (1 à 32 caractères parmi A-Z a-z 0-9 _ -)"
@@ -99,53 +66,113 @@ pub fn save_command(
     let base = Base::open(base, workstation)?;
     base.check_outside_dossiers()?;
     let rights = base.rights(user)?;
-    let settings = &base.effective.settings;
-    let enabled = match event {
-        Event::Exit => settings.events.on_exit,
-        Event::ProviderExchange => settings.events.before_provider_exchange,
-        Event::Closing => settings.events.before_closing,
-    };
-    if !enabled {
-        let layer = base
-            .effective
-            .sources
-            .iter()
-            .find(|(k, _, _)| k == event.setting())
-            .map(|(_, _, l)| l.to_string())
-            .unwrap_or_default();
-        return Ok(Said::from_lines(vec![Ok(format!(
-            "Sauvegarde {} désactivée ({} = false, {layer}) : dossier {dossier} non sauvegardé.",
-            event.label(),
-            event.setting(),
-        ))]));
+    if let Some(said) = disabled(&base, event, dossier) {
+        return Ok(said);
     }
     let dir = base.dossiers_dir().join(dossier);
-    let failed = |message: String| {
-        Said::from_lines(vec![Err(report::dossier_line(
-            dossier,
-            &format!("Echec du traitement. {message}"),
-        ))])
+    if let Some(said) = refused(&base, &rights, user, dossier, &dir) {
+        return Ok(said);
+    }
+
+    // A catalog of a newer svgauto stops `save` before anything is written
+    // (exit 2), as it stops a run: the archive could not be recorded.
+    Catalog::refuse_newer(&base.state_dir())?;
+    let folder = event_folder(&base, event, clock.now())?;
+    let target = folder.join(crate::base::file_name(dossier));
+    let archive_rel = display_path(&target, &base.root);
+
+    let result = save_locked(&base, &dir, dossier, &target, clock);
+    let done = Done {
+        at: clock.now().to_rfc3339(),
+        dossier,
+        event,
+        user,
+        archive_rel: &archive_rel,
     };
-    match std::fs::symlink_metadata(&dir) {
+    let recorded = done.record(&base, &result);
+    let mut said = match &result {
+        Ok(_) => Said::from_lines(vec![Ok(format!(
+            "{} (sauvegarde {} : {archive_rel})",
+            report::dossier_line(dossier, "Traitement réussi"),
+            event.label()
+        ))]),
+        Err(message) => failed(dossier, message),
+    };
+    if let Err(e) = recorded {
+        said.lines.push(Err(format!(
+            "attention : sauvegarde non enregistrée au catalogue ({e}) ; le traitement sauvegardera ce dossier à nouveau"
+        )));
+    }
+    Ok(said)
+}
+
+/// A message that stops `save` before anything is done (exit 2).
+fn fatal(msg: String) -> Said {
+    Said {
+        lines: vec![Err(msg)],
+        exit: Exit::Fatal,
+    }
+}
+
+/// The dossier's error line (exit 1).
+fn failed(dossier: &str, message: &str) -> Said {
+    Said::from_lines(vec![Err(report::dossier_line(
+        dossier,
+        &format!("Echec du traitement. {message}"),
+    ))])
+}
+
+/// What `save` says when the event's setting disables it (exit 0), naming
+/// the layer that does.
+fn disabled(base: &Base, event: Event, dossier: &str) -> Option<Said> {
+    let events = &base.effective.settings.events;
+    let enabled = match event {
+        Event::Exit => events.on_exit,
+        Event::ProviderExchange => events.before_provider_exchange,
+        Event::Closing => events.before_closing,
+    };
+    if enabled {
+        return None;
+    }
+    let layer = base
+        .effective
+        .sources
+        .iter()
+        .find(|(k, _, _)| k == event.setting())
+        .map(|(_, _, l)| l.to_string())
+        .unwrap_or_default();
+    Some(Said::from_lines(vec![Ok(format!(
+        "Sauvegarde {} désactivée ({} = false, {layer}) : dossier {dossier} non sauvegardé.",
+        event.label(),
+        event.setting(),
+    ))]))
+}
+
+/// What `save` says when the dossier `dir` is not one it may save: missing
+/// (exit 2), a link, not in the collaborator's rights, a case twin (exit
+/// 1), an étalon, test or non-transferable dossier (exit 0).
+fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) -> Option<Said> {
+    match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_symlink() => {
             // As in the batch: a link in place of a dossier is not followed.
-            return Ok(failed(
-                "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé."
-                    .into(),
+            return Some(failed(
+                dossier,
+                "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé.",
             ));
         }
         Ok(m) if m.is_dir() => {}
-        _ => return Ok(fatal(format!("dossier introuvable : {}", dir.display()))),
+        _ => return Some(fatal(format!("dossier introuvable : {}", dir.display()))),
     }
     if !rights.allows(dossier) {
-        return Ok(failed(format!(
-            "Le collaborateur {user} n'a pas les droits sur ce dossier."
-        )));
+        return Some(failed(
+            dossier,
+            &format!("Le collaborateur {user} n'a pas les droits sur ce dossier."),
+        ));
     }
     // The dossier's own flags hold for events too: a template or test
     // dossier is not backed up, a non-transferable one never leaves its
     // server (`backup.dir` may be a NAS).
-    if let Ok(id) = read_identity(&dir, dossier) {
+    if let Ok(id) = read_identity(dir, dossier) {
         let not_saved = match (id.kind, id.transferable) {
             (Kind::Etalon, _) => Some("dossier étalon"),
             (Kind::Test, _) => Some("dossier de test"),
@@ -153,7 +180,7 @@ pub fn save_command(
             _ => None,
         };
         if let Some(what) = not_saved {
-            return Ok(Said::from_lines(vec![Ok(format!(
+            return Some(Said::from_lines(vec![Ok(format!(
                 "Dossier {dossier} non sauvegardé : {what}, jamais sauvegardé, ni par le traitement ni sur évènement."
             ))]));
         }
@@ -162,21 +189,23 @@ pub fn save_command(
     // case would share its archive on a backup folder that ignores case.
     let twins = case_twins_of(&base.dossiers_dir(), dossier);
     if !twins.is_empty() {
-        return Ok(failed(case_twin_message(dossier, &twins)));
+        return Some(failed(dossier, &case_twin_message(dossier, &twins)));
     }
+    None
+}
 
-    // A catalog of a newer svgauto stops `save` before anything is written
-    // (exit 2), as it stops a run: the archive could not be recorded.
-    Catalog::refuse_newer(&base.state_dir())?;
-    let now = clock.now();
+/// The folder the event's archive goes to, checked outside `dossiers/` and
+/// created: `exit` writes where a run at `now` would (the rotation
+/// folder), the others into `EchangePrest/` and `Cloture/`.
+fn event_folder(base: &Base, event: Event, now: DateTime<Local>) -> Result<PathBuf, CommandError> {
     let backup_dir = base.backup_dir();
     let folder = match event {
-        Event::Exit => target_dir(&backup_dir, settings.backup.subdir, now),
+        Event::Exit => target_dir(&backup_dir, base.effective.settings.backup.subdir, now),
         Event::ProviderExchange => backup_dir.join(EXCHANGE_DIR),
         Event::Closing => backup_dir.join(CLOSING_DIR),
     };
     match event {
-        Event::Exit => check_target(&base, &folder)?,
+        Event::Exit => check_target(base, &folder)?,
         Event::ProviderExchange | Event::Closing => base.check_folder_outside_dossiers(
             &format!(
                 "le répertoire des sauvegardes {} (paramètre {}, sous backup.dir)",
@@ -190,63 +219,63 @@ pub fn save_command(
         path: folder.clone(),
         source,
     })?;
-    let target = folder.join(crate::base::file_name(dossier));
-    let archive_rel = display_path(&target, &base.root);
+    Ok(folder)
+}
 
-    let result = save_locked(&base, &dir, dossier, &target, clock);
-    let at = clock.now().to_rfc3339();
-    // `save` does not hold the run lock: it never rebuilds the catalog, and
-    // a catalog it cannot write does not undo an archive that is in place —
-    // it is said, and the batch, not knowing of this backup, saves the
-    // dossier again.
-    let recorded = Catalog::open_without_rebuild(&base.state_dir()).and_then(|catalog| {
+/// An event backup done, good or failed, as the catalog records it.
+struct Done<'a> {
+    at: String,
+    dossier: &'a str,
+    event: Event,
+    user: &'a str,
+    /// The archive's path as recorded (relative to the base).
+    archive_rel: &'a str,
+}
+
+impl Done<'_> {
+    /// Records the event in the catalog's `event` table and, for a good
+    /// `exit`, as the dossier's last backup; one transaction. `save` does
+    /// not hold the run lock: it never rebuilds the catalog, and a catalog
+    /// it cannot write does not undo an archive that is in place — it is
+    /// said, and the batch, not knowing of this backup, saves the dossier
+    /// again.
+    fn record(&self, base: &Base, result: &Result<Saved, String>) -> Result<(), CatalogError> {
+        let catalog = Catalog::open_without_rebuild(&base.state_dir())?;
         let tx = catalog.transaction()?;
-        match &result {
-            Ok((fingerprint, bytes_out)) => {
-                if event == Event::Exit {
+        let (at, dossier, name) = (&self.at, self.dossier, self.event.name());
+        match result {
+            Ok(saved) => {
+                let bytes_out = saved.written.bytes_out;
+                if self.event == Event::Exit {
                     catalog.record_success(
                         dossier,
                         None,
-                        fingerprint,
-                        &at,
-                        &archive_rel,
-                        *bytes_out,
+                        &saved.scan.fingerprint.recorded(),
+                        at,
+                        self.archive_rel,
+                        bytes_out,
                     )?;
                 }
                 catalog.record_event(&EventRecord {
-                    at: &at,
+                    at,
                     code: dossier,
-                    event: event.name(),
-                    user,
-                    archive: &archive_rel,
-                    result: Ok(*bytes_out),
+                    event: name,
+                    user: self.user,
+                    archive: self.archive_rel,
+                    result: Ok(bytes_out),
                 })?;
             }
             Err(message) => catalog.record_event(&EventRecord {
-                at: &at,
+                at,
                 code: dossier,
-                event: event.name(),
-                user,
-                archive: &archive_rel,
+                event: name,
+                user: self.user,
+                archive: self.archive_rel,
                 result: Err(message),
             })?,
         }
         catalog.commit(tx)
-    });
-    let mut said = match &result {
-        Ok(_) => Said::from_lines(vec![Ok(format!(
-            "{} (sauvegarde {} : {archive_rel})",
-            report::dossier_line(dossier, "Traitement réussi"),
-            event.label()
-        ))]),
-        Err(message) => failed(message.clone()),
-    };
-    if let Err(e) = recorded {
-        said.lines.push(Err(format!(
-            "attention : sauvegarde non enregistrée au catalogue ({e}) ; le traitement sauvegardera ce dossier à nouveau"
-        )));
     }
-    Ok(said)
 }
 
 /// The other dossiers under `dossiers_dir` that the batch or an event could
@@ -271,51 +300,18 @@ fn case_twins_of(dossiers_dir: &Path, code: &str) -> Vec<String> {
 }
 
 /// Takes the dossier's lock, scans it under the lock and writes its
-/// archive: the fingerprint saved and the archive's size, or the French
-/// sentence saying why not.
+/// archive ([`save_dossier`], as the batch does, on a pool of its own,
+/// without reading it back: `save` has no `--verify`): the fingerprint
+/// saved and the archive's size, or the French sentence saying why not.
 fn save_locked(
     base: &Base,
     dir: &Path,
     code: &str,
     target: &Path,
     clock: &dyn Clock,
-) -> Result<(String, u64), String> {
+) -> Result<Saved, String> {
     let settings = &base.effective.settings;
-    let lock = match lock::try_exclusive(&dir.join(LOCK_FILE)) {
-        Ok(h) => h,
-        Err(LockError::Busy) => return Err(IN_USE.into()),
-        Err(LockError::Io(e)) => {
-            return Err(format!("Verrouillage impossible ({LOCK_FILE}) : {e}."));
-        }
-    };
-    let include_documents = settings.backup.include_documents;
-    let now = lock
-        .file_system_now()
-        .unwrap_or_else(std::time::SystemTime::now);
-    let scan = scan::scan_dossier_at(code, dir, include_documents, now);
-    let identity = match (&scan.identity, &scan.walk_error) {
-        (Err(msg), _) => return Err(msg.clone()),
-        (Ok(_), Some(msg)) => return Err(format!("{msg}.")),
-        (Ok(id), None) => id,
-    };
-    let (pool, _) = compression_pool(settings.run.threads);
-    let io = IoBudget::new(settings.run.io_jobs);
-    let job = Job {
-        scan: &scan,
-        identity,
-        target,
-        compression: Compression::of(&settings.archive),
-        pool: &pool,
-        inline_small: false,
-        backup_time: clock.now(),
-        io: &io,
-        on_bytes: &|_| {},
-        documents_included: include_documents,
-        verify: false,
-    };
-    let written = archive::write(&job).map_err(|e| e.to_string())?;
-    if let Some(incomplete) = scan.incomplete() {
-        return Err(incomplete);
-    }
-    Ok((scan.fingerprint.recorded(), written.bytes_out))
+    let pool = SoloPool::new(settings);
+    let ctx = pool.context(settings, clock, settings.backup.include_documents, false);
+    save_dossier(&ctx, code, dir, target, &()).map_err(|e| e.to_string())
 }

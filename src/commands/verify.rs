@@ -5,18 +5,40 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
+
 use crate::archive::read::{Checked, Damage, check};
 use crate::exit::{Exit, Said};
 
+/// Why `verify` could not judge anything (exit 2).
+#[derive(Debug, Error)]
+pub enum VerifyError {
+    /// A file or folder named on the command line could not be read.
+    #[error("{} : {error}", path.display())]
+    Unreadable {
+        /// As named (or found under a folder named).
+        path: PathBuf,
+        /// What the system said; part of the message, not a separate cause.
+        error: io::Error,
+    },
+    /// The folders named hold no archive.
+    #[error("aucune archive .SVG à vérifier")]
+    NothingToVerify,
+}
+
 /// The archives named on the command line: files as given, folders walked
 /// for `B*.SVG` (any case), sorted.
-pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn collect(args: &[PathBuf]) -> Result<Vec<PathBuf>, VerifyError> {
+    let unreadable = |path: &Path| {
+        let path = path.to_owned();
+        move |error| VerifyError::Unreadable { path, error }
+    };
     let mut out = Vec::new();
     for a in args {
-        let meta = fs::metadata(a).map_err(|e| format!("{} : {e}", a.display()))?;
+        let meta = fs::metadata(a).map_err(unreadable(a))?;
         if meta.is_dir() {
             let mut found = Vec::new();
-            walk(a, &mut found).map_err(|e| format!("{} : {e}", a.display()))?;
+            walk(a, &mut found).map_err(unreadable(a))?;
             found.sort();
             out.extend(found);
         } else {
@@ -90,11 +112,11 @@ pub fn verify_file(path: &Path) -> Verdict {
 
 /// `svgauto verify`: every archive, in parallel; one line each: `OK`,
 /// `ENDOMMAGÉE` or `REFUSÉE` (see [`Verdict`]); exit 1 unless all are OK.
-pub fn verify_command(paths: &[PathBuf]) -> Result<Said, String> {
+pub fn verify_command(paths: &[PathBuf]) -> Result<Said, VerifyError> {
     use rayon::prelude::*;
     let files = collect(paths)?;
     if files.is_empty() {
-        return Err("aucune archive .SVG à vérifier".into());
+        return Err(VerifyError::NothingToVerify);
     }
     let verdicts: Vec<_> = files.par_iter().map(|f| (f, verify_file(f))).collect();
     let exit = if verdicts.iter().all(|(_, v)| matches!(v, Verdict::Ok(_))) {

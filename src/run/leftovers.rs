@@ -3,23 +3,77 @@
 //! again, [`crate::state::Why::Interrupted`]); `status` and the dry run say
 //! which the next run will see.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::base::{CLOSING_DIR, EXCHANGE_DIR};
+use crate::base::{CLOSING_DIR, EXCHANGE_DIR, LOCK_FILE};
+use crate::catalog::{Catalog, CatalogError};
+use crate::sys::lock::{self, LockError};
+
+/// What a killed run or `save` left behind: partial archives, claimed by
+/// the run `run` (it holds the base's run lock). A partial whose dossier is
+/// locked right now is being written by a `save`: left alone. The others
+/// are removed under their dossier's lock (so a `save` cannot start writing
+/// one in between) — but first recorded in the catalog as in-progress
+/// markers when they are the batch's own, so a run killed right after
+/// removing them does not forget that those dossiers were under way (they
+/// are redone first, their line says "reprise"). Returns the codes of the
+/// batch's own partials removed.
+pub fn claim_leftovers(
+    catalog: &Catalog,
+    run: i64,
+    backup_dir: &Path,
+    dossiers_dir: &Path,
+) -> Result<HashSet<String>, CatalogError> {
+    let free: Vec<(Partial, Option<lock::Held>)> = find_partials(backup_dir)
+        .into_iter()
+        .filter_map(|p| {
+            match lock::try_exclusive(&dossiers_dir.join(&p.code).join(LOCK_FILE)) {
+                Ok(held) => Some((p, Some(held))),
+                Err(LockError::Busy) => None,
+                // A dossier folder that is gone has no lock to take: its
+                // partial is removed all the same.
+                Err(LockError::Io(_)) => {
+                    (!dossiers_dir.join(&p.code).is_dir()).then_some((p, None))
+                }
+            }
+        })
+        .collect();
+    mark_in_progress(catalog, run, free.iter().map(|(p, _)| p))?;
+    // Each lock is let go once its partial is removed.
+    Ok(free
+        .into_iter()
+        .filter(|(p, _held)| fs::remove_file(&p.path).is_ok() && !p.event)
+        .map(|(p, _)| p.code)
+        .collect())
+}
+
+/// Marks the batch's own partials' dossiers in progress in `run`, in one
+/// transaction (none when there are none).
+fn mark_in_progress<'a>(
+    catalog: &Catalog,
+    run: i64,
+    partials: impl Iterator<Item = &'a Partial>,
+) -> Result<(), CatalogError> {
+    let own: Vec<&Partial> = partials.filter(|p| !p.event).collect();
+    if own.is_empty() {
+        return Ok(());
+    }
+    let tx = catalog.transaction()?;
+    for p in own {
+        catalog.mark_in_progress(&p.code, run)?;
+    }
+    catalog.commit(tx)
+}
 
 /// The codes of the batch's own `.partial` files left by a run that died,
 /// as the next run will see them (`status`, `run --dry-run`): a partial
 /// whose dossier is locked right now is a `save` at work, not a leftover.
-pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> std::collections::HashSet<String> {
+pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> HashSet<String> {
     find_partials(backup_dir)
         .into_iter()
-        .filter(|p| {
-            !p.event
-                && !crate::sys::lock::in_use(
-                    &dossiers_dir.join(&p.code).join(crate::base::LOCK_FILE),
-                )
-        })
+        .filter(|p| !p.event && !lock::in_use(&dossiers_dir.join(&p.code).join(LOCK_FILE)))
         .map(|p| p.code)
         .collect()
 }
@@ -27,7 +81,9 @@ pub fn leftovers(backup_dir: &Path, dossiers_dir: &Path) -> std::collections::Ha
 /// A `B<CODE>.SVG.partial` left in the backup folder.
 #[derive(Debug, Clone)]
 pub struct Partial {
+    /// The dossier's code, from the file's name.
     pub code: String,
+    /// The file.
     pub path: PathBuf,
     /// In `EchangePrest/` or `Cloture/`: left by an event backup.
     pub event: bool,

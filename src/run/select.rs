@@ -29,15 +29,22 @@ use crate::state::{Skip, Why};
 pub struct Rules<'a> {
     /// `--all`: every dossier, modified or not.
     pub force_all: bool,
+    /// `backup.modified_only`: only what changed since its last backup.
     pub modified_only: bool,
+    /// `backup.dossiers`: originals, copies or both.
     pub dossiers: DossierSet,
+    /// The collaborator running the batch.
     pub user: &'a str,
+    /// His rights.
     pub rights: &'a Rights,
 }
 
+/// What selection decides for one dossier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// To save, and why.
     Save(Why),
+    /// Not concerned, and why.
     Skip(Skip),
     /// An error line in the report, with its French message.
     Fail(String),
@@ -46,9 +53,13 @@ pub enum Decision {
 /// The facts about one dossier that selection needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
+    /// Its `dossier.toml`, or what is wrong with it.
     pub identity: &'a Result<Identity, String>,
+    /// The first folder or file its walk could not read.
     pub walk_error: Option<&'a str>,
+    /// Its fingerprint now.
     pub fingerprint: &'a Fingerprint,
+    /// What the catalog remembers of it.
     pub state: Option<&'a DossierState>,
     /// In progress in the catalog, or a `.partial` left behind.
     pub interrupted: bool,
@@ -72,7 +83,12 @@ pub enum LastArchive {
     Missing,
     /// A file of another size than the one written: emptied, truncated or
     /// replaced after the backup (sizes in bytes).
-    Altered { found: u64, recorded: u64 },
+    Altered {
+        /// The size on disk.
+        found: u64,
+        /// The size written.
+        recorded: u64,
+    },
 }
 
 impl LastArchive {
@@ -134,6 +150,8 @@ pub fn case_twin_message(code: &str, twins: &[String]) -> String {
     )
 }
 
+/// Decides one dossier (see the module's documentation for the order of
+/// the rules).
 pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
     let id = match f.identity {
         Ok(id) => id,

@@ -49,6 +49,8 @@
 //! least one dossier needs attention; `2` the status could not be established (base, settings or
 //! catalog unreadable).
 
+mod render;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -60,6 +62,7 @@ use crate::catalog::{Catalog, DossierState, LastResult};
 use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::exit::{Exit, Said};
+use crate::options::Format;
 use crate::restore;
 use crate::run;
 use crate::run::select::{self, Decision, Facts, LastArchive, Rules};
@@ -253,12 +256,13 @@ pub struct StatusReport {
     pub all_backed_up: bool,
 }
 
-/// `svgauto status --base B [--json] [--stale-days N]`.
+/// `svgauto status --base B [--json] [--stale-days N]`: the status in
+/// `format` ([`StatusReport::render`] for [`Format::Text`]).
 pub fn status_command(
     base: &Path,
     workstation: Option<&Path>,
     stale_days: u32,
-    json: bool,
+    format: Format,
     clock: &dyn Clock,
 ) -> Result<Said, CommandError> {
     let report = status(base, workstation, stale_days, clock.now())?;
@@ -267,10 +271,11 @@ pub fn status_command(
     } else {
         Exit::DossierErrors
     };
-    let lines = if json {
-        vec![serde_json::to_string_pretty(&report).expect("the status serializes")]
-    } else {
-        report.render()
+    let lines = match format {
+        Format::Json => {
+            vec![serde_json::to_string_pretty(&report).expect("the status serializes")]
+        }
+        Format::Text => report.render(),
     };
     Ok(Said {
         lines: lines.into_iter().map(Ok).collect(),
@@ -312,17 +317,7 @@ pub fn status(
     // A `.partial` left by a run that died says "interrupted", as it does to
     // the next run.
     let leftovers = crate::run::leftovers::leftovers(&base.backup_dir(), &dossiers_dir);
-    // Restores' temporary trees: while a run, restore or import holds the
-    // base, they may be its own, at work.
-    let mut temp: HashMap<String, Vec<String>> = HashMap::new();
-    if !run_active {
-        for (code, p) in restore::temp_trees(&dossiers_dir) {
-            let rel = p.strip_prefix(&base.root).unwrap_or(&p);
-            temp.entry(code)
-                .or_default()
-                .push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
+    let mut temp = restore_trees(&base, run_active);
     let all = Rights::All;
     let cx = Context {
         now,
@@ -368,73 +363,10 @@ pub fn status(
     orphan_restore_leftovers.sort_by(|a, b| a.code.cmp(&b.code));
     dossiers.sort_by(|a, b| a.code.cmp(&b.code));
 
-    // What would stop the run before it saves anything, in its own words.
     let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
-    let mut base_attention = Vec::new();
-    let stops = |kind, e: &dyn std::fmt::Display| BaseProblem {
-        kind,
-        message: format!("le traitement s'arrêterait (code 2) : {e}"),
-    };
-    if let Err(e) = base.check_outside_dossiers().and_then(|()| {
-        run::check_target(
-            &base,
-            &target_dir(&base.backup_dir(), settings.backup.subdir, now),
-        )
-    }) {
-        base_attention.push(stops(BaseAttention::InsideDossiers, &e));
-    }
-    if let Err(e) = run::check_archives_present(&base.backup_dir(), &archives) {
-        base_attention.push(stops(BaseAttention::ArchivesGone, &e));
-    }
-    if let Err(e) = run::check_dossiers_present(&dossiers_dir, &states, |c| here.contains(c)) {
-        base_attention.push(stops(BaseAttention::DossiersGone, &e));
-    }
-
-    let mut deleted: Vec<DeletedDossier> = states
-        .iter()
-        .filter(|(code, st)| {
-            !here.contains(code.as_str())
-                && (st.last_archive.is_some() || st.last_backup_at.is_some())
-        })
-        .map(|(code, st)| DeletedDossier {
-            code: code.clone(),
-            last_backup_at: st.last_backup_at.clone(),
-            last_archive: st.last_archive.clone(),
-            archive_present: present_of(last_archive(code)),
-        })
-        .collect();
-    deleted.sort_by(|a, b| a.code.cmp(&b.code));
-
-    let mut totals = Totals {
-        dossiers: dossiers.len(),
-        deleted: deleted.len(),
-        restore_leftovers: orphan_restore_leftovers.len(),
-        attention: orphan_restore_leftovers.len(),
-        ..Totals::default()
-    };
-    for d in &dossiers {
-        *match d.state {
-            State::UpToDate => &mut totals.up_to_date,
-            State::Modified => &mut totals.modified,
-            State::Stale => &mut totals.stale,
-            State::NeverSaved => &mut totals.never_saved,
-            State::Invalid => &mut totals.invalid,
-            State::Excluded => &mut totals.excluded,
-        } += 1;
-        for a in &d.attention {
-            match a {
-                Attention::Error => totals.errors += 1,
-                Attention::Interrupted => totals.interrupted += 1,
-                Attention::ArchiveMissing => totals.archive_missing += 1,
-                Attention::RestoreLeftover => totals.restore_leftovers += 1,
-                Attention::ArchiveAltered => totals.archive_altered += 1,
-                Attention::NeverSaved | Attention::Invalid | Attention::Stale => {}
-            }
-        }
-        if !d.attention.is_empty() {
-            totals.attention += 1;
-        }
-    }
+    let base_attention = base_problems(&base, now, &states, &archives, &here);
+    let deleted = deleted_dossiers(&states, &archives, &here);
+    let totals = Totals::count(&dossiers, deleted.len(), orphan_restore_leftovers.len());
     Ok(StatusReport {
         base: base.root.display().to_string(),
         now: now.to_rfc3339(),
@@ -448,6 +380,117 @@ pub fn status(
         orphan_restore_leftovers,
         totals,
     })
+}
+
+/// The dossiers the catalog has saved (or tried to) that are no longer
+/// under `dossiers/` (`here`), by code.
+fn deleted_dossiers(
+    states: &HashMap<String, DossierState>,
+    archives: &HashMap<String, LastArchive>,
+    here: &HashSet<&str>,
+) -> Vec<DeletedDossier> {
+    let mut deleted: Vec<DeletedDossier> = states
+        .iter()
+        .filter(|(code, st)| {
+            !here.contains(code.as_str())
+                && (st.last_archive.is_some() || st.last_backup_at.is_some())
+        })
+        .map(|(code, st)| DeletedDossier {
+            code: code.clone(),
+            last_backup_at: st.last_backup_at.clone(),
+            last_archive: st.last_archive.clone(),
+            archive_present: present_of(archives.get(code).copied().unwrap_or_default()),
+        })
+        .collect();
+    deleted.sort_by(|a, b| a.code.cmp(&b.code));
+    deleted
+}
+
+/// Restores' temporary trees left in `dossiers/`, by code, relative to the
+/// base with `/`. None while a run, restore or import holds the base: they
+/// may be its own, at work.
+fn restore_trees(base: &Base, run_active: bool) -> HashMap<String, Vec<String>> {
+    let mut temp: HashMap<String, Vec<String>> = HashMap::new();
+    if !run_active {
+        for (code, p) in restore::temp_trees(&base.dossiers_dir()) {
+            let rel = p.strip_prefix(&base.root).unwrap_or(&p);
+            temp.entry(code)
+                .or_default()
+                .push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    temp
+}
+
+/// What would stop the run before it saves anything, in its own words
+/// (the run's own checks); `here`: the codes under `dossiers/`.
+fn base_problems(
+    base: &Base,
+    now: DateTime<Local>,
+    states: &HashMap<String, DossierState>,
+    archives: &HashMap<String, LastArchive>,
+    here: &HashSet<&str>,
+) -> Vec<BaseProblem> {
+    let settings = &base.effective.settings;
+    let dossiers_dir = base.dossiers_dir();
+    let mut base_attention = Vec::new();
+    let stops = |kind, e: &dyn std::fmt::Display| BaseProblem {
+        kind,
+        message: format!("le traitement s'arrêterait (code 2) : {e}"),
+    };
+    if let Err(e) = base.check_outside_dossiers().and_then(|()| {
+        run::check_target(
+            base,
+            &target_dir(&base.backup_dir(), settings.backup.subdir, now),
+        )
+    }) {
+        base_attention.push(stops(BaseAttention::InsideDossiers, &e));
+    }
+    if let Err(e) = run::check_archives_present(&base.backup_dir(), archives) {
+        base_attention.push(stops(BaseAttention::ArchivesGone, &e));
+    }
+    if let Err(e) = run::check_dossiers_present(&dossiers_dir, states, |c| here.contains(c)) {
+        base_attention.push(stops(BaseAttention::DossiersGone, &e));
+    }
+    base_attention
+}
+
+impl Totals {
+    /// The totals of `dossiers`, with `deleted` dossiers and `orphans`
+    /// (codes not under `dossiers/` with restores' trees left).
+    fn count(dossiers: &[DossierStatus], deleted: usize, orphans: usize) -> Totals {
+        let mut totals = Totals {
+            dossiers: dossiers.len(),
+            deleted,
+            restore_leftovers: orphans,
+            attention: orphans,
+            ..Totals::default()
+        };
+        for d in dossiers {
+            *match d.state {
+                State::UpToDate => &mut totals.up_to_date,
+                State::Modified => &mut totals.modified,
+                State::Stale => &mut totals.stale,
+                State::NeverSaved => &mut totals.never_saved,
+                State::Invalid => &mut totals.invalid,
+                State::Excluded => &mut totals.excluded,
+            } += 1;
+            for a in &d.attention {
+                match a {
+                    Attention::Error => totals.errors += 1,
+                    Attention::Interrupted => totals.interrupted += 1,
+                    Attention::ArchiveMissing => totals.archive_missing += 1,
+                    Attention::RestoreLeftover => totals.restore_leftovers += 1,
+                    Attention::ArchiveAltered => totals.archive_altered += 1,
+                    Attention::NeverSaved | Attention::Invalid | Attention::Stale => {}
+                }
+            }
+            if !d.attention.is_empty() {
+                totals.attention += 1;
+            }
+        }
+        totals
+    }
 }
 
 /// Whether an archive is on disk, as the JSON says it (`None`: none
@@ -472,7 +515,6 @@ fn assess(
     twins: &[String],
     cx: &Context<'_>,
 ) -> DossierStatus {
-    let archive_present = present_of(last_archive);
     let marked = leftover || st.is_some_and(|st| st.in_progress_run.is_some());
     // The run's own rule says what it leaves out.
     let decision = select::decide(
@@ -499,7 +541,6 @@ fn assess(
         _ => None,
     };
     let saved_fp = st.and_then(|st| st.fingerprint.as_deref());
-    let never_saved = saved_fp.is_none();
     let covered = excluded.is_none() && invalid.is_none();
     let modified_since = saved_fp
         .filter(|_| covered)
@@ -507,82 +548,26 @@ fn assess(
     let last_backup = st
         .and_then(|st| st.last_backup_at.as_deref())
         .and_then(parse_time);
-    // No time is trusted beyond now. A backup recorded in the future (the
-    // clock was wrong then) tells nothing about when the changes began: the
-    // oldest time in the dossier stands for it (the careful side).
     let unsaved_since = match (modified_since, last_backup) {
-        (Some(true), Some(last)) if last > cx.now => {
-            Some(first_change_after(s, DateTime::<Local>::MIN_UTC.into(), cx.now).unwrap_or(cx.now))
-        }
-        (Some(true), Some(last)) => Some(first_change_after(s, last, cx.now).unwrap_or(last)),
+        (Some(true), Some(last)) => Some(unsaved_since(s, last, cx.now)),
         _ => None,
     };
-    let stale = unsaved_since.is_some_and(|t| cx.now - t > TimeDelta::days(cx.stale_days.into()));
-    let last_result = if marked {
-        Some(if cx.run_active {
-            LastRun::Running
-        } else {
-            LastRun::Interrupted
-        })
-    } else {
-        st.and_then(|st| st.last_result).map(|r| match r {
-            LastResult::Ok => LastRun::Ok,
-            LastResult::Error => LastRun::Error,
-            LastResult::Deferred => LastRun::Deferred,
-        })
-    };
-    let mut attention = Vec::new();
-    if invalid.is_some() {
-        attention.push(Attention::Invalid);
-    } else if covered {
-        if never_saved {
-            attention.push(Attention::NeverSaved);
-        }
-        if stale {
-            attention.push(Attention::Stale);
-        }
-        if last_result == Some(LastRun::Error) {
-            attention.push(Attention::Error);
-        }
-        if last_result == Some(LastRun::Interrupted) {
-            attention.push(Attention::Interrupted);
-        }
-        if archive_present == Some(false) {
-            attention.push(Attention::ArchiveMissing);
-        }
-        // A run writing its new archive right now is not an altered one.
-        if matches!(last_archive, LastArchive::Altered { .. })
-            && last_result != Some(LastRun::Running)
-        {
-            attention.push(Attention::ArchiveAltered);
-        }
-    }
-    let state = if excluded.is_some() {
-        State::Excluded
-    } else if invalid.is_some() {
-        State::Invalid
-    } else if never_saved {
-        State::NeverSaved
-    } else if stale {
-        State::Stale
-    } else if modified_since == Some(true) {
-        State::Modified
-    } else {
-        State::UpToDate
-    };
+    let last_result = last_run(marked, cx.run_active, st);
     let id = s.identity.as_ref().ok();
-    DossierStatus {
+    let mut d = DossierStatus {
         code: s.code.clone(),
         name: id.and_then(|i| i.name.clone()),
         status: id.map(|i| i.status),
         kind: id.map(|i| i.kind),
         transferable: id.map(|i| i.transferable),
-        state,
+        // Both said once every other field is known, below.
+        state: State::UpToDate,
+        attention: Vec::new(),
         excluded,
         invalid,
         last_backup_at: st.and_then(|st| st.last_backup_at.clone()),
         last_archive: st.and_then(|st| st.last_archive.clone()),
-        archive_present,
+        archive_present: present_of(last_archive),
         archive_altered: match last_archive {
             LastArchive::Altered { found, recorded } => Some(Altered { found, recorded }),
             _ => None,
@@ -593,10 +578,94 @@ fn assess(
         last_result,
         modified_since,
         unsaved_since: unsaved_since.map(|t| t.to_rfc3339()),
-        never_saved,
-        stale,
+        never_saved: saved_fp.is_none(),
+        stale: unsaved_since.is_some_and(|t| cx.now - t > TimeDelta::days(cx.stale_days.into())),
         restore_leftovers: Vec::new(),
-        attention,
+    };
+    d.attention = d.needs_attention();
+    d.state = d.standing();
+    d
+}
+
+/// Since when a dossier modified since its backup at `last` holds changes
+/// no backup has. No time is trusted beyond now: a backup recorded in the
+/// future (the clock was wrong then) tells nothing about when the changes
+/// began, and the oldest time in the dossier stands for it (the careful
+/// side).
+fn unsaved_since(s: &DossierScan, last: DateTime<Local>, now: DateTime<Local>) -> DateTime<Local> {
+    if last > now {
+        first_change_after(s, DateTime::<Local>::MIN_UTC.into(), now).unwrap_or(now)
+    } else {
+        first_change_after(s, last, now).unwrap_or(last)
+    }
+}
+
+/// The last result of the batch for a dossier: under way or interrupted
+/// when `marked` (in progress in the catalog, or a `.partial` left), as a
+/// run holds the base or not; else what the catalog recorded.
+fn last_run(marked: bool, run_active: bool, st: Option<&DossierState>) -> Option<LastRun> {
+    if marked {
+        return Some(if run_active {
+            LastRun::Running
+        } else {
+            LastRun::Interrupted
+        });
+    }
+    st.and_then(|st| st.last_result).map(|r| match r {
+        LastResult::Ok => LastRun::Ok,
+        LastResult::Error => LastRun::Error,
+        LastResult::Deferred => LastRun::Deferred,
+    })
+}
+
+impl DossierStatus {
+    /// Why it needs attention, from what is known of it (restores' trees
+    /// left behind are added by the caller): nothing for a dossier the
+    /// batch does not cover.
+    fn needs_attention(&self) -> Vec<Attention> {
+        let mut attention = Vec::new();
+        if self.invalid.is_some() {
+            attention.push(Attention::Invalid);
+        } else if self.excluded.is_none() {
+            if self.never_saved {
+                attention.push(Attention::NeverSaved);
+            }
+            if self.stale {
+                attention.push(Attention::Stale);
+            }
+            if self.last_result == Some(LastRun::Error) {
+                attention.push(Attention::Error);
+            }
+            if self.last_result == Some(LastRun::Interrupted) {
+                attention.push(Attention::Interrupted);
+            }
+            if self.archive_present == Some(false) {
+                attention.push(Attention::ArchiveMissing);
+            }
+            // A run writing its new archive right now is not an altered one.
+            if self.archive_altered.is_some() && self.last_result != Some(LastRun::Running) {
+                attention.push(Attention::ArchiveAltered);
+            }
+        }
+        attention
+    }
+
+    /// Where it stands, the first of these that holds: excluded, invalid,
+    /// never saved, stale, modified, up to date.
+    fn standing(&self) -> State {
+        if self.excluded.is_some() {
+            State::Excluded
+        } else if self.invalid.is_some() {
+            State::Invalid
+        } else if self.never_saved {
+            State::NeverSaved
+        } else if self.stale {
+            State::Stale
+        } else if self.modified_since == Some(true) {
+            State::Modified
+        } else {
+            State::UpToDate
+        }
     }
 }
 
@@ -633,411 +702,6 @@ fn parse_time(s: &str) -> Option<DateTime<Local>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Local))
-}
-
-/// `2026-11-28 21:00`, local time; what the catalog holds if it is not a
-/// time.
-fn show_time(s: &str) -> String {
-    parse_time(s).map_or_else(|| s.to_owned(), short)
-}
-
-fn short(t: DateTime<Local>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
-}
-
-/// "changed and not saved for more than N days", as the totals and the
-/// reasons say it.
-fn stale_words(days: u32, plural: bool) -> String {
-    let (modifie, sauve) = if plural {
-        ("modifié(s)", "sauvegardé(s)")
-    } else {
-        ("modifié", "sauvegardé")
-    };
-    match days {
-        0 => format!("{modifie} et non {sauve}"),
-        1 => format!("{modifie} et non {sauve} depuis plus d'un jour"),
-        n => format!("{modifie} et non {sauve} depuis plus de {n} jours"),
-    }
-}
-
-/// `n` dossiers excluded for `reason`, in the totals' words.
-fn excluded_count(reason: Skip, n: usize) -> String {
-    let (one, many) = match reason {
-        Skip::Etalon => ("étalon", "étalons"),
-        Skip::Test => ("test", "tests"),
-        Skip::NonTransferable => ("non transférable", "non transférables"),
-        Skip::Original => (
-            "original : backup.dossiers = copies",
-            "originaux : backup.dossiers = copies",
-        ),
-        Skip::Copie => (
-            "copie : backup.dossiers = originals",
-            "copies : backup.dossiers = originals",
-        ),
-        Skip::Unchanged => ("non modifié", "non modifiés"),
-    };
-    format!("{n} {}", if n > 1 { many } else { one })
-}
-
-fn excluded_order(reason: Skip) -> u8 {
-    match reason {
-        Skip::Etalon => 0,
-        Skip::Test => 1,
-        Skip::NonTransferable => 2,
-        Skip::Original => 3,
-        Skip::Copie => 4,
-        Skip::Unchanged => 5,
-    }
-}
-
-fn excluded_words(reason: Skip) -> &'static str {
-    match reason {
-        Skip::Etalon => "exclu du traitement (étalon)",
-        Skip::Test => "exclu du traitement (test)",
-        Skip::NonTransferable => "exclu du traitement (non transférable)",
-        Skip::Original => "exclu du traitement (original ; backup.dossiers = copies)",
-        Skip::Copie => "exclu du traitement (copie ; backup.dossiers = originals)",
-        Skip::Unchanged => "non modifié",
-    }
-}
-
-impl DossierStatus {
-    /// The RÉSULTAT column.
-    fn result_text(&self) -> String {
-        if let Some(m) = &self.invalid {
-            return m.clone();
-        }
-        if let Some(r) = self.excluded {
-            return excluded_words(r).to_owned();
-        }
-        match self.last_result {
-            Some(LastRun::Ok) => "réussi".into(),
-            Some(LastRun::Error) => format!(
-                "en erreur : {}",
-                self.last_error.as_deref().unwrap_or("(sans message)")
-            ),
-            Some(LastRun::Deferred) => "reporté".into(),
-            Some(LastRun::Interrupted) => "interrompu".into(),
-            Some(LastRun::Running) => "en cours".into(),
-            None => "—".into(),
-        }
-    }
-
-    /// Why it needs attention, in French, one sentence per reason.
-    fn reasons(&self, stale_days: u32) -> Vec<String> {
-        self.attention
-            .iter()
-            .map(|a| match a {
-                Attention::NeverSaved => "jamais sauvegardé".to_owned(),
-                Attention::Invalid => self.invalid.clone().unwrap_or_default(),
-                Attention::Stale => {
-                    let last = self.last_backup_at.as_deref().map(show_time);
-                    let since = self.unsaved_since.as_deref().map(show_time);
-                    let mut s = stale_words(stale_days, false);
-                    if let Some(last) = &last {
-                        s.push_str(&format!(" (dernière sauvegarde le {last}"));
-                        match since.filter(|since| since != last) {
-                            Some(since) => s.push_str(&format!(", modifié depuis le {since})")),
-                            None => s.push(')'),
-                        }
-                    }
-                    s
-                }
-                Attention::Error => format!(
-                    "en erreur au dernier traitement : {}",
-                    self.last_error.as_deref().unwrap_or("(sans message)")
-                ),
-                Attention::Interrupted => {
-                    "sauvegarde interrompue (le prochain traitement la reprend en premier)"
-                        .to_owned()
-                }
-                Attention::ArchiveMissing => format!(
-                    "archive absente : {} (le prochain traitement sauvegarde le dossier à nouveau)",
-                    self.last_archive.as_deref().unwrap_or("?")
-                ),
-                Attention::RestoreLeftover => leftover_words(&self.restore_leftovers),
-                Attention::ArchiveAltered => {
-                    let sizes = self.archive_altered.map_or_else(String::new, |a| {
-                        format!(
-                            " : {} octet(s) au lieu des {} écrits",
-                            a.found, a.recorded
-                        )
-                    });
-                    format!(
-                        "archive modifiée ou tronquée depuis la sauvegarde : {}{sizes} (le prochain traitement sauvegarde le dossier à nouveau)",
-                        self.last_archive.as_deref().unwrap_or("?")
-                    )
-                }
-            })
-            .collect()
-    }
-}
-
-/// Why restores' temporary trees need attention, naming them.
-fn leftover_words(paths: &[String]) -> String {
-    format!(
-        "reste d'une remontée non supprimé : {} (le prochain traitement, la prochaine remontée ou importation réessaie ; s'il reste, supprimez-le à la main)",
-        paths.join(", ")
-    )
-}
-
-impl StatusReport {
-    /// The status as text, for a person: a table by code, what needs
-    /// attention and why, the dossiers deleted from the base, the totals
-    /// and the verdict.
-    pub fn render(&self) -> Vec<String> {
-        let now = parse_time(&self.now).map_or_else(|| self.now.clone(), short);
-        let mut out = vec![format!(
-            "État des sauvegardes de la base {} au {now}",
-            self.base
-        )];
-        if self.run_in_progress {
-            out.push(
-                "Un traitement est en cours sur cette base : cet état change pendant qu'il avance."
-                    .into(),
-            );
-        }
-        for p in &self.base_attention {
-            out.push(format!("Attention : {}", p.message));
-        }
-        out.push(String::new());
-        if self.dossiers.is_empty() {
-            out.push("Aucun dossier dans la base.".into());
-        } else {
-            let mut rows = vec![
-                [
-                    "",
-                    "CODE",
-                    "NOM",
-                    "STATUT",
-                    "TYPE",
-                    "DERNIÈRE SAUVEGARDE",
-                    "ARCHIVE",
-                    "MODIFIÉ DEPUIS",
-                    "RÉSULTAT",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
-            ];
-            for d in &self.dossiers {
-                rows.push(vec![
-                    // One character whatever the rows, so the table does
-                    // not shift when the first `!` appears.
-                    if d.attention.is_empty() { " " } else { "!" }.into(),
-                    d.code.clone(),
-                    d.name.clone().unwrap_or_else(|| "—".into()),
-                    d.status.map_or("?", status_word).into(),
-                    type_word(d),
-                    d.last_backup_at
-                        .as_deref()
-                        .map_or_else(|| "jamais".into(), show_time),
-                    archive_cell(d.last_archive.as_deref(), d.archive_present)
-                        + if d.archive_altered.is_some() {
-                            " (MODIFIÉE)"
-                        } else {
-                            ""
-                        },
-                    match d.modified_since {
-                        Some(true) => "oui",
-                        Some(false) => "non",
-                        None => "—",
-                    }
-                    .into(),
-                    d.result_text(),
-                ]);
-            }
-            out.extend(table(&rows));
-        }
-        let attention: Vec<&DossierStatus> = self
-            .dossiers
-            .iter()
-            .filter(|d| !d.attention.is_empty())
-            .collect();
-        if !attention.is_empty() || !self.orphan_restore_leftovers.is_empty() {
-            out.push(String::new());
-            out.push("Dossiers à surveiller :".into());
-            for d in attention {
-                out.push(format!(
-                    "  {} : {}",
-                    d.code,
-                    d.reasons(self.stale_days).join(" ; ")
-                ));
-            }
-            for o in &self.orphan_restore_leftovers {
-                out.push(format!(
-                    "  {} : absent de dossiers/ ; {}",
-                    o.code,
-                    leftover_words(&o.paths)
-                ));
-            }
-        }
-        if !self.deleted.is_empty() {
-            out.push(String::new());
-            out.push("Supprimés de la base (leur dernière sauvegarde reste) :".into());
-            let mut rows = vec![
-                ["CODE", "DERNIÈRE SAUVEGARDE", "ARCHIVE"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
-            for d in &self.deleted {
-                rows.push(vec![
-                    d.code.clone(),
-                    d.last_backup_at
-                        .as_deref()
-                        .map_or_else(|| "jamais".into(), show_time),
-                    archive_cell(d.last_archive.as_deref(), d.archive_present),
-                ]);
-            }
-            out.extend(table(&rows).into_iter().map(|l| format!("  {l}")));
-        }
-        out.push(String::new());
-        out.extend(self.totals_lines());
-        out
-    }
-
-    fn totals_lines(&self) -> Vec<String> {
-        let t = &self.totals;
-        let mut parts = vec![format!("{} à jour", t.up_to_date)];
-        let mut add = |n: usize, words: String| {
-            if n > 0 {
-                parts.push(format!("{n} {words}"));
-            }
-        };
-        add(
-            t.modified,
-            "modifié(s) depuis leur dernière sauvegarde".into(),
-        );
-        add(t.stale, stale_words(self.stale_days, true));
-        add(t.never_saved, "jamais sauvegardé(s)".into());
-        add(t.invalid, "invalide(s) ou illisible(s)".into());
-        // Which exclusions, counted: "2 exclu(s) du traitement (1 étalon, 1 test)".
-        let mut reasons: Vec<(Skip, usize)> = Vec::new();
-        for r in self.dossiers.iter().filter_map(|d| d.excluded) {
-            match reasons.iter_mut().find(|(x, _)| *x == r) {
-                Some((_, n)) => *n += 1,
-                None => reasons.push((r, 1)),
-            }
-        }
-        reasons.sort_by_key(|(r, _)| excluded_order(*r));
-        let reasons: Vec<String> = reasons
-            .iter()
-            .map(|(r, n)| excluded_count(*r, *n))
-            .collect();
-        add(
-            t.excluded,
-            format!("exclu(s) du traitement ({})", reasons.join(", ")),
-        );
-        let mut out = vec![format!("{} dossier(s) : {}", t.dossiers, parts.join(", "))];
-        let mut problems = Vec::new();
-        if t.errors > 0 {
-            problems.push(format!("{} en erreur au dernier traitement", t.errors));
-        }
-        if t.interrupted > 0 {
-            problems.push(format!("{} sauvegarde(s) interrompue(s)", t.interrupted));
-        }
-        if t.archive_missing > 0 {
-            problems.push(format!("{} archive(s) absente(s)", t.archive_missing));
-        }
-        if t.restore_leftovers > 0 {
-            problems.push(format!(
-                "{} reste(s) de remontée à supprimer",
-                t.restore_leftovers
-            ));
-        }
-        if t.archive_altered > 0 {
-            problems.push(format!(
-                "{} archive(s) modifiée(s) ou tronquée(s)",
-                t.archive_altered
-            ));
-        }
-        if !problems.is_empty() {
-            out.push(format!("Problèmes : {}", problems.join(", ")));
-        }
-        if t.deleted > 0 {
-            out.push(format!(
-                "{} dossier(s) supprimé(s) de la base, sauvegarde conservée",
-                t.deleted
-            ));
-        }
-        out.push(if self.all_backed_up {
-            "Tout est sauvegardé.".into()
-        } else if self.nothing_to_watch {
-            format!(
-                "Rien à surveiller ; {} dossier(s) modifié(s) depuis leur dernière sauvegarde, que le prochain traitement sauvegardera.",
-                t.modified
-            )
-        } else if self.base_attention.is_empty() {
-            format!("À surveiller : {} dossier(s).", t.attention)
-        } else if t.attention == 0 {
-            "À surveiller : la base (voir « Attention » plus haut).".into()
-        } else {
-            format!(
-                "À surveiller : la base (voir « Attention » plus haut) et {} dossier(s).",
-                t.attention
-            )
-        });
-        out
-    }
-}
-
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Original => "original",
-        Status::Copie => "copie",
-    }
-}
-
-fn type_word(d: &DossierStatus) -> String {
-    let kind = match d.kind {
-        None => return "?".into(),
-        Some(Kind::Normal) => "normal",
-        Some(Kind::Etalon) => "étalon",
-        Some(Kind::Test) => "test",
-    };
-    match (d.kind, d.transferable) {
-        (Some(Kind::Normal), Some(false)) => "non transférable".into(),
-        (_, Some(false)) => format!("{kind}, non transférable"),
-        _ => kind.into(),
-    }
-}
-
-fn archive_cell(archive: Option<&str>, present: Option<bool>) -> String {
-    match (archive, present) {
-        (None, _) => "—".into(),
-        (Some(a), Some(false)) => format!("{a} (ABSENTE)"),
-        (Some(a), _) => a.into(),
-    }
-}
-
-/// Aligned columns, two spaces apart, padded by characters (names have
-/// accents); the last column is not padded.
-fn table(rows: &[Vec<String>]) -> Vec<String> {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|r| {
-            let mut line = String::new();
-            for (c, cell) in r.iter().enumerate() {
-                if c > 0 {
-                    line.push_str("  ");
-                }
-                line.push_str(cell);
-                if c + 1 < r.len() {
-                    let pad = widths[c] - cell.chars().count();
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            line.trim_end().to_owned()
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1350,14 +1014,5 @@ mod tests {
         assert_eq!(d.excluded, Some(Skip::Etalon));
         assert!(d.attention.is_empty() && d.never_saved);
         assert_eq!(d.modified_since, None);
-    }
-
-    #[test]
-    fn columns_are_padded_by_characters() {
-        let rows = vec![
-            vec!["NOM".to_owned(), "X".to_owned()],
-            vec!["Études".to_owned(), "Y".to_owned()],
-        ];
-        assert_eq!(table(&rows), ["NOM     X", "Études  Y"]);
     }
 }
