@@ -167,13 +167,12 @@ fn assert_manifest_names_every_file(base: &Base, code: &str, extracted: &std::pa
         strings.iter().any(|s| s == code),
         "{code}: the manifest does not name the dossier\n{text}"
     );
-    let missing: Vec<String> = base
-        .dossier_tree(code, false)
-        .into_iter()
-        .filter(|(_, n)| matches!(n, Node::File(_)))
-        .map(|(rel, _)| rel)
+    let dossier = base.dossier_snapshot(code, false);
+    let missing: Vec<String> = dossier
+        .files()
+        .into_keys()
         .filter(|rel| !strings.iter().any(|s| s == rel))
-        .map(|rel| show(&rel))
+        .map(show)
         .collect();
     assert!(
         missing.is_empty(),

@@ -490,7 +490,7 @@ fn with_file(mut snap: Snapshot, rel: &str, bytes: &[u8]) -> Snapshot {
         rel.to_owned(),
         Item::File {
             bytes: bytes.to_vec(),
-            mtime: SystemTime::UNIX_EPOCH + Duration::new(ADDED_S as u64, ADDED_NS),
+            mtime: Some(SystemTime::UNIX_EPOCH + Duration::new(ADDED_S as u64, ADDED_NS)),
         },
     );
     snap
