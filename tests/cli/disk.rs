@@ -456,12 +456,13 @@ fn parallel_writers_on_a_full_disk_each_dossier_saved_whole_or_in_error() {
 
 /// The report on the disk that fills up, as it is by default: while one
 /// dossier's `.partial` fills the disk, the report line of another that
-/// just failed cannot get its page, and the run used to stop there with
-/// exit 2 ("rapport de traitement impossible à écrire"), the dossiers not
-/// yet started "reportés" — although the report had room again as soon as
-/// that `.partial` was removed. Timing-dependent: the run is repeated.
+/// just failed cannot get its page; the line is kept and written once the
+/// `.partial` is removed, and the run goes on: exit 1, every dossier saved
+/// or in error for want of room. Timing-dependent: the run is repeated.
+/// (Regression: the run stopped there with exit 2, "rapport de traitement
+/// impossible à écrire", the dossiers not yet started "reportés".)
 #[test]
-fn report_line_lost_while_a_partial_fills_the_disk_stops_the_run() {
+fn a_report_line_that_meets_a_full_disk_is_written_later_and_the_run_goes_on() {
     let (base, disk) = base_on_a_small_disk();
     let codes = prepare_parallel_run_on_a_full_disk(&base, &disk);
     let sauve = base.sauve();
@@ -753,13 +754,13 @@ fn catalog_disk_fills_up_during_the_run_exit_2_and_nothing_claimed() {
 }
 
 /// The report of a run stopped by a full catalog counts in its summary
-/// only dossiers it lists: here it said "5 / 40 dossier(s) traité(s)" and
-/// "35 dossier(s) reporté(s)" above three lines — the dossiers whose
-/// catalog transaction failed are counted as saved, and the dossiers never
-/// started as "reportés", without a line (DESIGN.md §7: one line per
-/// dossier concerned).
+/// only dossiers it lists (DESIGN.md §7: one line per dossier concerned).
+/// (Regression: it said "5 / 40 dossier(s) traité(s)" and "35 dossier(s)
+/// reporté(s)" above three lines — the dossiers whose catalog transaction
+/// failed counted as saved, and the dossiers never started as "reportés",
+/// without a line.)
 #[test]
-fn catalog_full_mid_run_report_summary_counts_dossiers_it_does_not_list() {
+fn a_run_stopped_by_a_full_catalog_counts_in_its_summary_only_the_dossiers_it_lists() {
     let CatalogFillsUp {
         base, out, disk, ..
     } = catalog_fills_up_during_a_run();
@@ -796,12 +797,12 @@ fn catalog_full_mid_run_report_summary_counts_dossiers_it_does_not_list() {
 
 /// The catalog's disk full before the run, or filling up during it: the
 /// message says in French that the disk is full, names the catalog, and
-/// gives SQLite's cause once. It read "catalogue …: disk I/O error: Error
-/// code 4874: disk I/O error" (SQLITE_IOERR_SHMSIZE: the `-shm` could not
-/// be allocated) and "catalogue …: database or disk is full: Error code 13:
-/// database or disk is full".
+/// gives SQLite's cause once. (Regression: it read "catalogue …: disk I/O
+/// error: Error code 4874: disk I/O error" (SQLITE_IOERR_SHMSIZE: the
+/// `-shm` could not be allocated) and "catalogue …: database or disk is
+/// full: Error code 13: database or disk is full".)
 #[test]
-fn catalog_full_disk_message_is_unclear_and_repeats_its_cause() {
+fn a_full_catalog_disk_is_said_plainly_naming_the_catalog_with_its_cause_once() {
     let check = |out: &Out, catalog: &Path| {
         ends_with(out, 2);
         out.stderr_has(&[&catalog.display().to_string(), "Espace disque insuffisant"]);
@@ -1088,12 +1089,13 @@ fn catalog_of_zeroes_is_set_aside_and_rebuilt() {
 }
 
 /// A sound SQLite database, but another program's: none of svgauto's
-/// tables. It was taken as the catalog: svgauto created its tables in it,
-/// said nothing, and set nothing aside (`Catalog::open_at` runs the
-/// `CREATE TABLE IF NOT EXISTS` schema before checking the tables are
-/// svgauto's, so the check never sees them missing).
+/// tables. It is set aside and rebuilt like any unreadable catalog, and
+/// said. (Regression: it was taken as the catalog: svgauto created its
+/// tables in it, said nothing, and set nothing aside — `Catalog::open_at`
+/// ran the `CREATE TABLE IF NOT EXISTS` schema before checking the tables
+/// were svgauto's, so the check never saw them missing.)
 #[test]
-fn another_sqlite_database_is_silently_adopted_as_the_catalog() {
+fn another_programs_sqlite_database_is_set_aside_and_rebuilt_not_adopted() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::remove_file(p).unwrap();
         let db = rusqlite::Connection::open(p).unwrap();
@@ -1106,12 +1108,12 @@ fn another_sqlite_database_is_silently_adopted_as_the_catalog() {
 }
 
 /// A sound SQLite database with svgauto's table names but not its columns:
-/// set aside and rebuilt, but the file kept aside was no longer the one
-/// found — `Catalog::open_at` had switched it to WAL and created the
-/// missing tables (`run`, `restore`, `event`) in it before deciding it was
-/// not svgauto's.
+/// set aside and rebuilt, the file kept aside byte for byte as it was
+/// found. (Regression: the file kept aside was no longer the one found —
+/// `Catalog::open_at` had switched it to WAL and created the missing tables
+/// (`run`, `restore`, `event`) in it before deciding it was not svgauto's.)
 #[test]
-fn foreign_catalog_is_written_into_before_being_set_aside() {
+fn a_foreign_catalog_is_set_aside_byte_for_byte_as_found() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::remove_file(p).unwrap();
         let db = rusqlite::Connection::open(p).unwrap();
@@ -1124,11 +1126,12 @@ fn foreign_catalog_is_written_into_before_being_set_aside() {
 }
 
 /// Catalogs found unreadable one after another, maybe within the same
-/// second: each bad file is kept aside, none replaces another. The name
-/// `catalog.sqlite.illisible-YYYYMMDD-HHMMSS` has no `-2` as the reports
-/// have, and the rename replaced the earlier file of the same second.
+/// second: each bad file is kept aside, none replaces another.
+/// (Regression: the name `catalog.sqlite.illisible-YYYYMMDD-HHMMSS` had no
+/// `-2` as the reports have, and the rename replaced the earlier file of
+/// the same second.)
 #[test]
-fn catalogs_set_aside_in_the_same_second_overwrite_each_other() {
+fn catalogs_set_aside_in_the_same_second_are_all_kept() {
     let base = saved_mixed_base();
     let catalog = catalog_path(&base);
     let mut bad = Vec::new();
@@ -1264,11 +1267,11 @@ fn base_toml_truncated_in_a_value() {
 
 /// `base.toml` saved in Windows-1252 by a text editor: an accented comment
 /// is not UTF-8. Exit 2, the message names the file, the line, and says it
-/// is not UTF-8; nothing touched. It read "base.toml : lecture impossible:
-/// stream did not contain valid UTF-8": no line, and "cannot read" for a
-/// file that reads fine.
+/// is not UTF-8; nothing touched. (Regression: it read "base.toml : lecture
+/// impossible: stream did not contain valid UTF-8": no line, and "cannot
+/// read" for a file that reads fine.)
 #[test]
-fn base_toml_not_utf8_message_names_no_line() {
+fn base_toml_not_utf8_is_refused_naming_the_file_and_the_line() {
     let (base, before) = saved_base_with_settings();
     let p = base.root().join("base.toml");
     let mut bytes = b"# Param\xe8tres communs (modifi\xe9s par Mme Lef\xe8vre)\n".to_vec();

@@ -106,8 +106,9 @@ fn run_now(base: &Base) -> Out {
 
 /// The input: a 10-byte file saved, rewritten in the same second
 /// with other bytes of the same size (same size, same mtime, same ctime on
-/// this file system), then a run a second later. Before the fix: nothing
-/// saved, the archive kept the old bytes, `status` said all was saved.
+/// this file system), then a run a second later: the new bytes are saved.
+/// (Regression: nothing saved, the archive kept the old bytes, `status`
+/// said all was saved.)
 #[test]
 fn a_rewrite_within_the_timestamp_tick_is_saved_at_the_next_run() {
     let base = Base::new().collaborator("COMPT", "*");
