@@ -79,14 +79,7 @@ fn traced_run(base: &Base, threads: usize, codes: &[&str], tag: &str) -> RunTrac
         ],
         tag,
     );
-    assert_eq!(
-        t.out.code,
-        Some(0),
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        t.out.cmdline,
-        t.out.stdout,
-        t.out.stderr
-    );
+    t.out.code(0);
     let report = base.report();
     let saved: Vec<String> = codes.iter().map(|c| saved_line(c)).collect();
     report.assert_lines_unordered(&saved);
@@ -138,6 +131,7 @@ fn figures(what: &str, v: &Verdict) {
 /// prove, dossier after dossier. Then a parallel run over it, with a new
 /// dossier beside: the same properties hold whatever the interleaving.
 #[test]
+#[ignore = "needs strace: scripts/test"]
 fn a_power_cut_never_leaves_a_torn_archive_nor_a_record_before_it() {
     strace();
     let (base, codes) = saved_base();
@@ -167,6 +161,7 @@ fn a_power_cut_never_leaves_a_torn_archive_nor_a_record_before_it() {
 /// The checker is not one that cannot fail: a hand-written log, and the
 /// real log of a run with its flushes removed or moved after the rename.
 #[test]
+#[ignore = "needs strace: scripts/test"]
 fn the_checker_catches_a_missing_or_late_flush() {
     // 1. Hand-written: a new archive renamed over the old one.
     let seed = Model::of_paths("/r", &["sauve/BX.SVG", ".svgauto/"]);
@@ -315,14 +310,7 @@ fn traced_restore() -> RestoreTrace {
         &["restore", "--base", &root, archive.to_str().unwrap()],
         "restore",
     );
-    assert_eq!(
-        t.out.code,
-        Some(0),
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        t.out.cmdline,
-        t.out.stdout,
-        t.out.stderr
-    );
+    t.out.code(0);
     assert!(
         fs::read_to_string(base.path("A", "notes.txt")).unwrap() == "à relire\n",
         "the restore brought back the archived notes.txt"
@@ -363,6 +351,7 @@ fn traced_restore() -> RestoreTrace {
 /// extracted tree before the renames that publish it, so a power cut could
 /// lose entries of the new tree; `restore::sync_tree` now does.)
 #[test]
+#[ignore = "needs strace: scripts/test"]
 fn a_power_cut_during_a_restore_leaves_the_old_tree_or_the_new_one_durable() {
     let r = traced_restore();
     let v = check(&r.seed, &r.calls, &r.watch);
@@ -377,6 +366,7 @@ fn a_power_cut_during_a_restore_leaves_the_old_tree_or_the_new_one_durable() {
 /// the model; with every flush of one subfolder taken out, the checker
 /// reports that folder.
 #[test]
+#[ignore = "needs strace: scripts/test"]
 fn the_checker_catches_a_restored_subfolder_never_flushed() {
     let r = traced_restore();
     let new = format!("{}/.svgauto-new-A", r.dossiers);
@@ -436,6 +426,7 @@ fn the_checker_catches_a_restored_subfolder_never_flushed() {
 /// `AvantRemontee/` (which makes the new `<stamp>/` folder durable), or of
 /// the archive's data, the checker reports it.
 #[test]
+#[ignore = "needs strace: scripts/test"]
 fn the_state_saved_before_a_restore_is_durable_before_the_switch() {
     let r = traced_restore();
     let v = check(&r.seed, &r.calls, &r.watch);
