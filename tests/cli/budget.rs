@@ -88,6 +88,7 @@ fn a_bad_duration_is_refused_before_anything() {
 
 #[cfg(unix)]
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn the_dossier_under_way_when_the_budget_runs_out_is_finished_and_the_rest_deferred() {
     let base = base();
     // Big and incompressible, so its archive is under way long enough to be

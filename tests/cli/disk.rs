@@ -11,9 +11,11 @@
 //! catalog is set aside and rebuilt, and then every eligible dossier is
 //! saved again.
 //!
-//! The tmpfs tests need root (`mount -t tmpfs`): CI runs them as root. They
-//! fail, they never skip, when mounting is refused. Linux only (tmpfs,
-//! mount(8), `stat -f`); on other systems the module is not compiled.
+//! The tmpfs tests need root (`mount -t tmpfs`): a plain `cargo test`
+//! ignores them (`needs root`, listed as ignored), `scripts/test` runs them
+//! (`--include-ignored`, as root in CI); run without root, they fail and
+//! say so, they never skip. Linux only (tmpfs, mount(8), `stat -f`); on
+//! other systems the module is not compiled.
 
 #![cfg(target_os = "linux")]
 
@@ -284,6 +286,7 @@ fn base_on_a_small_disk() -> (Base, Tmpfs) {
 /// new backup of the failed ones. Once room is made, the failed dossiers
 /// are saved first ("retry"); then there is nothing to do.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn dossiers_that_do_not_fit_fail_alone_and_are_retried_first() {
     let (base, disk) = base_on_a_small_disk();
     reports_on_another_disk(&base);
@@ -439,6 +442,7 @@ fn assert_each_saved_whole_or_in_error(base: &Base, codes: &[String], before: &S
 /// whole or an "Espace disque insuffisant" error line, the older archive is
 /// intact, no `.partial` is left, exit 1.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn parallel_writers_on_a_full_disk_each_dossier_saved_whole_or_in_error() {
     let (base, disk) = base_on_a_small_disk();
     reports_on_another_disk(&base);
@@ -462,6 +466,7 @@ fn parallel_writers_on_a_full_disk_each_dossier_saved_whole_or_in_error() {
 /// (Regression: the run stopped there with exit 2, "rapport de traitement
 /// impossible à écrire", the dossiers not yet started "reportés".)
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn a_report_line_that_meets_a_full_disk_is_written_later_and_the_run_goes_on() {
     let (base, disk) = base_on_a_small_disk();
     let codes = prepare_parallel_run_on_a_full_disk(&base, &disk);
@@ -508,6 +513,7 @@ fn a_report_line_that_meets_a_full_disk_is_written_later_and_the_run_goes_on() {
 /// the catalog claims no new backup. With room again, the run saves what
 /// was to be saved.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn disk_full_before_the_run_the_report_cannot_be_written_exit_2() {
     let (base, disk) = base_on_a_small_disk();
     base.dossier("A")
@@ -579,6 +585,7 @@ fn names_starting(dir: &Path, prefix: &str) -> Vec<String> {
 /// (a full disk is not a damaged catalog: with room again, the unchanged
 /// dossier is not saved again).
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn catalog_on_a_full_disk_before_the_run_exit_2_and_catalog_kept() {
     let base = Base::new().collaborator("COMPT", "*");
     base.dossier("A")
@@ -676,6 +683,7 @@ fn catalog_fills_up_during_a_run() -> CatalogFillsUp {
 /// rebuilt — and then there is nothing to do. (Regression: the dossiers
 /// whose record failed had no line at all while the summary counted them.)
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn catalog_disk_fills_up_during_the_run_exit_2_and_nothing_claimed() {
     let CatalogFillsUp {
         base,
@@ -760,6 +768,7 @@ fn catalog_disk_fills_up_during_the_run_exit_2_and_nothing_claimed() {
 /// failed counted as saved, and the dossiers never started as "reportés",
 /// without a line.)
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn a_run_stopped_by_a_full_catalog_counts_in_its_summary_only_the_dossiers_it_lists() {
     let CatalogFillsUp {
         base, out, disk, ..
@@ -802,6 +811,7 @@ fn a_run_stopped_by_a_full_catalog_counts_in_its_summary_only_the_dossiers_it_li
 /// `-shm` could not be allocated) and "catalogue …: database or disk is
 /// full: Error code 13: database or disk is full".)
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn a_full_catalog_disk_is_said_plainly_naming_the_catalog_with_its_cause_once() {
     let check = |out: &Out, catalog: &Path| {
         ends_with(out, 2);
@@ -836,6 +846,7 @@ fn a_full_catalog_disk_is_said_plainly_naming_the_catalog_with_its_cause_once() 
 /// exit 2 with a French message naming the folder, nothing written or
 /// lost, nothing recorded; writable again, the run saves what was due.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn backup_folder_read_only_exit_2_and_nothing_lost() {
     let base = with_absolute_backup_dir(Base::new().collaborator("COMPT", "*"));
     let disk = Tmpfs::mount(&base.sauve(), "size=2m");
@@ -882,6 +893,7 @@ fn backup_folder_read_only_exit_2_and_nothing_lost() {
 /// A read-only backup folder where the run must create its rotation
 /// subfolder: exit 2, the message names `backup.dir` and the folder.
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn backup_folder_read_only_rotation_subfolder_exit_2() {
     let base = with_absolute_backup_dir(
         Base::new()
@@ -987,6 +999,7 @@ fn assert_nothing_to_do(base: &Base) {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn missing_catalog_every_dossier_is_saved_again() {
     let base = saved_mixed_base();
     let before = base.stamps();
@@ -1048,6 +1061,7 @@ fn unreadable_catalog_is_set_aside_and_rebuilt(bad: &dyn Fn(&Path)) {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn garbage_catalog_is_set_aside_and_rebuilt() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::write(p, random_bytes(99, 10_000)).unwrap();
@@ -1057,6 +1071,7 @@ fn garbage_catalog_is_set_aside_and_rebuilt() {
 /// Cut in the middle of a page, and after its first page (the schema
 /// alone, every table's pages gone).
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn truncated_catalog_is_set_aside_and_rebuilt() {
     for cut in [|len: usize| len / 2 + 100, |_| 4096] {
         unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
@@ -1071,6 +1086,7 @@ fn truncated_catalog_is_set_aside_and_rebuilt() {
 /// not it is reported, every eligible dossier is saved again, nothing is
 /// wrongly skipped.
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn empty_catalog_file_every_dossier_is_saved_again() {
     let base = saved_mixed_base();
     let before = base.stamps();
@@ -1081,6 +1097,7 @@ fn empty_catalog_file_every_dossier_is_saved_again() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn catalog_of_zeroes_is_set_aside_and_rebuilt() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         let len = fs::metadata(p).unwrap().len() as usize;
@@ -1095,6 +1112,7 @@ fn catalog_of_zeroes_is_set_aside_and_rebuilt() {
 /// ran the `CREATE TABLE IF NOT EXISTS` schema before checking the tables
 /// were svgauto's, so the check never saw them missing.)
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn another_programs_sqlite_database_is_set_aside_and_rebuilt_not_adopted() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::remove_file(p).unwrap();
@@ -1113,6 +1131,7 @@ fn another_programs_sqlite_database_is_set_aside_and_rebuilt_not_adopted() {
 /// `Catalog::open_at` had switched it to WAL and created the missing tables
 /// (`run`, `restore`, `event`) in it before deciding it was not svgauto's.)
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn a_foreign_catalog_is_set_aside_byte_for_byte_as_found() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::remove_file(p).unwrap();
@@ -1312,6 +1331,7 @@ fn workstation_settings_that_are_a_folder() {
 /// (Regression: the run re-saved every dossier onto the local disk, since
 /// each one's last archive was missing.)
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn an_unmounted_backup_folder_is_not_filled_on_the_local_disk() {
     let base = Base::new().collaborator("COMPT", "*");
     for code in ["A", "B", "C"] {

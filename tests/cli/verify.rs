@@ -140,6 +140,7 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn run_with_verify_saves_good_archives() {
     for method in ["zstd", "deflate", "store"] {
         let base = Base::new().collaborator("COMPT", "*").setting(
