@@ -2,11 +2,11 @@
 //! PATH (how the tests find 7-Zip, unzip, strace), a system command that must
 //! succeed, and whether the tests run as root.
 
-use std::fs;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use super::{Base, unique};
+#[cfg(unix)]
+use super::Base;
 
 /// The first of `names` found on the PATH.
 pub fn find_program(names: &[&str]) -> Option<PathBuf> {
@@ -26,8 +26,9 @@ pub fn find_program(names: &[&str]) -> Option<PathBuf> {
 /// Whether the tests run as root (a file we create belongs to uid 0).
 #[cfg(unix)]
 pub fn running_as_root(base: &Base) -> bool {
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
-    let p = base.scratch(&format!("whoami-{}", unique()));
+    let p = base.scratch(&format!("whoami-{}", super::unique()));
     fs::write(&p, "").unwrap();
     let root = fs::metadata(&p).unwrap().uid() == 0;
     fs::remove_file(p).unwrap();
