@@ -15,101 +15,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 use serde::Serialize;
 
-use crate::state::{Skip, Why};
+use crate::state::Outcome;
 
 pub const EOL: &str = if cfg!(windows) { "\r\n" } else { "\n" };
 pub const ERROR_LIST: &str = "Svgauto-DossiersEnErreur.isa";
 pub const IN_USE: &str = "Les données concernées sont utilisées par un utilisateur. Ce ou ces utilisateurs doivent fermer les fenêtres ouvertes.";
-
-/// What happened to one dossier.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    Saved {
-        why: Why,
-        archive: String,
-        bytes_in: u64,
-        bytes_out: u64,
-        files: usize,
-        /// The dossier's fingerprint at this backup.
-        fingerprint: String,
-        /// Things in the dossier that are not archived, and why.
-        skipped: Vec<String>,
-        /// Symbolic links recorded (`path -> target`): the archive holds
-        /// the link, not what it points to.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        links: Vec<String>,
-    },
-    Error {
-        /// Why it was to be saved, if it got that far.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        why: Option<Why>,
-        message: String,
-    },
-    /// Not started: the run was stopped first. Goes first next time.
-    Deferred {
-        why: Why,
-    },
-    Unchanged,
-    Excluded {
-        reason: Skip,
-    },
-}
-
-impl Outcome {
-    /// Is this dossier "concerned" (a line in the text report)?
-    pub fn concerned(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Saved { .. } | Outcome::Error { .. } | Outcome::Deferred { .. }
-        )
-    }
-
-    /// The text after `Dossier X : `, or `None` for dossiers not listed.
-    pub fn text(&self) -> Option<String> {
-        Some(match self {
-            Outcome::Saved {
-                why,
-                skipped,
-                links,
-                ..
-            } => {
-                let mut s = String::from("Traitement réussi");
-                if *why == Why::Interrupted {
-                    s.push_str(
-                        " (reprise : la sauvegarde précédente de ce dossier avait été interrompue)",
-                    );
-                }
-                if *why == Why::ArchiveMissing {
-                    s.push_str(" (l'archive de la sauvegarde précédente avait disparu)");
-                }
-                if *why == Why::ArchiveAltered {
-                    s.push_str(
-                        " (l'archive de la sauvegarde précédente a été modifiée ou tronquée)",
-                    );
-                }
-                if !skipped.is_empty() {
-                    s.push_str(&format!(
-                        " ({} élément(s) non sauvegardé(s) : {})",
-                        skipped.len(),
-                        skipped.join(", ")
-                    ));
-                }
-                if !links.is_empty() {
-                    s.push_str(&format!(
-                        " ({} lien(s) symbolique(s) enregistré(s) comme lien(s), ce qu'ils désignent n'est pas sauvegardé : {})",
-                        links.len(),
-                        links.join(", ")
-                    ));
-                }
-                s
-            }
-            Outcome::Error { message, .. } => format!("Echec du traitement. {message}"),
-            Outcome::Deferred { .. } => "Reporté au prochain traitement".into(),
-            Outcome::Unchanged | Outcome::Excluded { .. } => return None,
-        })
-    }
-}
 
 /// `text` on one line: a file name holding a line break (legal on Linux)
 /// must not split a dossier's line or forge another one in the report, so
@@ -315,6 +225,7 @@ pub fn dossier_line(code: &str, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{Exclusion, SaveReason};
 
     #[test]
     fn a_line_break_in_a_name_stays_on_one_line() {
@@ -342,14 +253,14 @@ mod tests {
         let mut s = Summary::default();
         s.add(&Outcome::Unchanged);
         s.add(&Outcome::Excluded {
-            reason: Skip::Etalon,
+            reason: Exclusion::Etalon,
         });
         s.add(&Outcome::Error {
             why: None,
             message: "x".into(),
         });
         s.add(&Outcome::Saved {
-            why: Why::New,
+            why: SaveReason::New,
             archive: String::new(),
             bytes_in: 0,
             bytes_out: 0,
@@ -370,7 +281,7 @@ mod tests {
     #[test]
     fn lines_read_as_the_original() {
         let o = Outcome::Error {
-            why: Some(Why::Modified),
+            why: Some(SaveReason::Modified),
             message: IN_USE.into(),
         };
         assert_eq!(

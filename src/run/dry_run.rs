@@ -17,9 +17,9 @@ use crate::base::{Base, LOCK_FILE, display_path, target_dir};
 use crate::catalog::{Catalog, CatalogError, DossierState};
 use crate::clock::Clock;
 use crate::notify::Mailer;
-use crate::report::Outcome;
 use crate::scan::DossierScan;
-use crate::state::{Skip, Why};
+use crate::state::Outcome;
+use crate::state::{SaveReason, Skip};
 use crate::sys::lock;
 
 use super::leftovers::leftovers;
@@ -82,7 +82,7 @@ pub struct PlanLine {
     pub order: Option<usize>,
     /// Why it would be saved.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub why: Option<Why>,
+    pub why: Option<SaveReason>,
     /// Why it would not be.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Skip>,
@@ -242,7 +242,7 @@ impl Known<'_> {
             bytes: p.scan.total_bytes,
             files: p.scan.entries.len(),
             in_use,
-            last_error: if p.why == Why::Retry {
+            last_error: if p.why == SaveReason::Retry {
                 last_error
             } else {
                 None
@@ -259,25 +259,25 @@ impl Known<'_> {
                 .unwrap_or("?")
         };
         match p.why {
-            Why::New => "jamais sauvegardé".to_owned(),
-            Why::Modified => "modifié depuis la dernière sauvegarde".to_owned(),
-            Why::Forced if self.opts.force_all => "sauvegarde forcée (--all)".to_owned(),
-            Why::Forced => {
+            SaveReason::New => "jamais sauvegardé".to_owned(),
+            SaveReason::Modified => "modifié depuis la dernière sauvegarde".to_owned(),
+            SaveReason::Forced if self.opts.force_all => "sauvegarde forcée (--all)".to_owned(),
+            SaveReason::Forced => {
                 "tous les dossiers sont sauvegardés (backup.modified_only = false)".to_owned()
             }
-            Why::Retry => format!(
+            SaveReason::Retry => format!(
                 "nouvel essai après l'erreur du traitement précédent : {}",
                 last_error.unwrap_or("?")
             ),
-            Why::Deferred => "reporté par le traitement précédent".to_owned(),
-            Why::Interrupted => {
+            SaveReason::Deferred => "reporté par le traitement précédent".to_owned(),
+            SaveReason::Interrupted => {
                 "reprise : sa sauvegarde précédente avait été interrompue".to_owned()
             }
-            Why::ArchiveMissing => format!(
+            SaveReason::ArchiveMissing => format!(
                 "non modifié, mais l'archive de sa dernière sauvegarde a disparu ({})",
                 last_archive()
             ),
-            Why::ArchiveAltered => {
+            SaveReason::ArchiveAltered => {
                 let (found, recorded) = match self.archives.get(&p.scan.code) {
                     Some(LastArchive::Altered { found, recorded }) => (*found, *recorded),
                     _ => (0, 0),
@@ -295,14 +295,13 @@ impl Known<'_> {
 
 /// The line of a dossier decided without a save.
 fn other_line(s: &DossierScan, outcome: Outcome) -> PlanLine {
+    // Selection decides these without a save: an error line, or a skip.
     let (action, reason, detail) = match outcome {
         Outcome::Error { message, .. } => (Action::Error, None, message),
-        Outcome::Excluded { reason } => (Action::Skip, Some(reason), skip_text(reason).to_owned()),
-        _ => (
-            Action::Skip,
-            Some(Skip::Unchanged),
-            skip_text(Skip::Unchanged).to_owned(),
-        ),
+        other => {
+            let skip = other.skip().unwrap_or(Skip::Unchanged);
+            (Action::Skip, Some(skip), skip.reason().to_owned())
+        }
     };
     PlanLine {
         code: s.code.clone(),
@@ -322,20 +321,6 @@ fn other_line(s: &DossierScan, outcome: Outcome) -> PlanLine {
 /// The dossier's name, from its identity.
 fn name(s: &DossierScan) -> Option<String> {
     s.identity.as_ref().ok().and_then(|i| i.name.clone())
-}
-
-/// Why a dossier is not concerned, in French.
-pub fn skip_text(reason: Skip) -> &'static str {
-    match reason {
-        Skip::Unchanged => "non modifié depuis la dernière sauvegarde",
-        Skip::Etalon => "dossier étalon : jamais sauvegardé par le traitement",
-        Skip::Test => "dossier de test : jamais sauvegardé par le traitement",
-        Skip::NonTransferable => "dossier non transférable : jamais sauvegardé par le traitement",
-        Skip::Original => {
-            "original : seules les copies sont sauvegardées (backup.dossiers = copies)"
-        }
-        Skip::Copie => "copie : seuls les originaux sont sauvegardés (backup.dossiers = originals)",
-    }
 }
 
 impl DryRun {

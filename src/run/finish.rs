@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::clock::Clock;
 use crate::exit::Exit;
 use crate::notify::Sent;
-use crate::report::{Outcome, RunReport, Summary};
+use crate::report::{RunReport, Summary};
+use crate::state::Outcome;
 
 use super::pool::Executed;
 use super::prepare::Setup;

@@ -1,6 +1,6 @@
 //! Leftovers: the `B<CODE>.SVG.partial` files a run that died left in the
 //! backup folder. The run claims and removes them (and saves their dossiers
-//! again, [`crate::state::Why::Interrupted`]); `status` and the dry run say
+//! again, [`crate::state::SaveReason::Interrupted`]); `status` and the dry run say
 //! which the next run will see.
 
 use std::collections::HashSet;

@@ -9,19 +9,19 @@ use std::path::Path;
 
 use crate::base::{Base, Kind, Rights};
 use crate::catalog::DossierState;
-use crate::report::Outcome;
 use crate::scan::{self, DossierScan};
-use crate::state::{Skip, Why};
+use crate::state::Outcome;
+use crate::state::SaveReason;
 
 use super::prepare::Setup;
-use super::select::{self, Decision, Facts, LastArchive, Rules};
+use super::select::{self, Facts, LastArchive, Rules};
 use super::{RunError, RunOptions};
 
 /// One dossier to save, in plan order.
 #[derive(Debug)]
 pub(crate) struct Planned {
     pub scan: DossierScan,
-    pub why: Why,
+    pub why: SaveReason,
 }
 
 /// Every dossier of the base, decided.
@@ -101,16 +101,10 @@ pub(crate) fn select_all(
             last_archive: archives.get(&s.code).copied().unwrap_or_default(),
             case_twins: twins.get(&s.code).map_or(&[], Vec::as_slice),
         };
-        let outcome = match select::decide(facts, rules) {
-            Decision::Save(why) => {
-                plan.todo.push(Planned { scan: s, why });
-                continue;
-            }
-            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
-            Decision::Skip(reason) => Outcome::Excluded { reason },
-            Decision::Fail(message) => Outcome::Error { why: None, message },
-        };
-        plan.decided.push((s, outcome));
+        match Outcome::unsaved(select::decide(facts, rules)) {
+            Ok(outcome) => plan.decided.push((s, outcome)),
+            Err(why) => plan.todo.push(Planned { scan: s, why }),
+        }
     }
     select::order(&mut plan.todo, |p| {
         (p.why, p.scan.total_bytes, p.scan.code.as_str())
@@ -184,7 +178,7 @@ mod tests {
     }
 
     /// The plan's dossiers to save, in order, as (code, why).
-    type Todo<'a> = Vec<(&'a str, Why)>;
+    type Todo<'a> = Vec<(&'a str, SaveReason)>;
     /// The others, as (code, outcome).
     type Decided<'a> = Vec<(&'a str, String)>;
 
@@ -242,7 +236,11 @@ mod tests {
         let (todo, decided) = summary(&plan);
         assert_eq!(
             todo,
-            [("D", Why::Interrupted), ("B", Why::New), ("A", Why::New)]
+            [
+                ("D", SaveReason::Interrupted),
+                ("B", SaveReason::New),
+                ("A", SaveReason::New)
+            ]
         );
         assert_eq!(decided, [("C", "Excluded { reason: Etalon }".to_owned())]);
         // What the run will read: the three dossiers' files, `dossier.toml` included.
@@ -284,7 +282,7 @@ mod tests {
         );
         let plan = plan_of(&base, &states, &HashSet::new());
         let (todo, decided) = summary(&plan);
-        assert_eq!(todo, [("B", Why::Retry), ("N", Why::New)]);
+        assert_eq!(todo, [("B", SaveReason::Retry), ("N", SaveReason::New)]);
         assert_eq!(decided, [("A", "Unchanged".to_owned())]);
     }
 }

@@ -22,7 +22,7 @@ use crossbeam_channel::Sender;
 use crate::archive::{Compression, IoBudget};
 use crate::base::display_path;
 use crate::clock::Clock;
-use crate::report::Outcome;
+use crate::state::Outcome;
 
 use super::RunOptions;
 use super::plan::{Plan, Planned};

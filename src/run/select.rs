@@ -22,7 +22,7 @@ use crate::base::{Identity, Kind, Rights, Status};
 use crate::catalog::{DossierState, LastResult};
 use crate::config::DossierSet;
 use crate::scan::Fingerprint;
-use crate::state::{Skip, Why};
+use crate::state::{Decision, Exclusion, SaveReason, Skip};
 
 /// What the run's settings and arguments say about selection.
 #[derive(Debug, Clone)]
@@ -37,17 +37,6 @@ pub struct Rules<'a> {
     pub user: &'a str,
     /// His rights.
     pub rights: &'a Rights,
-}
-
-/// What selection decides for one dossier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// To save, and why.
-    Save(Why),
-    /// Not concerned, and why.
-    Skip(Skip),
-    /// An error line in the report, with its French message.
-    Fail(String),
 }
 
 /// The facts about one dossier that selection needs.
@@ -158,16 +147,20 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         Err(msg) => return Decision::Fail(msg.clone()),
     };
     match id.kind {
-        Kind::Etalon => return Decision::Skip(Skip::Etalon),
-        Kind::Test => return Decision::Skip(Skip::Test),
+        Kind::Etalon => return Decision::Skip(Skip::Excluded(Exclusion::Etalon)),
+        Kind::Test => return Decision::Skip(Skip::Excluded(Exclusion::Test)),
         Kind::Normal => {}
     }
     if !id.transferable {
-        return Decision::Skip(Skip::NonTransferable);
+        return Decision::Skip(Skip::Excluded(Exclusion::NonTransferable));
     }
     match (rules.dossiers, id.status) {
-        (DossierSet::Originals, Status::Copie) => return Decision::Skip(Skip::Copie),
-        (DossierSet::Copies, Status::Original) => return Decision::Skip(Skip::Original),
+        (DossierSet::Originals, Status::Copie) => {
+            return Decision::Skip(Skip::Excluded(Exclusion::Copie));
+        }
+        (DossierSet::Copies, Status::Original) => {
+            return Decision::Skip(Skip::Excluded(Exclusion::Original));
+        }
         _ => {}
     }
     // Two dossiers the batch would write to one archive on a backup folder
@@ -183,28 +176,28 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         return Decision::Fail(format!("{e}."));
     }
     let why = if f.interrupted {
-        Why::Interrupted
+        SaveReason::Interrupted
     } else if f.state.is_some_and(DossierState::failed_last_time) {
-        Why::Retry
+        SaveReason::Retry
     } else if f
         .state
         .is_some_and(|s| s.last_result == Some(LastResult::Deferred))
     {
-        Why::Deferred
+        SaveReason::Deferred
     } else if f.state.and_then(|s| s.fingerprint.as_deref()).is_none() {
-        Why::New
+        SaveReason::New
     } else if rules.force_all || !rules.modified_only {
-        Why::Forced
+        SaveReason::Forced
     } else if !f
         .state
         .and_then(|s| s.fingerprint.as_deref())
         .is_some_and(|recorded| f.fingerprint.matches(recorded))
     {
-        Why::Modified
+        SaveReason::Modified
     } else if f.last_archive == LastArchive::Missing {
-        Why::ArchiveMissing
+        SaveReason::ArchiveMissing
     } else if matches!(f.last_archive, LastArchive::Altered { .. }) {
-        Why::ArchiveAltered
+        SaveReason::ArchiveAltered
     } else {
         return Decision::Skip(Skip::Unchanged);
     };
@@ -220,11 +213,14 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
 /// Run order: the dossiers that failed, were interrupted or were deferred at the previous
 /// run first, then the largest first (so the longest work starts early);
 /// the code breaks ties so the order is stable.
-pub fn order<T>(items: &mut [T], key: impl Fn(&T) -> (Why, u64, &str)) {
+pub fn order<T>(items: &mut [T], key: impl Fn(&T) -> (SaveReason, u64, &str)) {
     items.sort_by(|a, b| {
         let rank = |t: &T| {
             let (why, bytes, code) = key(t);
-            let again = matches!(why, Why::Retry | Why::Interrupted | Why::Deferred);
+            let again = matches!(
+                why,
+                SaveReason::Retry | SaveReason::Interrupted | SaveReason::Deferred
+            );
             (!again, Reverse(bytes), code.to_owned())
         };
         rank(a).cmp(&rank(b))
@@ -292,7 +288,7 @@ mod tests {
         let i = Ok(id("A"));
         assert_eq!(
             decide(facts(&i, None), &rules(&all)),
-            Decision::Save(Why::New)
+            Decision::Save(SaveReason::New)
         );
         let same = saved("fp1");
         assert_eq!(
@@ -302,7 +298,7 @@ mod tests {
         let other = saved("fp0");
         assert_eq!(
             decide(facts(&i, Some(&other)), &rules(&all)),
-            Decision::Save(Why::Modified)
+            Decision::Save(SaveReason::Modified)
         );
     }
 
@@ -313,19 +309,28 @@ mod tests {
         let same = saved("fp1");
         let mut f = facts(&i, Some(&same));
         f.last_archive = LastArchive::Missing;
-        assert_eq!(decide(f, &rules(&all)), Decision::Save(Why::ArchiveMissing));
+        assert_eq!(
+            decide(f, &rules(&all)),
+            Decision::Save(SaveReason::ArchiveMissing)
+        );
         f.last_archive = LastArchive::Altered {
             found: 0,
             recorded: 25_000,
         };
-        assert_eq!(decide(f, &rules(&all)), Decision::Save(Why::ArchiveAltered));
+        assert_eq!(
+            decide(f, &rules(&all)),
+            Decision::Save(SaveReason::ArchiveAltered)
+        );
         // Excluded kinds stay excluded.
         let mut e = id("E");
         e.kind = Kind::Etalon;
         let e = Ok(e);
         let mut f = facts(&e, Some(&same));
         f.last_archive = LastArchive::Missing;
-        assert_eq!(decide(f, &rules(&all)), Decision::Skip(Skip::Etalon));
+        assert_eq!(
+            decide(f, &rules(&all)),
+            Decision::Skip(Skip::Excluded(Exclusion::Etalon))
+        );
     }
 
     #[test]
@@ -395,13 +400,13 @@ mod tests {
         r.force_all = true;
         assert_eq!(
             decide(facts(&i, Some(&same)), &r),
-            Decision::Save(Why::Forced)
+            Decision::Save(SaveReason::Forced)
         );
         let mut r = rules(&all);
         r.modified_only = false;
         assert_eq!(
             decide(facts(&i, Some(&same)), &r),
-            Decision::Save(Why::Forced)
+            Decision::Save(SaveReason::Forced)
         );
     }
 
@@ -413,12 +418,15 @@ mod tests {
         failed.last_result = Some(LastResult::Error);
         assert_eq!(
             decide(facts(&i, Some(&failed)), &rules(&all)),
-            Decision::Save(Why::Retry)
+            Decision::Save(SaveReason::Retry)
         );
         let same = saved("fp1");
         let mut f = facts(&i, Some(&same));
         f.interrupted = true;
-        assert_eq!(decide(f, &rules(&all)), Decision::Save(Why::Interrupted));
+        assert_eq!(
+            decide(f, &rules(&all)),
+            Decision::Save(SaveReason::Interrupted)
+        );
     }
 
     #[test]
@@ -429,7 +437,7 @@ mod tests {
         deferred.last_result = Some(LastResult::Deferred);
         assert_eq!(
             decide(facts(&i, Some(&deferred)), &rules(&all)),
-            Decision::Save(Why::Deferred)
+            Decision::Save(SaveReason::Deferred)
         );
     }
 
@@ -441,10 +449,13 @@ mod tests {
         for (change, skip) in [
             (
                 (|i: &mut Identity| i.kind = Kind::Etalon) as fn(&mut Identity),
-                Skip::Etalon,
+                Skip::Excluded(Exclusion::Etalon),
             ),
-            (|i| i.kind = Kind::Test, Skip::Test),
-            (|i| i.transferable = false, Skip::NonTransferable),
+            (|i| i.kind = Kind::Test, Skip::Excluded(Exclusion::Test)),
+            (
+                |i| i.transferable = false,
+                Skip::Excluded(Exclusion::NonTransferable),
+            ),
         ] {
             let mut x = id("A");
             change(&mut x);
@@ -457,13 +468,19 @@ mod tests {
         copie.status = Status::Copie;
         let copie = Ok(copie);
         r.dossiers = DossierSet::Originals;
-        assert_eq!(decide(facts(&copie, None), &r), Decision::Skip(Skip::Copie));
+        assert_eq!(
+            decide(facts(&copie, None), &r),
+            Decision::Skip(Skip::Excluded(Exclusion::Copie))
+        );
         r.dossiers = DossierSet::Copies;
-        assert_eq!(decide(facts(&copie, None), &r), Decision::Save(Why::New));
+        assert_eq!(
+            decide(facts(&copie, None), &r),
+            Decision::Save(SaveReason::New)
+        );
         let orig = Ok(id("O"));
         assert_eq!(
             decide(facts(&orig, None), &r),
-            Decision::Skip(Skip::Original)
+            Decision::Skip(Skip::Excluded(Exclusion::Original))
         );
     }
 
@@ -495,12 +512,12 @@ mod tests {
     #[test]
     fn order_retries_first_then_largest() {
         let mut v = vec![
-            (Why::Modified, 10, "small"),
-            (Why::New, 1000, "big"),
-            (Why::Retry, 1, "retry"),
-            (Why::Modified, 1000, "abig"),
-            (Why::Interrupted, 5, "cut"),
-            (Why::Deferred, 2, "later"),
+            (SaveReason::Modified, 10, "small"),
+            (SaveReason::New, 1000, "big"),
+            (SaveReason::Retry, 1, "retry"),
+            (SaveReason::Modified, 1000, "abig"),
+            (SaveReason::Interrupted, 5, "cut"),
+            (SaveReason::Deferred, 2, "later"),
         ];
         order(&mut v, |t| (t.0, t.1, t.2));
         let codes: Vec<_> = v.iter().map(|t| t.2).collect();

@@ -13,8 +13,9 @@ use crossbeam_channel::Receiver;
 
 use crate::catalog::Catalog;
 use crate::progress::Progress;
-use crate::report::{self, DossierLine, Outcome, Report, Summary};
+use crate::report::{self, DossierLine, Report, Summary};
 use crate::scan::DossierScan;
+use crate::state::Outcome;
 
 use super::RunError;
 
@@ -218,7 +219,7 @@ mod tests {
 
     use super::*;
     use crate::run::test_base::catalog_with_run;
-    use crate::state::Why;
+    use crate::state::SaveReason;
 
     /// A progress bar that writes down what it is told.
     #[derive(Clone, Default)]
@@ -264,7 +265,7 @@ mod tests {
 
     fn saved(archive: &str) -> Outcome {
         Outcome::Saved {
-            why: Why::New,
+            why: SaveReason::New,
             archive: archive.into(),
             bytes_in: 10,
             bytes_out: 7,
@@ -298,11 +299,16 @@ mod tests {
             done(
                 "B",
                 Outcome::Error {
-                    why: Some(Why::New),
+                    why: Some(SaveReason::New),
                     message: "Echec.".into(),
                 },
             ),
-            done("C", Outcome::Deferred { why: Why::Modified }),
+            done(
+                "C",
+                Outcome::Deferred {
+                    why: SaveReason::Modified,
+                },
+            ),
         ]);
         let r = w.finish();
         assert!(r.fatal.is_none());

@@ -11,9 +11,11 @@
 //! catalog is set aside and rebuilt, and then every eligible dossier is
 //! saved again.
 //!
-//! The tmpfs tests need root (`mount -t tmpfs`): CI runs them as root. They
-//! fail, they never skip, when mounting is refused. Linux only (tmpfs,
-//! mount(8), `stat -f`); on other systems the module is not compiled.
+//! The tmpfs tests need root (`mount -t tmpfs`): a plain `cargo test`
+//! ignores them (`needs root`, listed as ignored), `scripts/test` runs them
+//! (`--include-ignored`, as root in CI); run without root, they fail and
+//! say so, they never skip. Linux only (tmpfs, mount(8), `stat -f`); on
+//! other systems the module is not compiled.
 
 #![cfg(target_os = "linux")]
 
@@ -284,6 +286,7 @@ fn base_on_a_small_disk() -> (Base, Tmpfs) {
 /// new backup of the failed ones. Once room is made, the failed dossiers
 /// are saved first ("retry"); then there is nothing to do.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn dossiers_that_do_not_fit_fail_alone_and_are_retried_first() {
     let (base, disk) = base_on_a_small_disk();
     reports_on_another_disk(&base);
@@ -439,6 +442,7 @@ fn assert_each_saved_whole_or_in_error(base: &Base, codes: &[String], before: &S
 /// whole or an "Espace disque insuffisant" error line, the older archive is
 /// intact, no `.partial` is left, exit 1.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn parallel_writers_on_a_full_disk_each_dossier_saved_whole_or_in_error() {
     let (base, disk) = base_on_a_small_disk();
     reports_on_another_disk(&base);
@@ -456,12 +460,14 @@ fn parallel_writers_on_a_full_disk_each_dossier_saved_whole_or_in_error() {
 
 /// The report on the disk that fills up, as it is by default: while one
 /// dossier's `.partial` fills the disk, the report line of another that
-/// just failed cannot get its page, and the run used to stop there with
-/// exit 2 ("rapport de traitement impossible à écrire"), the dossiers not
-/// yet started "reportés" — although the report had room again as soon as
-/// that `.partial` was removed. Timing-dependent: the run is repeated.
+/// just failed cannot get its page; the line is kept and written once the
+/// `.partial` is removed, and the run goes on: exit 1, every dossier saved
+/// or in error for want of room. Timing-dependent: the run is repeated.
+/// (Regression: the run stopped there with exit 2, "rapport de traitement
+/// impossible à écrire", the dossiers not yet started "reportés".)
 #[test]
-fn report_line_lost_while_a_partial_fills_the_disk_stops_the_run() {
+#[ignore = "needs root and 7-Zip: scripts/test"]
+fn a_report_line_that_meets_a_full_disk_is_written_later_and_the_run_goes_on() {
     let (base, disk) = base_on_a_small_disk();
     let codes = prepare_parallel_run_on_a_full_disk(&base, &disk);
     let sauve = base.sauve();
@@ -507,6 +513,7 @@ fn report_line_lost_while_a_partial_fills_the_disk_stops_the_run() {
 /// the catalog claims no new backup. With room again, the run saves what
 /// was to be saved.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn disk_full_before_the_run_the_report_cannot_be_written_exit_2() {
     let (base, disk) = base_on_a_small_disk();
     base.dossier("A")
@@ -578,6 +585,7 @@ fn names_starting(dir: &Path, prefix: &str) -> Vec<String> {
 /// (a full disk is not a damaged catalog: with room again, the unchanged
 /// dossier is not saved again).
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn catalog_on_a_full_disk_before_the_run_exit_2_and_catalog_kept() {
     let base = Base::new().collaborator("COMPT", "*");
     base.dossier("A")
@@ -675,6 +683,7 @@ fn catalog_fills_up_during_a_run() -> CatalogFillsUp {
 /// rebuilt — and then there is nothing to do. (Regression: the dossiers
 /// whose record failed had no line at all while the summary counted them.)
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn catalog_disk_fills_up_during_the_run_exit_2_and_nothing_claimed() {
     let CatalogFillsUp {
         base,
@@ -753,13 +762,14 @@ fn catalog_disk_fills_up_during_the_run_exit_2_and_nothing_claimed() {
 }
 
 /// The report of a run stopped by a full catalog counts in its summary
-/// only dossiers it lists: here it said "5 / 40 dossier(s) traité(s)" and
-/// "35 dossier(s) reporté(s)" above three lines — the dossiers whose
-/// catalog transaction failed are counted as saved, and the dossiers never
-/// started as "reportés", without a line (DESIGN.md §7: one line per
-/// dossier concerned).
+/// only dossiers it lists (DESIGN.md §7: one line per dossier concerned).
+/// (Regression: it said "5 / 40 dossier(s) traité(s)" and "35 dossier(s)
+/// reporté(s)" above three lines — the dossiers whose catalog transaction
+/// failed counted as saved, and the dossiers never started as "reportés",
+/// without a line.)
 #[test]
-fn catalog_full_mid_run_report_summary_counts_dossiers_it_does_not_list() {
+#[ignore = "needs root: scripts/test"]
+fn a_run_stopped_by_a_full_catalog_counts_in_its_summary_only_the_dossiers_it_lists() {
     let CatalogFillsUp {
         base, out, disk, ..
     } = catalog_fills_up_during_a_run();
@@ -796,12 +806,13 @@ fn catalog_full_mid_run_report_summary_counts_dossiers_it_does_not_list() {
 
 /// The catalog's disk full before the run, or filling up during it: the
 /// message says in French that the disk is full, names the catalog, and
-/// gives SQLite's cause once. It read "catalogue …: disk I/O error: Error
-/// code 4874: disk I/O error" (SQLITE_IOERR_SHMSIZE: the `-shm` could not
-/// be allocated) and "catalogue …: database or disk is full: Error code 13:
-/// database or disk is full".
+/// gives SQLite's cause once. (Regression: it read "catalogue …: disk I/O
+/// error: Error code 4874: disk I/O error" (SQLITE_IOERR_SHMSIZE: the
+/// `-shm` could not be allocated) and "catalogue …: database or disk is
+/// full: Error code 13: database or disk is full".)
 #[test]
-fn catalog_full_disk_message_is_unclear_and_repeats_its_cause() {
+#[ignore = "needs root: scripts/test"]
+fn a_full_catalog_disk_is_said_plainly_naming_the_catalog_with_its_cause_once() {
     let check = |out: &Out, catalog: &Path| {
         ends_with(out, 2);
         out.stderr_has(&[&catalog.display().to_string(), "Espace disque insuffisant"]);
@@ -835,6 +846,7 @@ fn catalog_full_disk_message_is_unclear_and_repeats_its_cause() {
 /// exit 2 with a French message naming the folder, nothing written or
 /// lost, nothing recorded; writable again, the run saves what was due.
 #[test]
+#[ignore = "needs root and 7-Zip: scripts/test"]
 fn backup_folder_read_only_exit_2_and_nothing_lost() {
     let base = with_absolute_backup_dir(Base::new().collaborator("COMPT", "*"));
     let disk = Tmpfs::mount(&base.sauve(), "size=2m");
@@ -881,6 +893,7 @@ fn backup_folder_read_only_exit_2_and_nothing_lost() {
 /// A read-only backup folder where the run must create its rotation
 /// subfolder: exit 2, the message names `backup.dir` and the folder.
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn backup_folder_read_only_rotation_subfolder_exit_2() {
     let base = with_absolute_backup_dir(
         Base::new()
@@ -986,6 +999,7 @@ fn assert_nothing_to_do(base: &Base) {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn missing_catalog_every_dossier_is_saved_again() {
     let base = saved_mixed_base();
     let before = base.stamps();
@@ -1047,6 +1061,7 @@ fn unreadable_catalog_is_set_aside_and_rebuilt(bad: &dyn Fn(&Path)) {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn garbage_catalog_is_set_aside_and_rebuilt() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::write(p, random_bytes(99, 10_000)).unwrap();
@@ -1056,6 +1071,7 @@ fn garbage_catalog_is_set_aside_and_rebuilt() {
 /// Cut in the middle of a page, and after its first page (the schema
 /// alone, every table's pages gone).
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn truncated_catalog_is_set_aside_and_rebuilt() {
     for cut in [|len: usize| len / 2 + 100, |_| 4096] {
         unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
@@ -1070,6 +1086,7 @@ fn truncated_catalog_is_set_aside_and_rebuilt() {
 /// not it is reported, every eligible dossier is saved again, nothing is
 /// wrongly skipped.
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn empty_catalog_file_every_dossier_is_saved_again() {
     let base = saved_mixed_base();
     let before = base.stamps();
@@ -1080,6 +1097,7 @@ fn empty_catalog_file_every_dossier_is_saved_again() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn catalog_of_zeroes_is_set_aside_and_rebuilt() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         let len = fs::metadata(p).unwrap().len() as usize;
@@ -1088,12 +1106,14 @@ fn catalog_of_zeroes_is_set_aside_and_rebuilt() {
 }
 
 /// A sound SQLite database, but another program's: none of svgauto's
-/// tables. It was taken as the catalog: svgauto created its tables in it,
-/// said nothing, and set nothing aside (`Catalog::open_at` runs the
-/// `CREATE TABLE IF NOT EXISTS` schema before checking the tables are
-/// svgauto's, so the check never sees them missing).
+/// tables. It is set aside and rebuilt like any unreadable catalog, and
+/// said. (Regression: it was taken as the catalog: svgauto created its
+/// tables in it, said nothing, and set nothing aside — `Catalog::open_at`
+/// ran the `CREATE TABLE IF NOT EXISTS` schema before checking the tables
+/// were svgauto's, so the check never saw them missing.)
 #[test]
-fn another_sqlite_database_is_silently_adopted_as_the_catalog() {
+#[ignore = "needs 7-Zip: scripts/test"]
+fn another_programs_sqlite_database_is_set_aside_and_rebuilt_not_adopted() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::remove_file(p).unwrap();
         let db = rusqlite::Connection::open(p).unwrap();
@@ -1106,12 +1126,13 @@ fn another_sqlite_database_is_silently_adopted_as_the_catalog() {
 }
 
 /// A sound SQLite database with svgauto's table names but not its columns:
-/// set aside and rebuilt, but the file kept aside was no longer the one
-/// found — `Catalog::open_at` had switched it to WAL and created the
-/// missing tables (`run`, `restore`, `event`) in it before deciding it was
-/// not svgauto's.
+/// set aside and rebuilt, the file kept aside byte for byte as it was
+/// found. (Regression: the file kept aside was no longer the one found —
+/// `Catalog::open_at` had switched it to WAL and created the missing tables
+/// (`run`, `restore`, `event`) in it before deciding it was not svgauto's.)
 #[test]
-fn foreign_catalog_is_written_into_before_being_set_aside() {
+#[ignore = "needs 7-Zip: scripts/test"]
+fn a_foreign_catalog_is_set_aside_byte_for_byte_as_found() {
     unreadable_catalog_is_set_aside_and_rebuilt(&|p| {
         fs::remove_file(p).unwrap();
         let db = rusqlite::Connection::open(p).unwrap();
@@ -1124,11 +1145,12 @@ fn foreign_catalog_is_written_into_before_being_set_aside() {
 }
 
 /// Catalogs found unreadable one after another, maybe within the same
-/// second: each bad file is kept aside, none replaces another. The name
-/// `catalog.sqlite.illisible-YYYYMMDD-HHMMSS` has no `-2` as the reports
-/// have, and the rename replaced the earlier file of the same second.
+/// second: each bad file is kept aside, none replaces another.
+/// (Regression: the name `catalog.sqlite.illisible-YYYYMMDD-HHMMSS` had no
+/// `-2` as the reports have, and the rename replaced the earlier file of
+/// the same second.)
 #[test]
-fn catalogs_set_aside_in_the_same_second_overwrite_each_other() {
+fn catalogs_set_aside_in_the_same_second_are_all_kept() {
     let base = saved_mixed_base();
     let catalog = catalog_path(&base);
     let mut bad = Vec::new();
@@ -1264,11 +1286,11 @@ fn base_toml_truncated_in_a_value() {
 
 /// `base.toml` saved in Windows-1252 by a text editor: an accented comment
 /// is not UTF-8. Exit 2, the message names the file, the line, and says it
-/// is not UTF-8; nothing touched. It read "base.toml : lecture impossible:
-/// stream did not contain valid UTF-8": no line, and "cannot read" for a
-/// file that reads fine.
+/// is not UTF-8; nothing touched. (Regression: it read "base.toml : lecture
+/// impossible: stream did not contain valid UTF-8": no line, and "cannot
+/// read" for a file that reads fine.)
 #[test]
-fn base_toml_not_utf8_message_names_no_line() {
+fn base_toml_not_utf8_is_refused_naming_the_file_and_the_line() {
     let (base, before) = saved_base_with_settings();
     let p = base.root().join("base.toml");
     let mut bytes = b"# Param\xe8tres communs (modifi\xe9s par Mme Lef\xe8vre)\n".to_vec();
@@ -1309,6 +1331,7 @@ fn workstation_settings_that_are_a_folder() {
 /// (Regression: the run re-saved every dossier onto the local disk, since
 /// each one's last archive was missing.)
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn an_unmounted_backup_folder_is_not_filled_on_the_local_disk() {
     let base = Base::new().collaborator("COMPT", "*");
     for code in ["A", "B", "C"] {

@@ -47,11 +47,15 @@ fn assert_event_archive_matches(base: &Base, archive: &Path, code: &str) {
             .to_string_lossy()
     ));
     sevenz_extract(archive, &x);
-    let got = read_tree(&x, &|rel| rel == ".svgauto" || rel.starts_with(".svgauto/"));
-    assert_same_tree(&base.dossier_tree(code, false), &got, "event archive");
+    assert_same_snapshot(
+        &base.dossier_snapshot(code, false).without_times(),
+        &extracted(&x),
+        "event archive",
+    );
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn provider_exchange_and_closing_write_their_folders_even_unmodified() {
     let base = base();
     base.run_compt(&[]).code(0);
@@ -119,6 +123,7 @@ fn disabled_provider_exchange_and_closing_do_nothing() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn exit_writes_the_normal_archive_and_counts_as_the_last_backup() {
     let base = base().setting("events", "on_exit", "true");
     base.run_compt(&[]).code(0);
@@ -192,6 +197,7 @@ fn rights_users_and_codes_are_checked() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn an_event_does_not_save_etalon_test_or_non_transferable_dossiers() {
     // Their own flags hold for events too (a non-transferable dossier never
     // leaves its server); a copy is saved whatever `backup.dossiers` says.
@@ -229,6 +235,7 @@ fn a_link_in_place_of_a_dossier_is_not_followed() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn an_unreadable_catalog_is_not_rebuilt_by_save_and_the_archive_stays() {
     // `save` does not hold the run lock: a run may be writing the catalog.
     let base = base();

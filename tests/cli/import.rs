@@ -292,10 +292,12 @@ fn import_until(base: &Base, mut done: impl FnMut(&Out) -> bool) -> Vec<Out> {
 }
 
 /// The input of issue 11, item 4: a 12 MB `BG.SVG` copied into `maj/` at
-/// about 5 MB/s, and `import` run during the copy — it used to be judged
-/// truncated and filed under `failed/`, where the copy then completed, and
-/// the dossier was never restored. The same with a copy that keeps the
-/// source's old modification time (`HB.SVG`… `BH.SVG`): its ctime tells.
+/// about 5 MB/s, and `import` run during the copy: the archive is left for
+/// a later pass, then restored once complete. The same with a copy that
+/// keeps the source's old modification time (`HB.SVG`… `BH.SVG`): its
+/// ctime tells. (Regression: it was judged truncated and filed under
+/// `failed/`, where the copy then completed, and the dossier was never
+/// restored.)
 #[test]
 fn an_archive_still_being_copied_is_left_for_the_next_pass_and_restored_once_complete() {
     let (base, saved_g) = big_base();

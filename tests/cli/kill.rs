@@ -26,6 +26,7 @@ fn partial_of(base: &Base, code: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn kill_9_in_the_middle_of_runs_damages_no_archive_and_the_next_run_finishes() {
     let base = big_base(20, 1024, 1024);
     let seed = test_seed();
@@ -70,6 +71,7 @@ fn kill_9_in_the_middle_of_runs_damages_no_archive_and_the_next_run_finishes() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn a_dossier_whose_archive_was_being_written_is_redone_first_and_the_report_says_so() {
     let base = Base::new().collaborator("COMPT", "*");
     // Distinct sizes, so that "largest first" is a known order.
@@ -132,6 +134,7 @@ fn a_dossier_whose_archive_was_being_written_is_redone_first_and_the_report_says
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn a_second_run_while_one_is_going_stops_at_once_with_exit_2() {
     let base = big_base(16, 1024, 1024);
     let first = base.spawn_run(&["--user", "COMPT", "--threads", "1"], "first");
@@ -164,6 +167,7 @@ fn a_second_run_while_one_is_going_stops_at_once_with_exit_2() {
 
 #[cfg(unix)]
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn ctrl_c_stops_cleanly_with_exit_130_and_the_next_run_finishes() {
     let base = big_base(10, 1024, 512);
     let kill = find_program(&["kill"]).expect("the `kill` command");

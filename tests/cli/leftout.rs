@@ -23,10 +23,12 @@ use crate::harness::*;
 const LATIN1: &[u8] = b"relev\xe9-2025.pdf";
 
 /// The issue's input: `ledger.txt`, a Latin-1 name as old Windows or Samba
-/// shares hold, and a symbolic link. Before the fix: "réussi (1 élément(s)
-/// non sauvegardé(s))", then `restore --base` deleted the Latin-1 file and
-/// the link from the live dossier.
+/// shares hold, and a symbolic link: all three are archived, and a
+/// `restore --base` deletes none of them from the live dossier.
+/// (Regression: "réussi (1 élément(s) non sauvegardé(s))", then `restore
+/// --base` deleted the Latin-1 file and the link from the live dossier.)
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn a_restore_never_deletes_a_file_whose_name_is_not_utf8_nor_a_link() {
     let base = Base::new().collaborator("COMPT", "*");
     let d = base.dossier("R").file("ledger.txt", "grand livre\n");

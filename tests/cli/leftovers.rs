@@ -13,7 +13,8 @@
 //! Linux only. The ordinary account is `nobody` through `setpriv` when the
 //! tests run as root (CI), else the account running them; the tests that
 //! need root for their input (a folder of another account, a mount point)
-//! say so and do nothing without it.
+//! or run as root are ignored by a plain `cargo test` (`needs root`) and run
+//! by `scripts/test`; without root they fail and say so.
 
 #![cfg(target_os = "linux")]
 
@@ -157,44 +158,49 @@ fn read_only_base(who: Who) -> (Setup, Snapshot) {
     (s, saved)
 }
 
-/// The input of issue 11, item 3, as an ordinary account and as root: the
-/// restore leaves nothing behind and says nothing amiss, the next run says
-/// nothing, the next restore is not refused, `status` is clean.
+/// The input of issue 11, item 3, as an ordinary account: the restore
+/// leaves nothing behind and says nothing amiss, the next run says nothing,
+/// the next restore is not refused, `status` is clean.
 #[test]
 fn a_read_only_folder_neither_leaves_old_data_behind_nor_blocks_the_next_restore() {
-    for who in [Who::Ordinary, Who::Root] {
-        if who == Who::Root && !running_as_root(&Base::new()) {
-            eprintln!("not root: the root half of this test is not run");
-            continue;
-        }
-        let (s, saved) = read_only_base(who);
-        let out = s.restore("A");
-        out.code(0).restored("A", "BA.SVG");
-        assert!(out.stderr.is_empty(), "{who:?}: nothing to say\n{out}");
-        assert!(
-            s.temp_trees().is_empty(),
-            "{who:?}: {:?}\n{out}",
-            s.temp_trees()
-        );
-        assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");
+    read_only_folder_restored_twice(Who::Ordinary);
+}
 
-        let run = s.run();
-        run.code(0);
-        assert!(
-            run.stderr.is_empty(),
-            "{who:?}: the run has nothing to settle\n{run}"
-        );
+/// The same as root.
+#[test]
+#[ignore = "needs root: scripts/test"]
+fn a_read_only_folder_neither_leaves_old_data_behind_nor_blocks_the_next_restore_as_root() {
+    read_only_folder_restored_twice(Who::Root);
+}
 
-        s.base.write("A", "notes.txt", "changé encore\n");
-        s.own(&s.base.path("A", "notes.txt"));
-        let again = s.restore("A");
-        again.code(0).restored("A", "BA.SVG");
-        assert!(s.temp_trees().is_empty(), "{who:?}: {:?}", s.temp_trees());
-        assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");
-        s.status(false)
-            .code(0)
-            .stdout_has(&["Tout est sauvegardé."]);
-    }
+fn read_only_folder_restored_twice(who: Who) {
+    let (s, saved) = read_only_base(who);
+    let out = s.restore("A");
+    out.code(0).restored("A", "BA.SVG");
+    assert!(out.stderr.is_empty(), "{who:?}: nothing to say\n{out}");
+    assert!(
+        s.temp_trees().is_empty(),
+        "{who:?}: {:?}\n{out}",
+        s.temp_trees()
+    );
+    assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");
+
+    let run = s.run();
+    run.code(0);
+    assert!(
+        run.stderr.is_empty(),
+        "{who:?}: the run has nothing to settle\n{run}"
+    );
+
+    s.base.write("A", "notes.txt", "changé encore\n");
+    s.own(&s.base.path("A", "notes.txt"));
+    let again = s.restore("A");
+    again.code(0).restored("A", "BA.SVG");
+    assert!(s.temp_trees().is_empty(), "{who:?}: {:?}", s.temp_trees());
+    assert_same_snapshot(&saved, &s.base.dossier_snapshot("A", false), "dossier A");
+    s.status(false)
+        .code(0)
+        .stdout_has(&["Tout est sauvegardé."]);
 }
 
 /// Unwritable (0500) folders, nested, in the live dossier a restore sets
@@ -264,39 +270,46 @@ fn the_next_run_settles_a_killed_restores_read_only_trees_and_says_so() {
 }
 
 /// `restore --to DIR`: a partial extraction a killed restore left in DIR,
-/// with read-only folders, is removed; the restore is not refused.
+/// with read-only folders, is removed; the restore is not refused. As an
+/// ordinary account.
 #[test]
 fn a_read_only_partial_extraction_does_not_block_restore_to() {
-    for who in [Who::Ordinary, Who::Root] {
-        if who == Who::Root && !running_as_root(&Base::new()) {
-            continue;
-        }
-        let (s, saved) = read_only_base(who);
-        let dir = s.base.scratch("ailleurs");
-        let partial = dir.join(".svgauto-new-A");
-        fs::create_dir_all(partial.join("archives/2019")).unwrap();
-        fs::write(partial.join("archives/2019/bilan.pdf"), "moitié").unwrap();
-        mode(&partial.join("archives/2019/bilan.pdf"), 0o444);
-        s.own(&dir);
-        mode(&partial.join("archives/2019"), 0o555);
-        mode(&partial.join("archives"), 0o555);
+    partial_extraction_then_restore_to(Who::Ordinary);
+}
 
-        let archive = s.base.archive("A");
-        let out = s.svgauto(&[
-            "restore".as_ref(),
-            "--to".as_ref(),
-            dir.as_os_str(),
-            archive.as_os_str(),
-        ]);
-        out.code(0).restored("A", "BA.SVG");
-        assert_eq!(
-            list_dir(&dir),
-            ["A"],
-            "{who:?}: DIR holds the dossier alone\n{out}"
-        );
-        let got = snapshot(&dir.join("A"), &|rel| rel == "dossier.lock");
-        assert_same_snapshot(&saved, &got, "the restored dossier");
-    }
+/// The same as root.
+#[test]
+#[ignore = "needs root: scripts/test"]
+fn a_read_only_partial_extraction_does_not_block_restore_to_as_root() {
+    partial_extraction_then_restore_to(Who::Root);
+}
+
+fn partial_extraction_then_restore_to(who: Who) {
+    let (s, saved) = read_only_base(who);
+    let dir = s.base.scratch("ailleurs");
+    let partial = dir.join(".svgauto-new-A");
+    fs::create_dir_all(partial.join("archives/2019")).unwrap();
+    fs::write(partial.join("archives/2019/bilan.pdf"), "moitié").unwrap();
+    mode(&partial.join("archives/2019/bilan.pdf"), 0o444);
+    s.own(&dir);
+    mode(&partial.join("archives/2019"), 0o555);
+    mode(&partial.join("archives"), 0o555);
+
+    let archive = s.base.archive("A");
+    let out = s.svgauto(&[
+        "restore".as_ref(),
+        "--to".as_ref(),
+        dir.as_os_str(),
+        archive.as_os_str(),
+    ]);
+    out.code(0).restored("A", "BA.SVG");
+    assert_eq!(
+        list_dir(&dir),
+        ["A"],
+        "{who:?}: DIR holds the dossier alone\n{out}"
+    );
+    let got = snapshot(&dir.join("A"), &|rel| rel == "dossier.lock");
+    assert_same_snapshot(&saved, &got, "the restored dossier");
 }
 
 /// As `nobody`, a sub-folder belonging to root inside the dossier: when a
@@ -305,12 +318,13 @@ fn a_read_only_partial_extraction_does_not_block_restore_to() {
 /// is gone), said by every run (stderr and JSON), never blocks a restore,
 /// and goes once its owner hands it over.
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn a_temporary_tree_that_cannot_be_removed_is_said_shown_by_status_and_never_blocks_a_restore() {
     let (s, saved) = read_only_base(Who::Ordinary);
-    if !s.nobody() {
-        eprintln!("not root: no folder of another account can be made; test not run");
-        return;
-    }
+    assert!(
+        s.nobody(),
+        "this test needs root: it makes a folder of another account (root's) for `nobody`"
+    );
     // Root's, not handed to nobody.
     s.base.write("A", "depot/scan.pdf", "déposé par root\n");
 
@@ -412,6 +426,7 @@ impl Drop for Mounts {
 /// be removed (busy). Said, shown by `status`, settled by the next run once
 /// unmounted.
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn a_busy_mount_point_in_a_dossier_set_aside_is_said_and_settled_once_unmounted() {
     let (s, saved) = read_only_base(Who::Root);
     let mounts = Mounts(s.base.root().to_owned());

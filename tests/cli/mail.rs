@@ -219,6 +219,7 @@ fn render(m: &Received) -> String {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn error_mail_goes_to_each_recipient_with_report_and_error_list() {
     let server = Server::start(Mode::Plain, None, None);
     let base = mail_base(server.port, &[TO_1, TO_2]);
@@ -278,6 +279,7 @@ fn error_mail_goes_to_each_recipient_with_report_and_error_list() {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn no_mail_when_every_dossier_is_saved() {
     let server = Server::start(Mode::Plain, None, None);
     let base = mail_base(server.port, &[TO_1, TO_2]);
@@ -302,6 +304,7 @@ fn no_mail_when_every_dossier_is_saved() {
 /// `delay_s` apart: measured by the server, on arrival. A behaviour check
 /// (the pause happens), not a benchmark.
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn recipients_are_mailed_delay_s_apart() {
     let server = Server::start(Mode::Plain, None, None);
     let base = mail_base(server.port, &[TO_1, TO_2]);
@@ -320,6 +323,7 @@ fn recipients_are_mailed_delay_s_apart() {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn starttls_with_a_trusted_test_ca() {
     let certs = Certs::make();
     let server = Server::start(Mode::Starttls, Some(&certs), None);
@@ -337,6 +341,7 @@ fn starttls_with_a_trusted_test_ca() {
 /// The server's certificate is signed by a CA svgauto does not know: the
 /// mail does not go, the message says why, nothing else changes.
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn starttls_with_an_unknown_ca_fails_clearly() {
     let certs = Certs::make();
     let server = Server::start(Mode::Starttls, Some(&certs), None);
@@ -350,6 +355,7 @@ fn starttls_with_an_unknown_ca_fails_clearly() {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn implicit_tls_with_a_trusted_test_ca() {
     let certs = Certs::make();
     let server = Server::start(Mode::Tls, Some(&certs), None);
@@ -386,6 +392,7 @@ fn auth_base(port: u16) -> Base {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn auth_accepted() {
     let (certs, server, base) = auth_setup();
     let out = run_with_error(
@@ -405,6 +412,7 @@ fn auth_accepted() {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn auth_refused_is_named_and_changes_nothing_else() {
     let (certs, server, base) = auth_setup();
     let wrong = "pas-le-bon-mot-de-passe";
@@ -521,6 +529,7 @@ fn mail_settings_errors_stop_before_the_run() {
 }
 
 #[test]
+#[ignore = "needs aiosmtpd: scripts/test"]
 fn mail_test_sends_a_test_message() {
     let server = Server::start(Mode::Plain, None, None);
     let base = mail_base(server.port, &[TO_1, TO_2]);

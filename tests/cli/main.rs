@@ -1,8 +1,14 @@
 //! Integration tests of `svgauto`: the real binary, run on bases built in
 //! temp folders, checked against the contract of DESIGN.md.
 //!
-//! External tools: 7-Zip (`7zz` or `7z`) and Info-ZIP `unzip` must be on the
-//! PATH — the tests that need them fail, they do not skip.
+//! A plain `cargo test` runs, as any user, the tests that need nothing but
+//! the binary. The others are `#[ignore = "needs …: scripts/test"]` or
+//! `#[ignore = "large …"]`, so cargo lists them as ignored: those that need
+//! root (tmpfs and loop mounts, `setpriv` to `nobody`), 7-Zip (`7zz` or
+//! `7z`, found on the PATH), Info-ZIP `unzip`, strace, aiosmtpd or FUSE
+//! (fusepy), and the largest. `scripts/test` installs the tools and runs
+//! everything (`cargo test -- --include-ignored`); a test run without what
+//! it needs fails and says what is missing, it never skips.
 
 mod harness;
 

@@ -8,8 +8,9 @@
 //!
 //! These tests put the dossiers on a loop-mounted ext4 made with 128-byte
 //! inodes, whose timestamps count whole seconds (like ext3, FAT/exFAT, HFS+
-//! and many NAS shares). They need root (mount): CI runs them as root; they
-//! fail, they never skip. Linux only.
+//! and many NAS shares). They need root (mount) and mkfs.ext4: a plain
+//! `cargo test` ignores them, `scripts/test` runs them (as root in CI);
+//! without root they fail, they never skip. Linux only.
 
 #![cfg(target_os = "linux")]
 
@@ -106,9 +107,11 @@ fn run_now(base: &Base) -> Out {
 
 /// The input: a 10-byte file saved, rewritten in the same second
 /// with other bytes of the same size (same size, same mtime, same ctime on
-/// this file system), then a run a second later. Before the fix: nothing
-/// saved, the archive kept the old bytes, `status` said all was saved.
+/// this file system), then a run a second later: the new bytes are saved.
+/// (Regression: nothing saved, the archive kept the old bytes, `status`
+/// said all was saved.)
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn a_rewrite_within_the_timestamp_tick_is_saved_at_the_next_run() {
     let base = Base::new().collaborator("COMPT", "*");
     let _fs = CoarseFs::on_dossiers_of(&base);
@@ -175,6 +178,7 @@ fn a_rewrite_within_the_timestamp_tick_is_saved_at_the_next_run() {
 /// without a check, chunks read at different moments give a file that
 /// never existed (passes out of order, or more than two of them).
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn a_rewrite_during_the_read_within_the_tick_never_gives_a_state_the_file_never_had() {
     const SIZE: usize = 24 << 20;
     let base = Base::new().collaborator("COMPT", "*");

@@ -28,6 +28,7 @@ fn mixed_base() -> Base {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn first_run_saves_exactly_the_eligible_dossiers() {
     let base = mixed_base();
     base.run_compt(&[]).code(0);
@@ -122,6 +123,7 @@ fn only_b_is_resaved(change: impl FnOnce(&Base)) {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn appending_to_a_file_resaves_that_dossier_only() {
     only_b_is_resaved(|b| {
         b.append(
@@ -133,27 +135,32 @@ fn appending_to_a_file_resaves_that_dossier_only() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn adding_a_file_resaves_that_dossier_only() {
     only_b_is_resaved(|b| b.write("B", "compta/nouveau.dat", "nouveau\n"));
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn adding_an_empty_file_resaves_that_dossier_only() {
     only_b_is_resaved(|b| b.write("B", "vide.dat", ""));
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn deleting_a_file_resaves_that_dossier_only() {
     only_b_is_resaved(|b| b.remove("B", "exports/balance.csv"));
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn renaming_a_file_resaves_that_dossier_only() {
     // Same size, same modification time: only the path tells.
     only_b_is_resaved(|b| b.rename("B", "compta/plan.dat", "compta/plan-2025.dat"));
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn rewriting_a_file_with_the_same_size_resaves_that_dossier_only() {
     only_b_is_resaved(|b| {
         let p = b.path("B", "compta/plan.dat");
@@ -170,6 +177,7 @@ fn rewriting_a_file_with_the_same_size_resaves_that_dossier_only() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn changing_only_a_modification_time_resaves_that_dossier_only() {
     only_b_is_resaved(|b| {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -178,6 +186,7 @@ fn changing_only_a_modification_time_resaves_that_dossier_only() {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn a_dossier_in_use_is_an_error_keeps_its_archive_and_is_saved_next_run() {
     let base = Base::new().collaborator("COMPT", "*");
     base.dossier("LIBRE")

@@ -280,6 +280,7 @@ fn assert_batch_ran(base: &Base, out: &Out) {
 
 #[cfg(unix)]
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn cron_line_runs_the_batch_through_sh() {
     use std::process::{Command, Stdio};
 
@@ -376,6 +377,7 @@ fn systemd_exec(value: &str) -> Vec<String> {
 
 #[cfg(unix)]
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn systemd_units_verify_and_exec_start_runs_the_batch() {
     let base = base();
     // systemd refuses a quote or a backslash in the program's path (see

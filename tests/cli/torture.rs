@@ -565,6 +565,7 @@ impl RunTorture {
 }
 
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn torture_kill_9_runs_at_random_moments_never_lose_a_good_archive() {
     let t_start = Instant::now();
     let settings = Settings::from_env();
@@ -1141,6 +1142,7 @@ impl RestoreTorture {
 }
 
 #[test]
+#[ignore = "large (restores killed over and over, about 30 s): scripts/test"]
 fn torture_kill_9_restore_leaves_the_old_or_the_new_dossier_whole() {
     let t_start = Instant::now();
     let settings = Settings::from_env();
@@ -1284,6 +1286,7 @@ fn torture_a_run_settling_a_killed_restore_says_so() {
 /// status says X was interrupted, and the run after redoes X first, its
 /// line saying `reprise` (DESIGN.md §3).
 #[test]
+#[ignore = "needs 7-Zip: scripts/test"]
 fn torture_a_dossier_under_way_stays_interrupted_when_the_next_run_is_killed_too() {
     let base = Base::new().collaborator("COMPT", "*");
     base.dossier("X").file("a.bin", random_bytes(7, 2 << 20));

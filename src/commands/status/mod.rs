@@ -65,9 +65,9 @@ use crate::exit::{Exit, Said};
 use crate::options::Format;
 use crate::restore;
 use crate::run;
-use crate::run::select::{self, Decision, Facts, LastArchive, Rules};
+use crate::run::select::{self, Facts, LastArchive, Rules};
 use crate::scan::{self, DossierScan};
-use crate::state::Skip;
+use crate::state::{Decision, Exclusion, Skip};
 use crate::sys::lock;
 
 /// Where a dossier stands; every dossier is in exactly one of these.
@@ -160,7 +160,7 @@ pub struct DossierStatus {
     pub transferable: Option<bool>,
     pub state: State,
     /// Why the batch does not back it up.
-    pub excluded: Option<Skip>,
+    pub excluded: Option<Exclusion>,
     /// What is wrong with the dossier itself (French).
     pub invalid: Option<String>,
     /// Time of the last successful backup (RFC 3339).
@@ -530,9 +530,8 @@ fn assess(
         &cx.rules,
     );
     let excluded = match decision {
-        Decision::Skip(Skip::Unchanged) => None,
-        Decision::Skip(reason) => Some(reason),
-        Decision::Save(_) | Decision::Fail(_) => None,
+        Decision::Skip(Skip::Excluded(e)) => Some(e),
+        _ => None,
     };
     // With every right, the run's only error lines are the dossier's own:
     // `dossier.toml`, an unreadable folder, a code twin by case.
@@ -1011,7 +1010,7 @@ mod tests {
             &cx(at(2, 12), &all),
         );
         assert_eq!(d.state, State::Excluded);
-        assert_eq!(d.excluded, Some(Skip::Etalon));
+        assert_eq!(d.excluded, Some(Exclusion::Etalon));
         assert!(d.attention.is_empty() && d.never_saved);
         assert_eq!(d.modified_since, None);
     }

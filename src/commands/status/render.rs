@@ -8,7 +8,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{Attention, DossierStatus, LastRun, StatusReport, parse_time};
 use crate::base::{Kind, Status};
-use crate::state::Skip;
+use crate::state::Exclusion;
 
 /// `2026-11-28 21:00`, local time; what the catalog holds if it is not a
 /// time.
@@ -41,47 +41,6 @@ fn stale_many(days: u32) -> String {
     format!("modifié(s) et non sauvegardé(s){}", for_more_than(days))
 }
 
-/// `n` dossiers excluded for `reason`, in the totals' words.
-fn excluded_count(reason: Skip, n: usize) -> String {
-    let (one, many) = match reason {
-        Skip::Etalon => ("étalon", "étalons"),
-        Skip::Test => ("test", "tests"),
-        Skip::NonTransferable => ("non transférable", "non transférables"),
-        Skip::Original => (
-            "original : backup.dossiers = copies",
-            "originaux : backup.dossiers = copies",
-        ),
-        Skip::Copie => (
-            "copie : backup.dossiers = originals",
-            "copies : backup.dossiers = originals",
-        ),
-        Skip::Unchanged => ("non modifié", "non modifiés"),
-    };
-    format!("{n} {}", if n > 1 { many } else { one })
-}
-
-fn excluded_order(reason: Skip) -> u8 {
-    match reason {
-        Skip::Etalon => 0,
-        Skip::Test => 1,
-        Skip::NonTransferable => 2,
-        Skip::Original => 3,
-        Skip::Copie => 4,
-        Skip::Unchanged => 5,
-    }
-}
-
-fn excluded_words(reason: Skip) -> &'static str {
-    match reason {
-        Skip::Etalon => "exclu du traitement (étalon)",
-        Skip::Test => "exclu du traitement (test)",
-        Skip::NonTransferable => "exclu du traitement (non transférable)",
-        Skip::Original => "exclu du traitement (original ; backup.dossiers = copies)",
-        Skip::Copie => "exclu du traitement (copie ; backup.dossiers = originals)",
-        Skip::Unchanged => "non modifié",
-    }
-}
-
 impl DossierStatus {
     /// The RÉSULTAT column.
     pub(super) fn result_text(&self) -> String {
@@ -89,7 +48,7 @@ impl DossierStatus {
             return m.clone();
         }
         if let Some(r) = self.excluded {
-            return excluded_words(r).to_owned();
+            return r.excluded().to_owned();
         }
         match self.last_result {
             Some(LastRun::Ok) => "réussi".into(),
@@ -313,18 +272,15 @@ impl StatusReport {
         add(t.never_saved, "jamais sauvegardé(s)".into());
         add(t.invalid, "invalide(s) ou illisible(s)".into());
         // Which exclusions, counted: "2 exclu(s) du traitement (1 étalon, 1 test)".
-        let mut reasons: Vec<(Skip, usize)> = Vec::new();
+        let mut reasons: Vec<(Exclusion, usize)> = Vec::new();
         for r in self.dossiers.iter().filter_map(|d| d.excluded) {
             match reasons.iter_mut().find(|(x, _)| *x == r) {
                 Some((_, n)) => *n += 1,
                 None => reasons.push((r, 1)),
             }
         }
-        reasons.sort_by_key(|(r, _)| excluded_order(*r));
-        let reasons: Vec<String> = reasons
-            .iter()
-            .map(|(r, n)| excluded_count(*r, *n))
-            .collect();
+        reasons.sort_by_key(|(r, _)| *r);
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| r.counted(*n)).collect();
         add(
             t.excluded,
             format!("exclu(s) du traitement ({})", reasons.join(", ")),
