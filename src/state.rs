@@ -5,7 +5,7 @@
 //! unchanged or out of the batch's scope ([`Skip`], [`Exclusion`]), or an
 //! error line. The run turns it into an [`Outcome`] (how it ended), which
 //! the report, the JSON twin and the catalog record; the catalog keeps the
-//! last result as a [`LastResult`]. The dry run and `status` speak the
+//! last result (`catalog::LastResult`). The dry run and `status` speak the
 //! same words: the sentences below are the only place they are written.
 //!
 //! JSON names (kebab-case) are part of the reports' format: `new`,

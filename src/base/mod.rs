@@ -64,7 +64,7 @@ pub const MAJ_DIR: &str = "maj";
 /// The folder of the run reports, in `backup.dir`.
 pub const LOG_DIR: &str = "log";
 /// The folder of `backup.dir` where a restore saves the live state of a
-/// dossier no archive holds (today also `commands::safeguard::DIR`).
+/// dossier no archive holds.
 pub const SAFEGUARD_DIR: &str = "AvantRemontee";
 /// Names of restore's temporary folders in `dossiers/` start with this.
 pub const TEMP_PREFIX: &str = ".svgauto-";

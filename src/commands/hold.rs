@@ -36,7 +36,7 @@ pub fn hold(base: &Path, code: &str) -> Result<lock::Held, HoldError> {
     if !valid_code(code) {
         return Err(HoldError::InvalidCode(code.to_owned()));
     }
-    let dir = base.join("dossiers").join(code);
+    let dir = base.join(crate::base::DOSSIERS_DIR).join(code);
     if !dir.is_dir() {
         return Err(HoldError::NotFound(dir));
     }

@@ -238,7 +238,7 @@ fn take_back_changed(maj: &Path) -> io::Result<Vec<String>> {
 /// `svgauto import`: every archive of `<base>/maj/` that has settled.
 pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandError> {
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
-    let maj = base.root.join("maj");
+    let maj = base.root.join(crate::base::MAJ_DIR);
     let stamp = clock.now().format("%Y%m%d-%H%M%S").to_string();
     let guard = Safeguard {
         base: &base,

@@ -30,16 +30,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{self, Manifest};
-use crate::base::{Base, DOCUMENTS};
+use crate::base::{Base, DOCUMENTS, SAFEGUARD_DIR};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::restore::Guard;
 use crate::run::save::{SoloPool, saveable};
 use crate::scan::{self, DossierScan};
 use crate::sys::lock;
-
-/// The folder of `backup.dir` holding the states saved before a restore.
-pub const DIR: &str = "AvantRemontee";
 
 /// What a restore into a base needs to save a live state first: the base
 /// (its backup folder and archive settings), its catalog (the last
@@ -154,7 +151,7 @@ impl Safeguard<'_> {
     /// folder), and the folders created, deepest first. An error names the
     /// folder.
     fn target(&self, code: &str) -> Result<(PathBuf, Vec<PathBuf>), (PathBuf, io::Error)> {
-        let root = self.base.backup_dir().join(DIR);
+        let root = self.base.backup_dir().join(SAFEGUARD_DIR);
         let stamp = self.clock.now().format("%Y%m%d-%H%M%S").to_string();
         let name = crate::base::file_name(code);
         let dir = (1u32..)
@@ -207,7 +204,7 @@ fn replaces_documents(live: &Path, incoming: &Manifest) -> bool {
 /// it, write there). One line each: `Ok` removed, `Err` still there.
 pub fn remove_interrupted(backup_dir: &Path) -> Vec<Result<String, String>> {
     let mut said = Vec::new();
-    let Ok(rd) = fs::read_dir(backup_dir.join(DIR)) else {
+    let Ok(rd) = fs::read_dir(backup_dir.join(SAFEGUARD_DIR)) else {
         return said;
     };
     let mut dirs: Vec<PathBuf> = rd

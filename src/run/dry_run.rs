@@ -5,9 +5,8 @@
 //! seen, not cleaned). [`DryRun`] is the JSON form; [`DryRun::render`] the
 //! text.
 //!
-//! The French words for sizes (`short_bytes`, `human_bytes`) and for
-//! exclusions ([`skip_text`]) live here until the report's vocabulary is
-//! gathered in one place.
+//! Why a dossier is saved or skipped is said in `crate::state`'s words;
+//! the sizes (`short_bytes`, `human_bytes`) are only ever written here.
 
 use std::collections::HashMap;
 
@@ -140,7 +139,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
             warnings.push(format!("le traitement s'arrêterait : {e}"));
         }
     }
-    if lock::in_use(&base.state_dir().join("run.lock")) {
+    if lock::in_use(&base.run_lock_path()) {
         warnings.push(
             "un traitement est en cours sur cette base : une sauvegarde lancée maintenant s'arrêterait aussitôt (code 2)"
                 .to_owned(),

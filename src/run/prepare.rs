@@ -106,9 +106,11 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
         source,
     })?;
     let report =
-        Report::create(&backup_dir.join("log"), started).map_err(|source| RunError::Report {
-            path: backup_dir.join("log"),
-            source,
+        Report::create(&backup_dir.join(crate::base::LOG_DIR), started).map_err(|source| {
+            RunError::Report {
+                path: backup_dir.join(crate::base::LOG_DIR),
+                source,
+            }
         })?;
     let report_rel = display_path(&report.txt_path, &base.root);
     let id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;

@@ -9,14 +9,14 @@ use crate::base::Base;
 pub(crate) fn base_with(dossiers: &[(&str, &str, usize)]) -> (tempfile::TempDir, Base) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    fs::create_dir(root.join("dossiers")).unwrap();
+    fs::create_dir(root.join(crate::base::DOSSIERS_DIR)).unwrap();
     fs::write(
         root.join("base.toml"),
         "[collaborators.COMPT]\ndossiers = \"*\"\n",
     )
     .unwrap();
     for (code, kind, bytes) in dossiers {
-        let dir = root.join("dossiers").join(code);
+        let dir = root.join(crate::base::DOSSIERS_DIR).join(code);
         fs::create_dir(&dir).unwrap();
         fs::write(
             dir.join("dossier.toml"),

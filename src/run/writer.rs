@@ -246,7 +246,7 @@ mod tests {
     /// A writer on a fresh catalog and report in `dir`, with its run id.
     fn writer(dir: &std::path::Path, seen: &Seen) -> (Writer, i64) {
         let (catalog, run) = catalog_with_run(&dir.join("state"));
-        let report = Report::create(&dir.join("log"), chrono::Local::now()).unwrap();
+        let report = Report::create(&dir.join(crate::base::LOG_DIR), chrono::Local::now()).unwrap();
         (
             Writer::new(catalog, report, Box::new(seen.clone()), run),
             run,

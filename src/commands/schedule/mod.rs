@@ -112,8 +112,8 @@ pub fn schedule_command(o: &ScheduleOptions) -> Result<String, CommandError> {
     // link, a mapped drive) and adds no `\\?\` prefix on Windows.
     let root = absolute(&o.base)?;
     let settings = &base.effective.settings;
-    let log_dir =
-        text(&root.join(&settings.backup.dir).join("log"))? + std::path::MAIN_SEPARATOR_STR;
+    let log_dir = text(&root.join(&settings.backup.dir).join(crate::base::LOG_DIR))?
+        + std::path::MAIN_SEPARATOR_STR;
     let exe = match &o.exe {
         Some(p) => task_program(p)?,
         None => {

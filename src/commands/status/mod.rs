@@ -313,7 +313,7 @@ pub fn status(
             }
         })?;
     // A run holding the base is doing what the catalog marks in progress.
-    let run_active = lock::in_use(&base.state_dir().join("run.lock"));
+    let run_active = lock::in_use(&base.run_lock_path());
     // A `.partial` left by a run that died says "interrupted", as it does to
     // the next run.
     let leftovers = crate::run::leftovers::leftovers(&base.backup_dir(), &dossiers_dir);
