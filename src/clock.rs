@@ -8,6 +8,9 @@
 //! quote), reads `1H` as an error and `2d`/`1.5h`-like forms this syntax
 //! refuses; the accepted inputs and the printed outputs are pinned by tests
 //! and by the scheduled entries users already have.
+//!
+//! And the one text form of a time ([`rfc3339`]), for the catalog and every
+//! JSON output.
 
 use std::time::Duration;
 
@@ -61,6 +64,49 @@ pub fn from_env() -> Result<Box<dyn Clock>, ClockError> {
             .map(|t| Box::new(FixedClock(t)) as Box<dyn Clock>)
             .ok_or(ClockError(s)),
         Err(_) => Ok(Box::new(SystemClock)),
+    }
+}
+
+/// How svgauto writes a time, in the catalog and in every JSON output:
+/// RFC 3339 with its offset, the fraction of a second only when it has one
+/// (`2026-11-28T21:00:05+01:00`, chrono's `to_rfc3339`). Times are typed
+/// everywhere else; this is the one place their text is made.
+pub mod rfc3339 {
+    use std::fmt::Display;
+
+    use chrono::{DateTime, TimeZone};
+    use serde::Serializer;
+
+    /// `t` as text. Never `Z` for UTC (chrono's own `Serialize` writes `Z`):
+    /// `+00:00`, as the catalogs and reports have always held.
+    pub fn text<Tz: TimeZone>(t: &DateTime<Tz>) -> String
+    where
+        Tz::Offset: Display,
+    {
+        t.to_rfc3339()
+    }
+
+    /// For `#[serde(serialize_with = "…")]` on a time.
+    pub fn serialize<Tz: TimeZone, S: Serializer>(t: &DateTime<Tz>, s: S) -> Result<S::Ok, S::Error>
+    where
+        Tz::Offset: Display,
+    {
+        s.serialize_str(&text(t))
+    }
+
+    /// For `#[serde(serialize_with = "…")]` on an optional time (`null`
+    /// when absent, unless the field is skipped).
+    pub fn option<Tz: TimeZone, S: Serializer>(
+        t: &Option<DateTime<Tz>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error>
+    where
+        Tz::Offset: Display,
+    {
+        match t {
+            Some(t) => serialize(t, s),
+            None => s.serialize_none(),
+        }
     }
 }
 
@@ -129,6 +175,20 @@ mod tests {
         assert_eq!(t.format("%Y%m%d-%H%M%S").to_string(), "20261128-210000");
         assert!(parse("2026-11-28T21:00:00+01:00").is_some());
         assert!(parse("hier").is_none());
+    }
+
+    #[test]
+    fn a_time_is_written_with_its_offset_and_never_z() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-28T21:00:05+01:00").unwrap();
+        assert_eq!(rfc3339::text(&t), "2026-11-28T21:00:05+01:00");
+        let utc = chrono::DateTime::parse_from_rfc3339("2026-11-28T20:00:05.120Z").unwrap();
+        assert_eq!(rfc3339::text(&utc), "2026-11-28T20:00:05.120+00:00");
+        let json = |t: &chrono::DateTime<chrono::FixedOffset>| {
+            let mut out = Vec::new();
+            rfc3339::serialize(t, &mut serde_json::Serializer::new(&mut out)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(json(&utc), "\"2026-11-28T20:00:05.120+00:00\"");
     }
 
     #[test]

@@ -1,17 +1,27 @@
 //! Where a dossier stands, in one vocabulary, with its French words once.
 //!
 //! Selection ([`crate::run::select::decide`]) gives each dossier a
-//! [`Decision`]: saved for a [`SaveReason`], left alone because it is
+//! `Decision`: saved for a [`SaveReason`], left alone because it is
 //! unchanged or out of the batch's scope ([`Skip`], [`Exclusion`]), or an
-//! error line. The run turns it into an [`Outcome`] (how it ended), which
-//! the report, the JSON twin and the catalog record; the catalog keeps the
-//! last result (`catalog::LastResult`). The dry run and `status` speak the
-//! same words: the sentences below are the only place they are written.
+//! error line (a `Refusal`). The run turns it into an [`Outcome`] (how it
+//! ended), which the report, the JSON twin and the catalog record; the
+//! catalog keeps the last result ([`LastResult`], its text here too). The
+//! dry run and `status` speak the same words: the sentences below are the
+//! only place they are written.
+//!
+//! `Decision` and `Refusal` live with selection (`run/select.rs`), which
+//! makes them: a refusal carries the typed errors of the scan and of
+//! `dossier.toml`, and this file stays below everything that records a
+//! dossier's state (the catalog reads [`LastResult`] from here).
 //!
 //! JSON names (kebab-case) are part of the reports' format: `new`,
 //! `archive-missing`, `unchanged`, `etalon`, `non-transferable`…
 
-use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+use thiserror::Error;
 
 /// Why a run saves a dossier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -146,17 +156,6 @@ impl Skip {
     }
 }
 
-/// What selection decides for one dossier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// To save, and why.
-    Save(SaveReason),
-    /// Not concerned, and why.
-    Skip(Skip),
-    /// An error line in the report, with its French message.
-    Fail(String),
-}
-
 /// How one dossier ended in a run (or, for the dry run, would).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -176,7 +175,7 @@ pub enum Outcome {
         /// The dossier's fingerprint at this backup.
         fingerprint: String,
         /// Things in the dossier that are not archived, and why.
-        skipped: Vec<String>,
+        skipped: Vec<LeftOut>,
         /// Symbolic links recorded (`path -> target`): the archive holds
         /// the link, not what it points to.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -205,18 +204,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a dossier selection decided not to save; `Err` with
-    /// the reason for one it decided to save (its outcome comes from the
-    /// save).
-    pub fn unsaved(decision: Decision) -> Result<Outcome, SaveReason> {
-        Ok(match decision {
-            Decision::Save(why) => return Err(why),
-            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
-            Decision::Skip(Skip::Excluded(reason)) => Outcome::Excluded { reason },
-            Decision::Fail(message) => Outcome::Error { why: None, message },
-        })
-    }
-
     /// Is this dossier "concerned" (a line in the text report)?
     pub fn concerned(&self) -> bool {
         matches!(
@@ -249,7 +236,7 @@ impl Outcome {
                     s.push_str(&format!(
                         " ({} élément(s) non sauvegardé(s) : {})",
                         skipped.len(),
-                        skipped.join(", ")
+                        LeftOut::list(skipped)
                     ));
                 }
                 if !links.is_empty() {
@@ -265,6 +252,99 @@ impl Outcome {
             Outcome::Deferred { .. } => "Reporté au prochain traitement".into(),
             Outcome::Unchanged | Outcome::Excluded { .. } => return None,
         })
+    }
+}
+
+/// Something in a dossier that its archive does not hold, and why: a
+/// special file, a name no archive can hold, a `.svgauto/` folder (see
+/// `scan::Skipped`). Said `rel (why)`, in the report line and, as a
+/// string, in the JSON twin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Its path in the dossier, as shown.
+    pub rel: String,
+    /// Why it is not archived (French).
+    pub why: &'static str,
+}
+
+impl LeftOut {
+    /// `a (why), b (why)`: the list as the report says it.
+    pub fn list(items: &[LeftOut]) -> String {
+        items
+            .iter()
+            .map(LeftOut::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.rel, self.why)
+    }
+}
+
+impl Serialize for LeftOut {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How a dossier's last backup attempt ended, as the catalog keeps it
+/// (`dossier.last_result`). Its text in the catalog is [`LastResult::as_str`]
+/// and nothing else: `'ok' | 'error' | 'deferred'` (the schema's first step,
+/// shipped, has no comment on that column and is never edited). These are
+/// the only values any release has written; a new one is a schema change
+/// (a step of `catalog::MIGRATIONS`), so an older release refuses the
+/// catalog as a newer release's instead of misreading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastResult {
+    /// Saved.
+    Ok,
+    /// Failed: its message is kept beside it.
+    Error,
+    /// Not started before the run stopped: goes first next time.
+    Deferred,
+}
+
+impl LastResult {
+    /// Every last result.
+    pub const ALL: [LastResult; 3] = [LastResult::Ok, LastResult::Error, LastResult::Deferred];
+
+    /// The text the catalog stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LastResult::Ok => "ok",
+            LastResult::Error => "error",
+            LastResult::Deferred => "deferred",
+        }
+    }
+
+    /// The texts a last result may have, as a message lists them: `'ok',
+    /// 'error' ou 'deferred'`.
+    pub fn expected() -> String {
+        let quoted: Vec<String> = Self::ALL
+            .iter()
+            .map(|r| format!("'{}'", r.as_str()))
+            .collect();
+        let (last, first) = quoted.split_last().expect("there are last results");
+        format!("{} ou {last}", first.join(", "))
+    }
+}
+
+/// A last result the catalog holds that is none of [`LastResult`]'s texts.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} n'est pas un résultat connu ({expected})", expected = LastResult::expected())]
+pub struct UnknownResult(pub String);
+
+impl FromStr for LastResult {
+    type Err = UnknownResult;
+
+    fn from_str(s: &str) -> Result<LastResult, UnknownResult> {
+        LastResult::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownResult(s.to_owned()))
     }
 }
 
@@ -295,17 +375,40 @@ mod tests {
     }
 
     #[test]
-    fn every_decision_but_a_save_is_an_outcome() {
+    fn a_last_result_reads_back_its_own_text_and_nothing_else() {
+        for r in LastResult::ALL {
+            assert_eq!(r.as_str().parse(), Ok(r));
+        }
+        assert_eq!(LastResult::expected(), "'ok', 'error' ou 'deferred'");
+        let e = "interrupted".parse::<LastResult>().unwrap_err();
+        assert_eq!(e, UnknownResult("interrupted".into()));
         assert_eq!(
-            Outcome::unsaved(Decision::Save(SaveReason::New)).unwrap_err(),
-            SaveReason::New
+            e.to_string(),
+            "\"interrupted\" n'est pas un résultat connu ('ok', 'error' ou 'deferred')"
         );
-        let o = Outcome::unsaved(Decision::Skip(Skip::Excluded(Exclusion::Test))).unwrap();
-        assert_eq!(o.skip(), Some(Skip::Excluded(Exclusion::Test)));
-        assert!(!o.concerned());
-        let o = Outcome::unsaved(Decision::Fail("x".into())).unwrap();
-        assert!(o.concerned());
-        assert_eq!(o.text().as_deref(), Some("Echec du traitement. x"));
+        assert!("OK".parse::<LastResult>().is_err() && "".parse::<LastResult>().is_err());
+    }
+
+    #[test]
+    fn what_is_left_out_is_said_as_the_report_line_says_it() {
+        let left = [
+            LeftOut {
+                rel: "tube".into(),
+                why: "fichier spécial (FIFO)",
+            },
+            LeftOut {
+                rel: ".svgauto/".into(),
+                why: "réservé à svgauto (manifeste d'archive)",
+            },
+        ];
+        assert_eq!(
+            LeftOut::list(&left),
+            "tube (fichier spécial (FIFO)), .svgauto/ (réservé à svgauto (manifeste d'archive))"
+        );
+        assert_eq!(
+            json(&left),
+            r#"["tube (fichier spécial (FIFO))",".svgauto/ (réservé à svgauto (manifeste d'archive))"]"#
+        );
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //!
 //! A bad identity is an [`IdentityError`] whose message is the French
 //! sentence the report shows for that dossier: one bad `dossier.toml` is an
-//! error line, never the end of the run.
+//! error line, never the end of the run. So is an entry of `dossiers/` that
+//! cannot be a dossier at all (a link, an entry that cannot be read): no
+//! identity is read from it, and the scan says why in the same type.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -67,9 +70,19 @@ fn default_true() -> bool {
 
 /// Why a folder of `dossiers/` has no usable identity. Each message is the
 /// French sentence the dossier's report line shows; `rel` is
-/// `dossiers/<folder>/dossier.toml`.
-#[derive(Debug, Error)]
+/// `dossiers/<folder>/dossier.toml`. Cloned with the scan it belongs to
+/// (an I/O cause is shared, not copied).
+#[derive(Debug, Clone, Error)]
 pub enum IdentityError {
+    /// The entry of `dossiers/` is a symbolic link (or a Windows junction):
+    /// never followed, so never saved — and said, not silently skipped.
+    #[error(
+        "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé."
+    )]
+    Link,
+    /// What the entry of `dossiers/` is could not be read.
+    #[error("Lecture impossible du dossier : {source}.")]
+    FolderUnreadable { source: Arc<std::io::Error> },
     /// The folder's name is not a dossier code ([`valid_code`]).
     #[error(
         "Nom de dossier invalide : un code fait de 1 à 32 caractères parmi A-Z a-z 0-9 _ - est attendu ({rel} non lu)."
@@ -80,7 +93,10 @@ pub enum IdentityError {
     Missing { rel: String },
     /// `dossier.toml` could not be read.
     #[error("Fichier {rel} illisible : {source}.")]
-    Unreadable { rel: String, source: std::io::Error },
+    Unreadable {
+        rel: String,
+        source: Arc<std::io::Error>,
+    },
     /// `dossier.toml` is not a valid identity (`detail`: where and why).
     #[error("Fichier {rel} invalide : {detail}.")]
     Invalid { rel: String, detail: String },
@@ -114,7 +130,12 @@ pub fn read_identity(dir: &Path, folder: &str) -> Result<Identity, IdentityError
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(IdentityError::Missing { rel });
         }
-        Err(source) => return Err(IdentityError::Unreadable { rel, source }),
+        Err(e) => {
+            return Err(IdentityError::Unreadable {
+                rel,
+                source: Arc::new(e),
+            });
+        }
     };
     let id: Identity = match toml::from_str(&text) {
         Ok(id) => id,
@@ -165,5 +186,20 @@ mod tests {
         .unwrap();
         let err = read_identity(d.path(), "X1").unwrap_err().to_string();
         assert!(err.contains("dossier.toml invalide"), "{err}");
+    }
+
+    /// The sentences of the entries of `dossiers/` that cannot be dossiers,
+    /// as the report has always said them.
+    #[test]
+    fn an_entry_that_cannot_be_a_dossier_is_said_in_a_sentence() {
+        assert_eq!(
+            IdentityError::Link.to_string(),
+            "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé."
+        );
+        let source = Arc::new(std::io::Error::other("Permission non accordée"));
+        assert_eq!(
+            IdentityError::FolderUnreadable { source }.to_string(),
+            "Lecture impossible du dossier : Permission non accordée."
+        );
     }
 }

@@ -264,15 +264,21 @@ mod tests {
         let s = c.states().unwrap();
         assert_eq!(s["A"].fingerprint.as_deref(), Some("fp-a"));
         assert_eq!(
-            s["A"].last_backup_at.as_deref(),
-            Some("2026-11-27T21:00:05+01:00")
+            s["A"]
+                .last_backup_at
+                .map(|t| crate::clock::rfc3339::text(&t)),
+            Some("2026-11-27T21:00:05+01:00".to_owned()),
+            "read with the offset it was recorded with"
         );
         assert_eq!(s["B"].fingerprint.as_deref(), Some("fp-b"));
         assert_eq!(s["B"].last_error.as_deref(), Some("en cours"));
         for table in ["run", "restore", "event"] {
             assert_eq!(count(&c, table), 1, "{table}");
         }
-        assert_eq!(c.begin_run("t", "COMPT", "r.txt").unwrap(), 2);
+        assert_eq!(
+            c.begin_run(chrono::Local::now(), "COMPT", "r.txt").unwrap(),
+            2
+        );
         drop(c);
         assert_eq!(on_disk_version(&path), MIGRATIONS.len() as i64);
         assert!(
@@ -387,9 +393,16 @@ mod tests {
                 legacy_catalog(d.path())
             } else {
                 let c = Catalog::open(d.path()).unwrap();
-                let run = c.begin_run("t", "COMPT", "r.txt").unwrap();
-                c.record_success("A", Some(run), "fp-a", "t", "sauve/BA.SVG", 10)
-                    .unwrap();
+                let run = c.begin_run(chrono::Local::now(), "COMPT", "r.txt").unwrap();
+                c.record_success(
+                    "A",
+                    Some(run),
+                    "fp-a",
+                    chrono::Local::now(),
+                    "sauve/BA.SVG",
+                    10,
+                )
+                .unwrap();
                 drop(c);
                 d.path().join(Catalog::FILE)
             };

@@ -19,6 +19,12 @@
 //! every state and all history. A catalog of a newer release (a version
 //! this one does not know) is refused and left as it is.
 //!
+//! Times and results are typed at this boundary: a time is stored as RFC
+//! 3339 text ([`crate::clock::rfc3339`]) and read back as a
+//! `DateTime<FixedOffset>` (the offset it was recorded with), a last result
+//! by [`LastResult`]'s own text. A value that reads as neither is a
+//! [`CatalogError::Value`] naming it: nothing is guessed from it.
+//!
 //! Here: the catalog's rows and what the commands record; opening it in
 //! `open.rs`; its schema, versions and the check that a database is
 //! svgauto's catalog in `migrations.rs`.
@@ -28,8 +34,12 @@ mod open;
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, FixedOffset, Local};
 use rusqlite::{Connection, params};
 use thiserror::Error;
+
+use crate::clock::rfc3339;
+use crate::state::LastResult;
 
 /// Why the catalog could not be opened, read or written (French, for
 /// the user).
@@ -72,15 +82,25 @@ pub enum CatalogError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// The last result of a dossier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LastResult {
-    Ok,
-    Error,
-    /// Not started before the run stopped: goes first next time.
-    Deferred,
+    /// A dossier's row holds, in `column`, a value this release cannot
+    /// read (`expected`: what it can): put there by hand or by another
+    /// program, as no release writes one. The command stops; the catalog
+    /// is not set aside (one bad value is not worth every dossier's
+    /// history) and nothing is written into it.
+    #[error(
+        "catalogue {} : valeur illisible dans la colonne {column} du dossier {code} : {value:?} \
+         (attendu : {expected}) ; rien n'est fait. Corrigez ou effacez cette valeur, ou déplacez \
+         ce fichier hors de {} : tous les dossiers seront alors sauvegardés à nouveau",
+        path.display(),
+        path.parent().unwrap_or(Path::new("")).display()
+    )]
+    Value {
+        path: PathBuf,
+        code: String,
+        column: &'static str,
+        value: String,
+        expected: String,
+    },
 }
 
 /// What the catalog knows of one dossier.
@@ -88,8 +108,8 @@ pub enum LastResult {
 pub struct DossierState {
     /// Fingerprint at the last successful backup.
     pub fingerprint: Option<String>,
-    /// When that backup was taken (RFC 3339).
-    pub last_backup_at: Option<String>,
+    /// When that backup was taken, with the offset it was recorded with.
+    pub last_backup_at: Option<DateTime<FixedOffset>>,
     /// Where that backup's archive is, relative to the base when inside it.
     pub last_archive: Option<String>,
     /// Size in bytes of `last_archive` when it was written (`None` in
@@ -114,8 +134,8 @@ impl DossierState {
 /// table records it.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRecord<'a> {
-    /// When the backup was taken (RFC 3339).
-    pub at: &'a str,
+    /// When the backup was taken.
+    pub at: DateTime<Local>,
     /// The dossier's code.
     pub code: &'a str,
     /// The event's name: `exit`, `provider-exchange` or `closing`.
@@ -160,7 +180,9 @@ impl Catalog {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Every dossier the catalog knows, by code.
+    /// Every dossier the catalog knows, by code. A value no release writes
+    /// (an unknown last result, a time that is not RFC 3339) is a
+    /// [`CatalogError::Value`].
     pub fn states(&self) -> Result<std::collections::HashMap<String, DossierState>, CatalogError> {
         let mut stmt = self
             .conn
@@ -170,40 +192,46 @@ impl Catalog {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                let result: Option<String> = r.get(4)?;
-                Ok((
-                    r.get::<_, String>(0)?,
-                    DossierState {
-                        fingerprint: r.get(1)?,
-                        last_backup_at: r.get(2)?,
-                        last_archive: r.get(3)?,
-                        last_result: result.map(|s| match s.as_str() {
-                            "ok" => LastResult::Ok,
-                            "deferred" => LastResult::Deferred,
-                            _ => LastResult::Error,
-                        }),
-                        last_error: r.get(5)?,
-                        in_progress_run: r.get(6)?,
-                        last_bytes: r.get::<_, Option<i64>>(7)?.map(|b| b as u64),
-                    },
-                ))
+                Ok(Row {
+                    code: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    last_backup_at: r.get(2)?,
+                    last_archive: r.get(3)?,
+                    last_result: r.get(4)?,
+                    last_error: r.get(5)?,
+                    in_progress_run: r.get(6)?,
+                    last_bytes: r.get(7)?,
+                })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        rows.map(|row| {
+            let row = row.map_err(|e| self.err(e))?;
+            let state = row
+                .typed()
+                .map_err(|(column, value, expected)| CatalogError::Value {
+                    path: self.path.clone(),
+                    code: row.code.clone(),
+                    column,
+                    value,
+                    expected,
+                })?;
+            Ok((row.code, state))
+        })
+        .collect()
     }
 
     /// Records the start of a run (its start time, its collaborator, its
     /// report's path); returns the run's id.
     pub fn begin_run(
         &self,
-        started_at: &str,
+        started_at: DateTime<Local>,
         user: &str,
         report: &str,
     ) -> Result<i64, CatalogError> {
         self.conn
             .execute(
                 "INSERT INTO run (started_at, user, report) VALUES (?1, ?2, ?3)",
-                params![started_at, user, report],
+                params![rfc3339::text(&started_at), user, report],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -215,10 +243,11 @@ impl Catalog {
     pub fn end_run(
         &self,
         run: i64,
-        finished_at: &str,
+        finished_at: DateTime<Local>,
         counts: (usize, usize, usize),
         exit_code: i32,
     ) -> Result<(), CatalogError> {
+        let finished_at = rfc3339::text(&finished_at);
         self.conn
             .execute(
                 "UPDATE run SET finished_at = ?2, concerned = ?3, saved = ?4, errors = ?5, exit_code = ?6 WHERE id = ?1",
@@ -248,17 +277,18 @@ impl Catalog {
         code: &str,
         run: Option<i64>,
         fingerprint: &str,
-        at: &str,
+        at: DateTime<Local>,
         archive: &str,
         bytes: u64,
     ) -> Result<(), CatalogError> {
+        let ok = LastResult::Ok.as_str();
         self.conn
             .execute(
                 "INSERT INTO dossier (code, fingerprint, last_backup_at, last_archive, last_bytes, last_result, last_error, last_run, in_progress_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'ok', NULL, ?6, NULL)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?7, NULL, ?6, NULL)
                  ON CONFLICT(code) DO UPDATE SET fingerprint = ?2, last_backup_at = ?3, last_archive = ?4,
-                   last_bytes = ?5, last_result = 'ok', last_error = NULL, last_run = ?6, in_progress_run = NULL",
-                params![code, fingerprint, at, archive, bytes as i64, run],
+                   last_bytes = ?5, last_result = ?7, last_error = NULL, last_run = ?6, in_progress_run = NULL",
+                params![code, fingerprint, rfc3339::text(&at), archive, bytes as i64, run, ok],
             )
             .map(drop)
             .map_err(|e| self.err(e))
@@ -296,9 +326,9 @@ impl Catalog {
         self.conn
             .execute(
                 "INSERT INTO dossier (code, last_result, last_error, last_run, in_progress_run)
-                 VALUES (?1, 'error', ?2, ?3, NULL)
-                 ON CONFLICT(code) DO UPDATE SET last_result = 'error', last_error = ?2, last_run = ?3, in_progress_run = NULL",
-                params![code, error, run],
+                 VALUES (?1, ?4, ?2, ?3, NULL)
+                 ON CONFLICT(code) DO UPDATE SET last_result = ?4, last_error = ?2, last_run = ?3, in_progress_run = NULL",
+                params![code, error, run, LastResult::Error.as_str()],
             )
             .map(drop)
             .map_err(|e| self.err(e))
@@ -309,9 +339,9 @@ impl Catalog {
     pub fn record_deferred(&self, code: &str, run: i64) -> Result<(), CatalogError> {
         self.conn
             .execute(
-                "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, 'deferred', ?2)
-                 ON CONFLICT(code) DO UPDATE SET last_result = 'deferred', last_run = ?2",
-                params![code, run],
+                "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, ?3, ?2)
+                 ON CONFLICT(code) DO UPDATE SET last_result = ?3, last_run = ?2",
+                params![code, run, LastResult::Deferred.as_str()],
             )
             .map(drop)
             .map_err(|e| self.err(e))
@@ -328,7 +358,7 @@ impl Catalog {
         self.conn
             .execute(
                 "INSERT INTO event (at, code, event, user, archive, bytes, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![e.at, e.code, e.event, e.user, e.archive, bytes, if error.is_some() { "error" } else { "ok" }, error],
+                params![rfc3339::text(&e.at), e.code, e.event, e.user, e.archive, bytes, if error.is_some() { "error" } else { "ok" }, error],
             )
             .map(drop)
             .map_err(|e| self.err(e))
@@ -337,7 +367,7 @@ impl Catalog {
     /// Records a restore or an import, successful or refused.
     pub fn record_restore(
         &self,
-        at: &str,
+        at: DateTime<Local>,
         code: Option<&str>,
         archive: &str,
         source: &str,
@@ -346,10 +376,52 @@ impl Catalog {
         self.conn
             .execute(
                 "INSERT INTO restore (at, code, archive, source, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![at, code, archive, source, if error.is_some() { "error" } else { "ok" }, error],
+                params![rfc3339::text(&at), code, archive, source, if error.is_some() { "error" } else { "ok" }, error],
             )
             .map(drop)
             .map_err(|e| self.err(e))
+    }
+}
+
+/// A row of `dossier` as SQLite holds it, before its values are typed.
+struct Row {
+    code: String,
+    fingerprint: Option<String>,
+    last_backup_at: Option<String>,
+    last_archive: Option<String>,
+    last_result: Option<String>,
+    last_error: Option<String>,
+    in_progress_run: Option<i64>,
+    last_bytes: Option<i64>,
+}
+
+impl Row {
+    /// The row's state, its time and result typed; else the column, the
+    /// value and what was expected there.
+    fn typed(&self) -> Result<DossierState, (&'static str, String, String)> {
+        let last_backup_at = match &self.last_backup_at {
+            None => None,
+            Some(t) => Some(DateTime::parse_from_rfc3339(t).map_err(|_| {
+                let expected = "une date RFC 3339, comme 2026-11-28T21:00:05+01:00";
+                ("last_backup_at", t.clone(), expected.to_owned())
+            })?),
+        };
+        let last_result = match &self.last_result {
+            None => None,
+            Some(r) => Some(
+                r.parse::<LastResult>()
+                    .map_err(|_| ("last_result", r.clone(), LastResult::expected()))?,
+            ),
+        };
+        Ok(DossierState {
+            fingerprint: self.fingerprint.clone(),
+            last_backup_at,
+            last_archive: self.last_archive.clone(),
+            last_bytes: self.last_bytes.map(|b| b as u64),
+            last_result,
+            last_error: self.last_error.clone(),
+            in_progress_run: self.in_progress_run,
+        })
     }
 }
 
@@ -371,18 +443,25 @@ fn describe(e: &rusqlite::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Timelike;
+
     use super::*;
 
     #[test]
     fn success_error_and_progress_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let c = Catalog::open(d.path()).unwrap();
-        let run = c
-            .begin_run("2026-11-28T21:00:00", "COMPT", "r.txt")
-            .unwrap();
+        let run = c.begin_run(chrono::Local::now(), "COMPT", "r.txt").unwrap();
         c.mark_in_progress("A", run).unwrap();
-        c.record_success("B", Some(run), "fp-b", "t", "sauve/BB.SVG", 10)
-            .unwrap();
+        c.record_success(
+            "B",
+            Some(run),
+            "fp-b",
+            chrono::Local::now(),
+            "sauve/BB.SVG",
+            10,
+        )
+        .unwrap();
         c.record_error("B", Some(run), "en cours d'utilisation")
             .unwrap();
         drop(c);
@@ -397,6 +476,83 @@ mod tests {
         assert!(s["B"].failed_last_time());
     }
 
+    /// Times are stored as they always were (RFC 3339 text with the offset
+    /// of the machine that recorded them) and read back with that offset.
+    #[test]
+    fn a_time_is_stored_as_text_and_read_back_with_its_offset() {
+        use chrono::TimeZone;
+        let d = tempfile::tempdir().unwrap();
+        let c = Catalog::open(d.path()).unwrap();
+        let at = Local
+            .with_ymd_and_hms(2026, 11, 28, 21, 0, 5)
+            .unwrap()
+            .with_nanosecond(120_000_000)
+            .unwrap();
+        c.record_success("A", None, "fp", at, "sauve/BA.SVG", 1)
+            .unwrap();
+        let stored: String = c
+            .conn
+            .query_row("SELECT last_backup_at FROM dossier", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, at.to_rfc3339());
+        let read = c.states().unwrap()["A"].last_backup_at.unwrap();
+        assert_eq!(read, at);
+        assert_eq!(rfc3339::text(&read), stored);
+        // Recorded elsewhere, with another offset: kept as recorded.
+        c.conn
+            .execute(
+                "UPDATE dossier SET last_backup_at = '2026-07-01T21:00:05+02:00'",
+                [],
+            )
+            .unwrap();
+        let read = c.states().unwrap()["A"].last_backup_at.unwrap();
+        assert_eq!(rfc3339::text(&read), "2026-07-01T21:00:05+02:00");
+    }
+
+    /// A value no release writes, in a column read back, is refused and
+    /// named: not read as an error (a retry) nor as "never saved".
+    #[test]
+    fn a_value_no_release_writes_is_an_error_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Catalog::open(d.path()).unwrap();
+        c.record_success("A", None, "fp", Local::now(), "sauve/BA.SVG", 1)
+            .unwrap();
+        c.conn
+            .execute("UPDATE dossier SET last_result = 'skipped'", [])
+            .unwrap();
+        let e = c.states().unwrap_err();
+        assert!(
+            matches!(&e, CatalogError::Value { column: "last_result", code, value, .. }
+                if code == "A" && value == "skipped"),
+            "{e:?}"
+        );
+        let path = d.path().join(Catalog::FILE);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "catalogue {} : valeur illisible dans la colonne last_result du dossier A : \"skipped\" \
+                 (attendu : 'ok', 'error' ou 'deferred') ; rien n'est fait. Corrigez ou effacez cette \
+                 valeur, ou déplacez ce fichier hors de {} : tous les dossiers seront alors \
+                 sauvegardés à nouveau",
+                path.display(),
+                d.path().display()
+            )
+        );
+        c.conn
+            .execute(
+                "UPDATE dossier SET last_result = 'ok', last_backup_at = 'hier soir'",
+                [],
+            )
+            .unwrap();
+        let e = c.states().unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "colonne last_backup_at du dossier A : \"hier soir\" (attendu : une date RFC 3339"
+            ),
+            "{e}"
+        );
+    }
+
     /// An event backup is one row: its size when saved, its reason when
     /// not, never both.
     #[test]
@@ -404,7 +560,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = Catalog::open(d.path()).unwrap();
         let event = |result| EventRecord {
-            at: "2026-11-28T18:00:00+01:00",
+            at: chrono::Local::now(),
             code: "A",
             event: "closing",
             user: "COMPT",

@@ -301,9 +301,16 @@ mod tests {
         let dir = d.path().join("état ?#%");
         assert!(Catalog::open_read_only(&dir).unwrap().is_none());
         let c = Catalog::open(&dir).unwrap();
-        let run = c.begin_run("t", "COMPT", "r.txt").unwrap();
-        c.record_success("A", Some(run), "fp", "t", "sauve/BA.SVG", 1)
-            .unwrap();
+        let run = c.begin_run(chrono::Local::now(), "COMPT", "r.txt").unwrap();
+        c.record_success(
+            "A",
+            Some(run),
+            "fp",
+            chrono::Local::now(),
+            "sauve/BA.SVG",
+            1,
+        )
+        .unwrap();
         drop(c);
         let files = || {
             let mut v: Vec<_> = std::fs::read_dir(&dir)
@@ -341,7 +348,7 @@ mod tests {
                 .join(std::ffi::OsStr::from_bytes(name))
                 .join(".svgauto");
             let c = Catalog::open(&dir).unwrap();
-            c.record_success("A", None, "fp", "t", "sauve/BA.SVG", 1)
+            c.record_success("A", None, "fp", chrono::Local::now(), "sauve/BA.SVG", 1)
                 .unwrap();
             drop(c);
             let r = Catalog::open_read_only(&dir).unwrap().expect("found");

@@ -138,7 +138,7 @@ pub(crate) fn record(
         catalog.refresh_fingerprint(&r.code, &recorded, fp, false)?;
     }
     catalog.record_restore(
-        &clock.now().to_rfc3339(),
+        clock.now(),
         code.as_deref(),
         &file.display().to_string(),
         source,

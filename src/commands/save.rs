@@ -83,7 +83,7 @@ pub fn save_command(
 
     let result = save_locked(&base, &dir, dossier, &target, clock);
     let done = Done {
-        at: clock.now().to_rfc3339(),
+        at: clock.now(),
         dossier,
         event,
         user,
@@ -224,7 +224,7 @@ fn event_folder(base: &Base, event: Event, now: DateTime<Local>) -> Result<PathB
 
 /// An event backup done, good or failed, as the catalog records it.
 struct Done<'a> {
-    at: String,
+    at: DateTime<Local>,
     dossier: &'a str,
     event: Event,
     user: &'a str,
@@ -242,7 +242,7 @@ impl Done<'_> {
     fn record(&self, base: &Base, result: &Result<Saved, String>) -> Result<(), CatalogError> {
         let catalog = Catalog::open_without_rebuild(&base.state_dir())?;
         let tx = catalog.transaction()?;
-        let (at, dossier, name) = (&self.at, self.dossier, self.event.name());
+        let (at, dossier, name) = (self.at, self.dossier, self.event.name());
         match result {
             Ok(saved) => {
                 let bytes_out = saved.written.bytes_out;

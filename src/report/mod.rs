@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 use serde::Serialize;
 
+use crate::clock::rfc3339;
 use crate::state::Outcome;
 
 pub const EOL: &str = if cfg!(windows) { "\r\n" } else { "\n" };
@@ -54,8 +55,12 @@ pub struct DossierLine {
     /// The text report's line, for dossiers that have one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<String>,
+    /// When its save ended, for dossiers saved or tried.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339::option"
+    )]
+    pub finished_at: Option<DateTime<Local>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -100,8 +105,10 @@ pub struct RunReport<'a> {
     pub generator: String,
     pub base: String,
     pub user: &'a str,
-    pub started_at: String,
-    pub finished_at: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub started_at: DateTime<Local>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub finished_at: DateTime<Local>,
     pub report: String,
     pub interrupted: bool,
     /// `--max-duration` was reached: what was not started is deferred.

@@ -107,7 +107,7 @@ pub enum RestoreError {
     #[error(
         "le dossier en place ne peut pas être lu entièrement ({why}) : la remontée pourrait détruire des fichiers qu'aucune archive ne contient ; rendez-le lisible, ou déplacez ce qu'il contient, avant de remonter"
     )]
-    LiveUnreadable { why: String },
+    LiveUnreadable { why: crate::scan::WalkError },
     #[error(
         "l'état actuel du dossier {code} n'est dans aucune archive et n'a pas pu être sauvegardé avant la remontée : {why} ; remontée refusée, le dossier n'a pas changé (corrigez la cause, ou déplacez le dossier hors de dossiers/ pour le remonter sans cette sauvegarde)"
     )]

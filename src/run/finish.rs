@@ -65,8 +65,8 @@ pub(crate) fn finish(
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
         base: setup.base.root.display().to_string(),
         user: &opts.user,
-        started_at: setup.started.to_rfc3339(),
-        finished_at: finished.to_rfc3339(),
+        started_at: setup.started,
+        finished_at: finished,
         report: txt_path.display().to_string(),
         interrupted: exit == Exit::Interrupted,
         max_duration_reached: budget_reached,
@@ -83,7 +83,7 @@ pub(crate) fn finish(
     json_written.map_err(report_err)?;
     catalog.end_run(
         setup.id,
-        &finished.to_rfc3339(),
+        finished,
         (summary.concerned, summary.saved, summary.errors),
         exit.code(),
     )?;

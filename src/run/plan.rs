@@ -93,7 +93,7 @@ pub(crate) fn select_all(
         let state = states.get(&s.code);
         let facts = Facts {
             identity: &s.identity,
-            walk_error: s.walk_error.as_deref(),
+            walk_error: s.walk_error.as_ref(),
             fingerprint: &s.fingerprint,
             state,
             interrupted: state.is_some_and(|st| st.in_progress_run.is_some())
@@ -101,7 +101,7 @@ pub(crate) fn select_all(
             last_archive: archives.get(&s.code).copied().unwrap_or_default(),
             case_twins: twins.get(&s.code).map_or(&[], Vec::as_slice),
         };
-        match Outcome::unsaved(select::decide(facts, rules)) {
+        match select::decide(facts, rules).outcome() {
             Ok(outcome) => plan.decided.push((s, outcome)),
             Err(why) => plan.todo.push(Planned { scan: s, why }),
         }
@@ -268,7 +268,7 @@ mod tests {
                 "A",
                 Some(run),
                 &a.fingerprint.recorded(),
-                "2026-01-01T00:00:00+01:00",
+                chrono::Local::now(),
                 &archive,
                 3,
             )

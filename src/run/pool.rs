@@ -22,6 +22,7 @@ use crossbeam_channel::Sender;
 use crate::archive::{Compression, IoBudget};
 use crate::base::display_path;
 use crate::clock::Clock;
+use crate::scan::Skipped;
 use crate::state::Outcome;
 
 use super::RunOptions;
@@ -219,12 +220,7 @@ impl Batch<'_> {
                 bytes_out: saved.written.bytes_out,
                 files: saved.written.files,
                 fingerprint: saved.scan.fingerprint.recorded(),
-                skipped: saved
-                    .scan
-                    .skipped
-                    .iter()
-                    .map(|s| format!("{} ({})", s.rel, s.why))
-                    .collect(),
+                skipped: saved.scan.skipped.iter().map(Skipped::left_out).collect(),
                 links: saved.scan.links(),
             },
             Err(e) => Outcome::Error {

@@ -113,7 +113,7 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
             }
         })?;
     let report_rel = display_path(&report.txt_path, &base.root);
-    let id = catalog.begin_run(&started.to_rfc3339(), &opts.user, &report_rel)?;
+    let id = catalog.begin_run(started, &opts.user, &report_rel)?;
     let leftovers = claim_leftovers(&catalog, id, &backup_dir, &base.dossiers_dir())?;
     let setup = Setup {
         base,

@@ -17,11 +17,11 @@ use std::time::SystemTime;
 use thiserror::Error;
 
 use crate::archive::{self, ArchiveError, Compression, IoBudget, Job, Written};
-use crate::base::{Identity, LOCK_FILE};
+use crate::base::{Identity, IdentityError, LOCK_FILE};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::report::IN_USE;
-use crate::scan::{self, DossierScan};
+use crate::scan::{self, DossierScan, WalkError};
 use crate::sys::lock::{self, LockError};
 
 /// What every save of a dossier needs besides the dossier, shared by the
@@ -84,11 +84,11 @@ pub enum SaveError {
     #[error("Verrouillage impossible ({LOCK_FILE}) : {0}.")]
     Lock(std::io::Error),
     /// Its `dossier.toml`, as the scan says it.
-    #[error("{0}")]
-    Identity(String),
+    #[error(transparent)]
+    Identity(IdentityError),
     /// A folder or file the walk could not read.
     #[error("{0}.")]
-    Walk(String),
+    Walk(WalkError),
     /// The archive could not be written (or read back).
     #[error(transparent)]
     Archive(#[from] ArchiveError),
@@ -130,8 +130,8 @@ pub fn save_dossier(
 /// its `dossier.toml` is wrong or its walk failed (it saw only part of it).
 pub fn saveable(scan: &DossierScan) -> Result<&Identity, SaveError> {
     match (&scan.identity, &scan.walk_error) {
-        (Err(msg), _) => Err(SaveError::Identity(msg.clone())),
-        (Ok(_), Some(msg)) => Err(SaveError::Walk(msg.clone())),
+        (Err(e), _) => Err(SaveError::Identity(e.clone())),
+        (Ok(_), Some(e)) => Err(SaveError::Walk(e.clone())),
         (Ok(id), None) => Ok(id),
     }
 }
@@ -291,7 +291,10 @@ mod tests {
 
     #[test]
     fn a_walk_error_is_said_as_a_sentence() {
-        let e = SaveError::Walk("Lecture impossible du répertoire prive/ : refusé".into());
+        let e = SaveError::Walk(WalkError::Folder {
+            rel: "prive/".into(),
+            source: std::sync::Arc::new(std::io::Error::other("refusé")),
+        });
         assert_eq!(
             e.to_string(),
             "Lecture impossible du répertoire prive/ : refusé."

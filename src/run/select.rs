@@ -13,16 +13,24 @@
 //! says whether a dossier's last archive is still the file the catalog
 //! recorded, and [`case_twins`], the dossiers whose codes differ only by
 //! case (one archive file on a backup folder that ignores case).
+//!
+//! What selection decides is a [`Decision`]; an error line is a
+//! [`Refusal`], typed by its cause (identity, case twins, walk, rights),
+//! whose message is the report's sentence. Both are here rather than in
+//! `crate::state` because a refusal carries the scan's and `dossier.toml`'s
+//! own errors, which `state` (below them) cannot name.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::base::{Identity, Kind, Rights, Status};
-use crate::catalog::{DossierState, LastResult};
+use thiserror::Error;
+
+use crate::base::{Identity, IdentityError, Kind, Rights, Status};
+use crate::catalog::DossierState;
 use crate::config::DossierSet;
-use crate::scan::Fingerprint;
-use crate::state::{Decision, Exclusion, SaveReason, Skip};
+use crate::scan::{Fingerprint, WalkError};
+use crate::state::{Exclusion, LastResult, Outcome, SaveReason, Skip};
 
 /// What the run's settings and arguments say about selection.
 #[derive(Debug, Clone)]
@@ -43,9 +51,9 @@ pub struct Rules<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     /// Its `dossier.toml`, or what is wrong with it.
-    pub identity: &'a Result<Identity, String>,
+    pub identity: &'a Result<Identity, IdentityError>,
     /// The first folder or file its walk could not read.
-    pub walk_error: Option<&'a str>,
+    pub walk_error: Option<&'a WalkError>,
     /// Its fingerprint now.
     pub fingerprint: &'a Fingerprint,
     /// What the catalog remembers of it.
@@ -58,6 +66,74 @@ pub struct Facts<'a> {
     /// whose code differs from this one only by case (see [`case_twins`]).
     pub case_twins: &'a [String],
 }
+
+/// What selection decides for one dossier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// To save, and why.
+    Save(SaveReason),
+    /// Not concerned, and why.
+    Skip(Skip),
+    /// An error line in the report, and why.
+    Fail(Refusal),
+}
+
+impl Decision {
+    /// The outcome of a dossier selection decided not to save; `Err` with
+    /// the reason for one it decided to save (its outcome comes from the
+    /// save).
+    pub fn outcome(self) -> Result<Outcome, SaveReason> {
+        Ok(match self {
+            Decision::Save(why) => return Err(why),
+            Decision::Skip(Skip::Unchanged) => Outcome::Unchanged,
+            Decision::Skip(Skip::Excluded(reason)) => Outcome::Excluded { reason },
+            Decision::Fail(refusal) => Outcome::Error {
+                why: None,
+                message: refusal.to_string(),
+            },
+        })
+    }
+}
+
+/// Why selection makes a dossier an error line without trying to save it.
+/// Its message is the report line's French sentence (after "Echec du
+/// traitement.").
+#[derive(Debug, Clone, Error)]
+pub enum Refusal {
+    /// No usable identity: `dossier.toml` missing or wrong, or the entry of
+    /// `dossiers/` is not a folder that can be read.
+    #[error(transparent)]
+    Identity(IdentityError),
+    /// Its code differs from other dossiers' only by case
+    /// ([`case_twin_message`]).
+    #[error("{}", case_twin_message(code, twins))]
+    CaseTwins {
+        /// Its code.
+        code: String,
+        /// The others, sorted.
+        twins: Vec<String>,
+    },
+    /// Its walk could not read everything: whether it changed is unknown.
+    #[error("{0}.")]
+    Walk(WalkError),
+    /// The collaborator running the batch may not save it.
+    #[error("Le collaborateur {user} n'a pas les droits sur ce dossier.")]
+    Rights {
+        /// The collaborator.
+        user: String,
+    },
+}
+
+/// Two refusals are the same when they have the same cause and say the
+/// same sentence: their I/O causes have no equality of their own.
+impl PartialEq for Refusal {
+    fn eq(&self, other: &Refusal) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Refusal {}
 
 /// What is on disk where the catalog says a dossier's last archive is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,7 +220,7 @@ pub fn case_twin_message(code: &str, twins: &[String]) -> String {
 pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
     let id = match f.identity {
         Ok(id) => id,
-        Err(msg) => return Decision::Fail(msg.clone()),
+        Err(e) => return Decision::Fail(Refusal::Identity(e.clone())),
     };
     match id.kind {
         Kind::Etalon => return Decision::Skip(Skip::Excluded(Exclusion::Etalon)),
@@ -167,13 +243,16 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
     // that ignores case: neither is saved, on any file system, so the same
     // base behaves the same on Linux and on Windows.
     if !f.case_twins.is_empty() {
-        return Decision::Fail(case_twin_message(&id.code, f.case_twins));
+        return Decision::Fail(Refusal::CaseTwins {
+            code: id.code.clone(),
+            twins: f.case_twins.to_vec(),
+        });
     }
     // A walk that failed saw only part of the dossier: its fingerprint
     // cannot tell whether it changed, so it is an error every run until
     // the folder can be read — never a silent "unchanged".
     if let Some(e) = f.walk_error {
-        return Decision::Fail(format!("{e}."));
+        return Decision::Fail(Refusal::Walk(e.clone()));
     }
     let why = if f.interrupted {
         SaveReason::Interrupted
@@ -202,10 +281,9 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
         return Decision::Skip(Skip::Unchanged);
     };
     if !rules.rights.allows(&id.code) {
-        return Decision::Fail(format!(
-            "Le collaborateur {} n'a pas les droits sur ce dossier.",
-            rules.user
-        ));
+        return Decision::Fail(Refusal::Rights {
+            user: rules.user.to_owned(),
+        });
     }
     Decision::Save(why)
 }
@@ -268,7 +346,7 @@ mod tests {
     }
 
     fn facts<'a>(
-        identity: &'a Result<Identity, String>,
+        identity: &'a Result<Identity, IdentityError>,
         state: Option<&'a DossierState>,
     ) -> Facts<'a> {
         Facts {
@@ -369,9 +447,11 @@ mod tests {
         let i = Ok(id("dupont"));
         let mut f = facts(&i, None);
         f.case_twins = &t["dupont"];
-        let Decision::Fail(m) = decide(f, &rules(&all)) else {
+        let Decision::Fail(r) = decide(f, &rules(&all)) else {
             panic!("a twin is an error line");
         };
+        assert!(matches!(r, Refusal::CaseTwins { .. }));
+        let m = r.to_string();
         assert!(
             m.contains("dupont") && m.contains("DUPONT") && m.contains("BDUPONT.SVG"),
             "{m}"
@@ -384,10 +464,16 @@ mod tests {
         let i = Ok(id("A"));
         let same = saved("fp1");
         let mut f = facts(&i, Some(&same));
-        f.walk_error = Some("Lecture impossible du répertoire secret : Permission denied");
+        let e = WalkError::Folder {
+            rel: "secret/".into(),
+            source: std::sync::Arc::new(std::io::Error::other("Permission denied")),
+        };
+        f.walk_error = Some(&e);
+        let d = decide(f, &rules(&all));
+        assert_eq!(d, Decision::Fail(Refusal::Walk(e.clone())));
         assert_eq!(
-            decide(f, &rules(&all)),
-            Decision::Fail("Lecture impossible du répertoire secret : Permission denied.".into())
+            d.outcome().unwrap().text().unwrap(),
+            "Echec du traitement. Lecture impossible du répertoire secret/ : Permission denied."
         );
     }
 
@@ -491,7 +577,14 @@ mod tests {
         let d = decide(facts(&i, None), &rules(&only));
         assert_eq!(
             d,
-            Decision::Fail("Le collaborateur COMPT n'a pas les droits sur ce dossier.".into())
+            Decision::Fail(Refusal::Rights {
+                user: "COMPT".into()
+            })
+        );
+        let Decision::Fail(r) = d else { unreachable!() };
+        assert_eq!(
+            r.to_string(),
+            "Le collaborateur COMPT n'a pas les droits sur ce dossier."
         );
         let same = saved("fp1");
         assert_eq!(
@@ -503,9 +596,41 @@ mod tests {
     #[test]
     fn invalid_identity_is_an_error_line() {
         let all = Rights::All;
-        let bad: Result<Identity, String> = Err("Fichier dossiers/A/dossier.toml absent".into());
+        let bad: Result<Identity, IdentityError> = Err(IdentityError::Missing {
+            rel: "dossiers/A/dossier.toml".into(),
+        });
+        let d = decide(facts(&bad, None), &rules(&all));
         assert!(
-            matches!(decide(facts(&bad, None), &rules(&all)), Decision::Fail(m) if m.contains("dossier.toml"))
+            matches!(
+                &d,
+                Decision::Fail(Refusal::Identity(IdentityError::Missing { .. }))
+            ),
+            "{d:?}"
+        );
+        assert_eq!(
+            d.outcome().unwrap().text().unwrap(),
+            "Echec du traitement. Fichier dossiers/A/dossier.toml absent : ce dossier n'a pas d'identité."
+        );
+    }
+
+    #[test]
+    fn every_decision_but_a_save_is_an_outcome() {
+        assert_eq!(
+            Decision::Save(SaveReason::New).outcome().unwrap_err(),
+            SaveReason::New
+        );
+        let o = Decision::Skip(Skip::Excluded(Exclusion::Test))
+            .outcome()
+            .unwrap();
+        assert_eq!(o.skip(), Some(Skip::Excluded(Exclusion::Test)));
+        assert!(!o.concerned());
+        let o = Decision::Fail(Refusal::Rights { user: "X".into() })
+            .outcome()
+            .unwrap();
+        assert!(o.concerned());
+        assert_eq!(
+            o.text().as_deref(),
+            Some("Echec du traitement. Le collaborateur X n'a pas les droits sur ce dossier.")
         );
     }
 

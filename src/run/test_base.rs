@@ -34,7 +34,7 @@ pub(crate) fn base_with(dossiers: &[(&str, &str, usize)]) -> (tempfile::TempDir,
 pub(crate) fn catalog_with_run(state_dir: &std::path::Path) -> (crate::catalog::Catalog, i64) {
     let catalog = crate::catalog::Catalog::open(state_dir).unwrap();
     let run = catalog
-        .begin_run("2026-01-01T00:00:00+01:00", "COMPT", "log/x")
+        .begin_run(chrono::Local::now(), "COMPT", "log/x")
         .unwrap();
     (catalog, run)
 }

@@ -155,19 +155,26 @@ impl Writer {
             match m {
                 Msg::Started(code) => catalog.mark_in_progress(code, run)?,
                 Msg::Done(l) => match &l.outcome {
+                    // A save's line always has its time (the loops give it);
+                    // one without would be left unrecorded: saved again next
+                    // time, the safe side.
                     Outcome::Saved {
                         archive,
                         bytes_out,
                         fingerprint,
                         ..
-                    } => catalog.record_success(
-                        &l.code,
-                        Some(run),
-                        fingerprint,
-                        l.finished_at.as_deref().unwrap_or_default(),
-                        archive,
-                        *bytes_out,
-                    )?,
+                    } => {
+                        if let Some(at) = l.finished_at {
+                            catalog.record_success(
+                                &l.code,
+                                Some(run),
+                                fingerprint,
+                                at,
+                                archive,
+                                *bytes_out,
+                            )?
+                        }
+                    }
                     Outcome::Error { message, .. } => {
                         catalog.record_error(&l.code, Some(run), message)?
                     }
@@ -194,7 +201,7 @@ pub(crate) fn line(
         name: s.identity.as_ref().ok().and_then(|i| i.name.clone()),
         message: outcome.text(),
         outcome,
-        finished_at: finished.map(|t| t.to_rfc3339()),
+        finished_at: finished,
     }
 }
 
@@ -259,7 +266,7 @@ mod tests {
             name: None,
             message: outcome.text(),
             outcome,
-            finished_at: Some("2026-01-01T02:00:00+01:00".into()),
+            finished_at: Some(chrono::Local::now()),
         })
     }
 

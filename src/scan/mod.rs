@@ -26,11 +26,14 @@ pub use fingerprint::Fingerprint;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
+use thiserror::Error;
 
-use crate::base::{self, DOCUMENTS, Identity, LOCK_FILE};
+use crate::base::{self, DOCUMENTS, Identity, IdentityError, LOCK_FILE};
+use crate::state::LeftOut;
 use crate::sys::time::Mtime;
 use names::{escaped_name, judged_name, os_path, unrestorable};
 
@@ -120,6 +123,54 @@ pub struct Skipped {
     pub data: bool,
 }
 
+impl Skipped {
+    /// What the outcome of a backup says of it: `rel (why)`.
+    pub fn left_out(&self) -> LeftOut {
+        LeftOut {
+            rel: self.rel.clone(),
+            why: self.why,
+        }
+    }
+}
+
+/// A folder or file of a dossier that its walk could not read: the walk saw
+/// only part of the dossier, which then cannot be saved (nor restored over:
+/// see [`left_out`]). Its message is the French sentence of the report line
+/// without its final period (the report line adds it; a restore puts it in
+/// parentheses). The I/O cause is shared when the scan is cloned.
+#[derive(Debug, Clone, Error)]
+pub enum WalkError {
+    /// A folder could not be listed; `rel` is its relative path ending in
+    /// `/`, empty for the dossier's own folder.
+    #[error("Lecture impossible du répertoire {} : {source}", display_rel(rel))]
+    Folder {
+        rel: String,
+        source: Arc<std::io::Error>,
+    },
+    /// A file, link or folder in a listed folder could not be read.
+    #[error("Lecture impossible de {rel} : {source}")]
+    Entry {
+        rel: String,
+        source: Arc<std::io::Error>,
+    },
+}
+
+impl WalkError {
+    fn folder(rel: &str, e: std::io::Error) -> WalkError {
+        WalkError::Folder {
+            rel: rel.to_owned(),
+            source: Arc::new(e),
+        }
+    }
+
+    fn entry(rel: &str, e: std::io::Error) -> WalkError {
+        WalkError::Entry {
+            rel: rel.to_owned(),
+            source: Arc::new(e),
+        }
+    }
+}
+
 /// The scan of one dossier folder.
 #[derive(Debug, Clone)]
 pub struct DossierScan {
@@ -127,8 +178,9 @@ pub struct DossierScan {
     pub code: String,
     /// The dossier's folder.
     pub dir: PathBuf,
-    /// The identity, or the French sentence saying what is wrong with it.
-    pub identity: Result<Identity, String>,
+    /// The identity, or what is wrong with it (or with the entry of
+    /// `dossiers/` itself: a link, unreadable).
+    pub identity: Result<Identity, IdentityError>,
     /// Sorted by `rel`.
     pub entries: Vec<Entry>,
     /// What the walk found and does not archive, sorted by `rel`.
@@ -137,8 +189,9 @@ pub struct DossierScan {
     pub total_bytes: u64,
     /// The fingerprint of `entries` and of the data left out.
     pub fingerprint: Fingerprint,
-    /// A folder that could not be walked: the dossier cannot be saved.
-    pub walk_error: Option<String>,
+    /// The first folder or file that could not be walked: the dossier
+    /// cannot be saved.
+    pub walk_error: Option<WalkError>,
 }
 
 /// Scans every folder under `<base>/dossiers/`, in parallel. Plain files
@@ -165,13 +218,15 @@ pub fn scan_base(
             Ok(t) if t.is_symlink() => broken.push(DossierScan::broken(
                 &name,
                 &entry.path(),
-                "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé.".into(),
+                IdentityError::Link,
             )),
             Ok(_) => {}
             Err(e) => broken.push(DossierScan::broken(
                 &name,
                 &entry.path(),
-                format!("Lecture impossible du dossier : {e}."),
+                IdentityError::FolderUnreadable {
+                    source: Arc::new(e),
+                },
             )),
         }
     }
@@ -192,7 +247,7 @@ impl DossierScan {
             .skipped
             .iter()
             .filter(|s| s.data)
-            .map(|s| format!("{} ({})", s.rel, s.why))
+            .map(|s| s.left_out().to_string())
             .collect();
         (!left_out.is_empty()).then(|| {
             format!(
@@ -218,8 +273,9 @@ impl DossierScan {
             .collect()
     }
 
-    /// A folder under `dossiers/` that cannot be a dossier: an error line.
-    fn broken(code: &str, dir: &Path, why: String) -> DossierScan {
+    /// An entry of `dossiers/` that cannot be a dossier ([`IdentityError::Link`],
+    /// [`IdentityError::FolderUnreadable`]): an error line.
+    fn broken(code: &str, dir: &Path, why: IdentityError) -> DossierScan {
         DossierScan {
             code: code.to_owned(),
             dir: dir.to_owned(),
@@ -249,7 +305,7 @@ pub fn scan_dossier_at(
     include_documents: bool,
     now: SystemTime,
 ) -> DossierScan {
-    let identity = base::read_identity(dir, code).map_err(|e| e.to_string());
+    let identity = base::read_identity(dir, code);
     let mut walk = Walk {
         root: dir.to_owned(),
         started: now,
@@ -284,7 +340,7 @@ pub fn scan_dossier_at(
 /// What a run would leave out of the archive of the dossier folder `dir`
 /// (its identity aside), sorted; an error naming the first folder or file
 /// that could not be read.
-pub fn left_out(dir: &Path, include_documents: bool) -> Result<Vec<Skipped>, String> {
+pub fn left_out(dir: &Path, include_documents: bool) -> Result<Vec<Skipped>, WalkError> {
     let mut walk = Walk {
         root: dir.to_owned(),
         started: SystemTime::now(),
@@ -305,7 +361,7 @@ struct Walk {
     started: SystemTime,
     entries: Vec<Entry>,
     skipped: Vec<Skipped>,
-    error: Option<String>,
+    error: Option<WalkError>,
 }
 
 impl Default for Walk {
@@ -373,12 +429,7 @@ impl Walk {
         let read = match crate::sys::tree::read_folder(dir, true) {
             Ok(r) => r,
             Err(e) => {
-                self.error.get_or_insert_with(|| {
-                    format!(
-                        "Lecture impossible du répertoire {} : {e}",
-                        display_rel(prefix)
-                    )
-                });
+                self.error.get_or_insert(WalkError::folder(prefix, e));
                 return true;
             }
         };
@@ -387,12 +438,7 @@ impl Walk {
             let item = match item {
                 Ok(i) => i,
                 Err(e) => {
-                    self.error.get_or_insert_with(|| {
-                        format!(
-                            "Lecture impossible du répertoire {} : {e}",
-                            display_rel(prefix)
-                        )
-                    });
+                    self.error.get_or_insert(WalkError::folder(prefix, e));
                     continue;
                 }
             };
@@ -438,8 +484,7 @@ impl Walk {
             let meta = match item.metadata.unwrap_or_else(|| fs::symlink_metadata(&real)) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.error
-                        .get_or_insert_with(|| format!("Lecture impossible de {rel} : {e}"));
+                    self.error.get_or_insert(WalkError::entry(&rel, e));
                     continue;
                 }
             };
@@ -539,8 +584,7 @@ impl Walk {
                     true
                 }
                 Err(e) => {
-                    self.error
-                        .get_or_insert_with(|| format!("Lecture impossible de {rel} : {e}"));
+                    self.error.get_or_insert(WalkError::entry(&rel, e));
                     false
                 }
             }
@@ -580,6 +624,8 @@ fn file_id(meta: &fs::Metadata) -> u64 {
     }
 }
 
+/// A folder's relative path as [`WalkError::Folder`] says it: `du dossier`
+/// for the dossier's own folder.
 fn display_rel(prefix: &str) -> &str {
     if prefix.is_empty() {
         "du dossier"
@@ -646,12 +692,48 @@ mod tests {
         std::os::unix::fs::symlink(real.path(), base.path().join("D")).unwrap();
         let scans = scan_base(base.path(), false).unwrap();
         assert_eq!(scans.len(), 1);
-        assert!(
-            scans[0]
-                .identity
-                .as_ref()
-                .unwrap_err()
-                .contains("lien symbolique")
+        assert!(matches!(scans[0].identity, Err(IdentityError::Link)));
+    }
+
+    /// The walk's errors, as the report line says them (before its period).
+    #[test]
+    fn a_walk_error_names_what_could_not_be_read() {
+        let denied = || std::io::Error::other("Permission non accordée");
+        assert_eq!(
+            WalkError::folder("", denied()).to_string(),
+            "Lecture impossible du répertoire du dossier : Permission non accordée"
+        );
+        assert_eq!(
+            WalkError::folder("compta/2025/", denied()).to_string(),
+            "Lecture impossible du répertoire compta/2025/ : Permission non accordée"
+        );
+        assert_eq!(
+            WalkError::entry("compta/a.dat", denied()).to_string(),
+            "Lecture impossible de compta/a.dat : Permission non accordée"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unreadable_folder_is_the_walk_error_and_stops_a_restore() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dossier(&[("prive/a.dat", b"1")]);
+        let prive = d.path().join("prive");
+        fs::set_permissions(&prive, fs::Permissions::from_mode(0o000)).unwrap();
+        // Root reads it anyway: nothing to check then.
+        let readable = fs::read_dir(&prive).is_ok();
+        let s = scan_dossier("D", d.path(), false);
+        let left = left_out(d.path(), false);
+        fs::set_permissions(&prive, fs::Permissions::from_mode(0o755)).unwrap();
+        if readable {
+            return;
+        }
+        let e = s.walk_error.expect("the walk says what it could not read");
+        assert!(matches!(&e, WalkError::Folder { rel, .. } if rel == "prive/"));
+        assert_eq!(
+            left.unwrap_err().to_string(),
+            e.to_string(),
+            "a restore is refused with the same sentence"
         );
     }
 

@@ -54,20 +54,20 @@ mod render;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use chrono::{DateTime, Local, TimeDelta};
+use chrono::{DateTime, FixedOffset, Local, TimeDelta};
 use serde::Serialize;
 
 use crate::base::{Base, Kind, Rights, Status, target_dir};
-use crate::catalog::{Catalog, DossierState, LastResult};
-use crate::clock::Clock;
+use crate::catalog::{Catalog, DossierState};
+use crate::clock::{Clock, rfc3339};
 use crate::error::CommandError;
 use crate::exit::{Exit, Said};
 use crate::options::Format;
 use crate::restore;
 use crate::run;
-use crate::run::select::{self, Facts, LastArchive, Rules};
+use crate::run::select::{self, Decision, Facts, LastArchive, Rules};
 use crate::scan::{self, DossierScan};
-use crate::state::{Decision, Exclusion, Skip};
+use crate::state::{Exclusion, LastResult, Skip};
 use crate::sys::lock;
 
 /// Where a dossier stands; every dossier is in exactly one of these.
@@ -163,8 +163,9 @@ pub struct DossierStatus {
     pub excluded: Option<Exclusion>,
     /// What is wrong with the dossier itself (French).
     pub invalid: Option<String>,
-    /// Time of the last successful backup (RFC 3339).
-    pub last_backup_at: Option<String>,
+    /// Time of the last successful backup, as the catalog recorded it.
+    #[serde(serialize_with = "rfc3339::option")]
+    pub last_backup_at: Option<DateTime<FixedOffset>>,
     /// Relative to the base, or absolute.
     pub last_archive: Option<String>,
     /// `None` when no archive is recorded.
@@ -175,8 +176,9 @@ pub struct DossierStatus {
     pub last_error: Option<String>,
     /// `None` for excluded and invalid dossiers and those never saved.
     pub modified_since: Option<bool>,
-    /// Since when its changes are not saved (RFC 3339), if modified.
-    pub unsaved_since: Option<String>,
+    /// Since when its changes are not saved, if modified.
+    #[serde(serialize_with = "rfc3339::option")]
+    pub unsaved_since: Option<DateTime<Local>>,
     /// No successful backup on record.
     pub never_saved: bool,
     pub stale: bool,
@@ -199,7 +201,8 @@ pub struct OrphanLeftovers {
 #[derive(Debug, Serialize)]
 pub struct DeletedDossier {
     pub code: String,
-    pub last_backup_at: Option<String>,
+    #[serde(serialize_with = "rfc3339::option")]
+    pub last_backup_at: Option<DateTime<FixedOffset>>,
     pub last_archive: Option<String>,
     pub archive_present: Option<bool>,
 }
@@ -233,7 +236,8 @@ pub struct Totals {
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub base: String,
-    pub now: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub now: DateTime<Local>,
     pub stale_days: u32,
     /// A run holds the base right now: what it is doing may show as "en
     /// cours".
@@ -369,7 +373,7 @@ pub fn status(
     let totals = Totals::count(&dossiers, deleted.len(), orphan_restore_leftovers.len());
     Ok(StatusReport {
         base: base.root.display().to_string(),
-        now: now.to_rfc3339(),
+        now,
         stale_days,
         run_in_progress: run_active,
         nothing_to_watch: totals.attention == 0 && base_attention.is_empty(),
@@ -397,7 +401,7 @@ fn deleted_dossiers(
         })
         .map(|(code, st)| DeletedDossier {
             code: code.clone(),
-            last_backup_at: st.last_backup_at.clone(),
+            last_backup_at: st.last_backup_at,
             last_archive: st.last_archive.clone(),
             archive_present: present_of(archives.get(code).copied().unwrap_or_default()),
         })
@@ -520,7 +524,7 @@ fn assess(
     let decision = select::decide(
         Facts {
             identity: &s.identity,
-            walk_error: s.walk_error.as_deref(),
+            walk_error: s.walk_error.as_ref(),
             fingerprint: &s.fingerprint,
             state: st,
             interrupted: marked,
@@ -536,7 +540,7 @@ fn assess(
     // With every right, the run's only error lines are the dossier's own:
     // `dossier.toml`, an unreadable folder, a code twin by case.
     let invalid = match decision {
-        Decision::Fail(m) => Some(m),
+        Decision::Fail(refusal) => Some(refusal.to_string()),
         _ => None,
     };
     let saved_fp = st.and_then(|st| st.fingerprint.as_deref());
@@ -545,8 +549,8 @@ fn assess(
         .filter(|_| covered)
         .map(|fp| !s.fingerprint.matches(fp));
     let last_backup = st
-        .and_then(|st| st.last_backup_at.as_deref())
-        .and_then(parse_time);
+        .and_then(|st| st.last_backup_at)
+        .map(|t| t.with_timezone(&Local));
     let unsaved_since = match (modified_since, last_backup) {
         (Some(true), Some(last)) => Some(unsaved_since(s, last, cx.now)),
         _ => None,
@@ -564,7 +568,7 @@ fn assess(
         attention: Vec::new(),
         excluded,
         invalid,
-        last_backup_at: st.and_then(|st| st.last_backup_at.clone()),
+        last_backup_at: st.and_then(|st| st.last_backup_at),
         last_archive: st.and_then(|st| st.last_archive.clone()),
         archive_present: present_of(last_archive),
         archive_altered: match last_archive {
@@ -576,7 +580,7 @@ fn assess(
             .and_then(|st| st.last_error.clone()),
         last_result,
         modified_since,
-        unsaved_since: unsaved_since.map(|t| t.to_rfc3339()),
+        unsaved_since,
         never_saved: saved_fp.is_none(),
         stale: unsaved_since.is_some_and(|t| cx.now - t > TimeDelta::days(cx.stale_days.into())),
         restore_leftovers: Vec::new(),
@@ -697,12 +701,6 @@ fn first_change_after(
         .min()
 }
 
-fn parse_time(s: &str) -> Option<DateTime<Local>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Local))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,7 +761,7 @@ mod tests {
     fn saved(fp: &str, t: DateTime<Local>) -> DossierState {
         DossierState {
             fingerprint: Some(format!("2:{fp}")),
-            last_backup_at: Some(t.to_rfc3339()),
+            last_backup_at: Some(t.fixed_offset()),
             last_archive: Some("sauve/BA.SVG".into()),
             last_result: Some(LastResult::Ok),
             ..Default::default()
@@ -898,7 +896,7 @@ mod tests {
         );
         assert_eq!(d.state, State::Stale);
         assert_eq!(d.attention, [Attention::Stale]);
-        assert_eq!(d.unsaved_since, Some(at(12, 9).to_rfc3339()));
+        assert_eq!(d.unsaved_since, Some(at(12, 9)));
         // No file dated after the backup (a deletion): the backup's time.
         let s = scan_of("A", "fp1", &[at(1, 10)]);
         let d = assess(
@@ -910,7 +908,7 @@ mod tests {
             &cx(at(9, 12), &all),
         );
         assert_eq!(d.state, State::Stale);
-        assert_eq!(d.unsaved_since, Some(at(1, 21).to_rfc3339()));
+        assert_eq!(d.unsaved_since, Some(at(1, 21)));
     }
 
     #[test]

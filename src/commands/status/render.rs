@@ -3,21 +3,16 @@
 //! verdict. The assessment itself is `status/mod.rs`; nothing here decides,
 //! it only says (in French, byte for byte what the snapshots pin).
 
-use chrono::{DateTime, Local};
+use chrono::{DateTime, Local, TimeZone};
 use unicode_width::UnicodeWidthStr;
 
-use super::{Attention, DossierStatus, LastRun, StatusReport, parse_time};
+use super::{Attention, DossierStatus, LastRun, StatusReport};
 use crate::base::{Kind, Status};
 use crate::state::Exclusion;
 
-/// `2026-11-28 21:00`, local time; what the catalog holds if it is not a
-/// time.
-fn show_time(s: &str) -> String {
-    parse_time(s).map_or_else(|| s.to_owned(), short)
-}
-
-fn short(t: DateTime<Local>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
+/// `2026-11-28 21:00`, local time.
+fn show_time<Tz: TimeZone>(t: DateTime<Tz>) -> String {
+    t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// How long changes have been waiting, as the stale rule counts it: ` depuis
@@ -71,8 +66,8 @@ impl DossierStatus {
                 Attention::NeverSaved => "jamais sauvegardé".to_owned(),
                 Attention::Invalid => self.invalid.clone().unwrap_or_default(),
                 Attention::Stale => {
-                    let last = self.last_backup_at.as_deref().map(show_time);
-                    let since = self.unsaved_since.as_deref().map(show_time);
+                    let last = self.last_backup_at.map(show_time);
+                    let since = self.unsaved_since.map(show_time);
                     let mut s = stale_one(stale_days);
                     if let Some(last) = &last {
                         s.push_str(&format!(" (dernière sauvegarde le {last}"));
@@ -126,7 +121,7 @@ impl StatusReport {
     /// attention and why, the dossiers deleted from the base, the totals
     /// and the verdict.
     pub fn render(&self) -> Vec<String> {
-        let now = parse_time(&self.now).map_or_else(|| self.now.clone(), short);
+        let now = show_time(self.now);
         let mut out = vec![format!(
             "État des sauvegardes de la base {} au {now}",
             self.base
@@ -179,9 +174,7 @@ impl StatusReport {
                 d.name.clone().unwrap_or_else(|| "—".into()),
                 d.status.map_or("?", status_word).into(),
                 type_word(d),
-                d.last_backup_at
-                    .as_deref()
-                    .map_or_else(|| "jamais".into(), show_time),
+                d.last_backup_at.map_or_else(|| "jamais".into(), show_time),
                 archive_cell(d.last_archive.as_deref(), d.archive_present)
                     + if d.archive_altered.is_some() {
                         " (MODIFIÉE)"
@@ -245,9 +238,7 @@ impl StatusReport {
             for d in &self.deleted {
                 rows.push(vec![
                     d.code.clone(),
-                    d.last_backup_at
-                        .as_deref()
-                        .map_or_else(|| "jamais".into(), show_time),
+                    d.last_backup_at.map_or_else(|| "jamais".into(), show_time),
                     archive_cell(d.last_archive.as_deref(), d.archive_present),
                 ]);
             }
