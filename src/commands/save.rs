@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local};
 
 use crate::base::{
-    Base, CLOSING_DIR, EXCHANGE_DIR, Kind, Rights, display_path, read_identity, target_dir,
-    valid_code,
+    Base, CLOSING_DIR, EXCHANGE_DIR, IdentityError, Kind, Rights, display_path, read_identity,
+    target_dir, valid_code,
 };
 use crate::catalog::{Catalog, CatalogError, EventRecord};
 use crate::clock::Clock;
@@ -47,7 +47,7 @@ use crate::options::Event;
 use crate::report;
 use crate::run::check_target;
 use crate::run::save::{Saved, SoloPool, save_dossier};
-use crate::run::select::case_twin_message;
+use crate::run::select::Refusal;
 
 /// `svgauto save --base B --user U --dossier C --event E`.
 pub fn save_command(
@@ -155,19 +155,14 @@ fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) 
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_symlink() => {
             // As in the batch: a link in place of a dossier is not followed.
-            return Some(failed(
-                dossier,
-                "Le dossier est un lien symbolique (ou une jonction) : il n'est pas suivi ni sauvegardé.",
-            ));
+            return Some(failed(dossier, &IdentityError::Link.to_string()));
         }
         Ok(m) if m.is_dir() => {}
         _ => return Some(fatal(format!("dossier introuvable : {}", dir.display()))),
     }
     if !rights.allows(dossier) {
-        return Some(failed(
-            dossier,
-            &format!("Le collaborateur {user} n'a pas les droits sur ce dossier."),
-        ));
+        let user = user.to_owned();
+        return Some(failed(dossier, &Refusal::Rights { user }.to_string()));
     }
     // The dossier's own flags hold for events too: a template or test
     // dossier is not backed up, a non-transferable one never leaves its
@@ -189,7 +184,11 @@ fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) 
     // case would share its archive on a backup folder that ignores case.
     let twins = case_twins_of(&base.dossiers_dir(), dossier);
     if !twins.is_empty() {
-        return Some(failed(dossier, &case_twin_message(dossier, &twins)));
+        let code = dossier.to_owned();
+        return Some(failed(
+            dossier,
+            &Refusal::CaseTwins { code, twins }.to_string(),
+        ));
     }
     None
 }

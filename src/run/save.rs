@@ -17,12 +17,14 @@ use std::time::SystemTime;
 use thiserror::Error;
 
 use crate::archive::{self, ArchiveError, Compression, IoBudget, Job, Written};
-use crate::base::{Identity, IdentityError, LOCK_FILE};
+use crate::base::{Identity, LOCK_FILE};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::report::IN_USE;
-use crate::scan::{self, DossierScan, WalkError};
+use crate::scan::{self, DossierScan};
 use crate::sys::lock::{self, LockError};
+
+use super::select::Refusal;
 
 /// What every save of a dossier needs besides the dossier, shared by the
 /// batch's loops (borrowed by all of them) or made for one save.
@@ -83,12 +85,11 @@ pub enum SaveError {
     /// Its lock file could not be opened.
     #[error("Verrouillage impossible ({LOCK_FILE}) : {0}.")]
     Lock(std::io::Error),
-    /// Its `dossier.toml`, as the scan says it.
+    /// Its `dossier.toml` is wrong, or its walk under the lock could not
+    /// read everything: refused as selection refuses it
+    /// ([`Refusal::Identity`], [`Refusal::Walk`]).
     #[error(transparent)]
-    Identity(IdentityError),
-    /// A folder or file the walk could not read.
-    #[error("{0}.")]
-    Walk(WalkError),
+    Refused(Refusal),
     /// The archive could not be written (or read back).
     #[error(transparent)]
     Archive(#[from] ArchiveError),
@@ -117,7 +118,7 @@ pub fn save_dossier(
     };
     let now = held.file_system_now().unwrap_or_else(SystemTime::now);
     let scan = scan::scan_dossier_at(code, dir, ctx.documents_included, now);
-    let identity = saveable(&scan)?;
+    let identity = saveable(&scan).map_err(SaveError::Refused)?;
     watch.started();
     let written = ctx.write(&scan, identity, target, watch)?;
     if let Some(incomplete) = scan.incomplete() {
@@ -126,12 +127,12 @@ pub fn save_dossier(
     Ok(Saved { scan, written })
 }
 
-/// The identity of a scanned dossier that can be archived: an error when
+/// The identity of a scanned dossier that can be archived: refused when
 /// its `dossier.toml` is wrong or its walk failed (it saw only part of it).
-pub fn saveable(scan: &DossierScan) -> Result<&Identity, SaveError> {
+pub fn saveable(scan: &DossierScan) -> Result<&Identity, Refusal> {
     match (&scan.identity, &scan.walk_error) {
-        (Err(e), _) => Err(SaveError::Identity(e.clone())),
-        (Ok(_), Some(e)) => Err(SaveError::Walk(e.clone())),
+        (Err(e), _) => Err(Refusal::Identity(e.clone())),
+        (Ok(_), Some(e)) => Err(Refusal::Walk(e.clone())),
         (Ok(id), None) => Ok(id),
     }
 }
@@ -281,7 +282,7 @@ mod tests {
         let told = Told::default();
         let (saved, target) = save(&base, "A", &told);
         let e = saved.unwrap_err();
-        assert!(matches!(e, SaveError::Identity(_)));
+        assert!(matches!(e, SaveError::Refused(Refusal::Identity(_))));
         assert_eq!(
             e.to_string(),
             "Fichier dossiers/A/dossier.toml absent : ce dossier n'a pas d'identité."
@@ -291,10 +292,10 @@ mod tests {
 
     #[test]
     fn a_walk_error_is_said_as_a_sentence() {
-        let e = SaveError::Walk(WalkError::Folder {
+        let e = SaveError::Refused(Refusal::Walk(crate::scan::WalkError::Folder {
             rel: "prive/".into(),
             source: std::sync::Arc::new(std::io::Error::other("refusé")),
-        });
+        }));
         assert_eq!(
             e.to_string(),
             "Lecture impossible du répertoire prive/ : refusé."

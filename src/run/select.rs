@@ -104,8 +104,8 @@ pub enum Refusal {
     /// `dossiers/` is not a folder that can be read.
     #[error(transparent)]
     Identity(IdentityError),
-    /// Its code differs from other dossiers' only by case
-    /// ([`case_twin_message`]).
+    /// Its code differs from other dossiers' only by case ([`case_twins`]):
+    /// the message names them and their one archive file.
     #[error("{}", case_twin_message(code, twins))]
     CaseTwins {
         /// Its code.
@@ -205,7 +205,7 @@ pub fn case_twins<'a>(codes: impl IntoIterator<Item = &'a str>) -> HashMap<Strin
 }
 
 /// The error line of a dossier with case twins, naming them and why.
-pub fn case_twin_message(code: &str, twins: &[String]) -> String {
+fn case_twin_message(code: &str, twins: &[String]) -> String {
     let mut archives = vec![crate::base::file_name(code)];
     archives.extend(twins.iter().map(|t| crate::base::file_name(t)));
     format!(
