@@ -2,7 +2,7 @@
 //! them share (`safeguard`: the save before a restore; `settle`: whether a
 //! file dropped for `import` is still being copied). A command takes options
 //! already validated (`options.rs`), never a clap type, and returns what it
-//! has to say (`exit::Said`) or a typed error.
+//! has to say (`exit::Output`) or a typed error.
 
 pub mod hold;
 pub mod import;

@@ -33,6 +33,7 @@ use crate::archive::{self, Manifest};
 use crate::base::{Base, DOCUMENTS, SAFEGUARD_DIR};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
+use crate::exit::Line;
 use crate::restore::Guard;
 use crate::run::save::{SoloPool, saveable};
 use crate::scan::{self, DossierScan};
@@ -201,8 +202,8 @@ fn replaces_documents(live: &Path, incoming: &Manifest) -> bool {
 /// Removes what a restore killed while saving a live state left in
 /// `<backup_dir>/AvantRemontee/`: `.partial` files, and the folders they
 /// leave empty. The caller holds the base's run lock (only restores, under
-/// it, write there). One line each: `Ok` removed, `Err` still there.
-pub fn remove_interrupted(backup_dir: &Path) -> Vec<Result<String, String>> {
+/// it, write there). One line each: stdout removed, stderr still there.
+pub fn remove_interrupted(backup_dir: &Path) -> Vec<Line> {
     let mut said = Vec::new();
     let Ok(rd) = fs::read_dir(backup_dir.join(SAFEGUARD_DIR)) else {
         return said;
@@ -227,11 +228,11 @@ pub fn remove_interrupted(backup_dir: &Path) -> Vec<Result<String, String>> {
         partials.sort();
         for p in partials {
             said.push(match fs::remove_file(&p) {
-                Ok(()) => Ok(format!(
+                Ok(()) => Line::Stdout(format!(
                     "sauvegarde avant remontée interrompue précédemment : {} supprimé",
                     p.display()
                 )),
-                Err(e) => Err(format!(
+                Err(e) => Line::Stderr(format!(
                     "sauvegarde avant remontée interrompue précédemment : {} non supprimé ({e}) ; supprimez-le à la main",
                     p.display()
                 )),
