@@ -2,6 +2,8 @@
 //! the base once it has settled ([`settle`]), then filed under `done/` or
 //! `failed/` with a `.txt` saying why.
 
+pub mod settle;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::clock::Clock;
 use crate::commands::restore::{kept_words, open_for_writing, record, said_once, saved_words};
 use crate::commands::safeguard::Safeguard;
-use crate::commands::settle;
+
 use crate::error::CommandError;
 use crate::exit::{Line, Output};
 use crate::restore::{RestoreError, Restored, recover, restore_into};
