@@ -54,25 +54,13 @@ pub struct Safeguard<'a> {
 }
 
 impl Guard for Safeguard<'_> {
-    fn keep_live_state(
-        &self,
-        code: &str,
-        live: &Path,
-        held: &lock::Held,
-        incoming: &Manifest,
-    ) -> Result<Option<PathBuf>, String> {
-        self.save_live_state(code, live, held, incoming)
-    }
-}
-
-impl Safeguard<'_> {
     /// Called holding the lock `held` of the live dossier `live` (code
     /// `code`), before the switch to the archive whose manifest is
     /// `incoming`. `Ok(None)`: an archive holds the live state, nothing was
     /// written. `Ok(Some(path))`: the state is now in the archive at `path`.
     /// `Err`: the French reason it could not be saved (the restore must not
     /// go on); nothing is left behind but, at worst, an empty folder.
-    fn save_live_state(
+    fn keep_live_state(
         &self,
         code: &str,
         live: &Path,
@@ -113,7 +101,9 @@ impl Safeguard<'_> {
         }
         Ok(Some(target))
     }
+}
 
+impl Safeguard<'_> {
     /// Whether the catalog proves that an archive holds the state `scan`
     /// found (see the module's documentation).
     fn held_by_archive(
