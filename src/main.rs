@@ -13,7 +13,7 @@ use clap::Parser;
 use svgauto::base::Base;
 use svgauto::cli::{self, Cli, Command};
 use svgauto::commands::{hold, import, restore, save, schedule, status, verify};
-use svgauto::exit::{Exit, Said};
+use svgauto::exit::{Exit, Line, Output};
 use svgauto::options::{Format, RunRequest};
 use svgauto::progress::{Bar, Hidden, Progress};
 use svgauto::run as pipeline;
@@ -181,15 +181,15 @@ fn run(request: RunRequest) -> anyhow::Result<Exit> {
 
 /// Prints what a command said and returns how it ends; then, once, the
 /// folders whose file system refused to be flushed (`sys::fs::sync_dir`).
-fn print(said: Said) -> Exit {
-    for l in said.lines {
+fn print(out: Output) -> Exit {
+    for l in out.lines {
         match l {
-            Ok(l) => say!("{l}"),
-            Err(l) => warn!("svgauto : {l}"),
+            Line::Stdout(l) => say!("{l}"),
+            Line::Stderr(l) => warn!("svgauto : {l}"),
         }
     }
     for w in svgauto::sys::fs::unflushed_warnings() {
         warn!("svgauto : {w}");
     }
-    said.exit
+    out.exit
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{self, Effective, Layer};
-use crate::exit::Said;
+use crate::exit::{Line, Output};
 
 pub const SUBJECT: &str = "Isacompta: Rapport de la sauvegarde des dossiers modifiés";
 pub const BODY: &str = "Des erreurs sont survenues pendant la sauvegarde des dossiers modifiés. Veuillez trouver ci-joint le rapport de traitement ainsi que la liste des dossiers en erreur";
@@ -238,7 +238,7 @@ impl Mailer {
 
 /// `svgauto mail-test`: a test message to every recipient, with the
 /// effective settings; says clearly whether each one went.
-pub fn mail_test(e: &Effective) -> Result<Said, MailSettingsError> {
+pub fn mail_test(e: &Effective) -> Result<Output, MailSettingsError> {
     let mailer = Mailer::from_settings(e)?.ok_or_else(|| {
         bad(
             "report.recipients",
@@ -249,14 +249,14 @@ pub fn mail_test(e: &Effective) -> Result<Said, MailSettingsError> {
         .send_test()
         .into_iter()
         .map(|s| match s.error {
-            None => Ok(format!(
+            None => Line::Stdout(format!(
                 "Message de test envoyé à {} par {}",
                 s.to, mailer.server
             )),
-            Some(e) => Err(format!("message de test à {} non envoyé : {e}", s.to)),
+            Some(e) => Line::Stderr(format!("message de test à {} non envoyé : {e}", s.to)),
         })
         .collect();
-    Ok(Said::from_lines(lines))
+    Ok(Output::from_lines(lines))
 }
 
 /// An SMTP error (lettre's message already includes its cause), with a

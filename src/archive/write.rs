@@ -634,7 +634,11 @@ mod tests {
     }
 
     fn run(d: &Path, out: &Path, method: Method) -> Result<Written, ArchiveError> {
-        let scan = scan_dossier("D", d, false);
+        write_scan(&scan_dossier("D", d, false), out, method)
+    }
+
+    /// Writes `scan`'s archive at `out`, as a run with `--verify` would.
+    fn write_scan(scan: &DossierScan, out: &Path, method: Method) -> Result<Written, ArchiveError> {
         let identity = scan.identity.clone().unwrap();
         let io = IoBudget::new(1);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -642,7 +646,7 @@ mod tests {
             .build()
             .unwrap();
         write(&Job {
-            scan: &scan,
+            scan,
             identity: &identity,
             target: out,
             pool: &pool,
@@ -717,29 +721,7 @@ mod tests {
         fs::write(&target, b"previous good archive").unwrap();
         let scan = scan_dossier("D", d.path(), false);
         fs::write(d.path().join("vide.dat"), b"now not empty").unwrap();
-        let identity = scan.identity.clone().unwrap();
-        let io = IoBudget::new(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let err = write(&Job {
-            scan: &scan,
-            identity: &identity,
-            target: &target,
-            pool: &pool,
-            inline_small: true,
-            compression: Compression {
-                method: Method::Zstd,
-                level: 3,
-            },
-            backup_time: Local::now(),
-            io: &io,
-            on_bytes: &|_| {},
-            documents_included: false,
-            verify: true,
-        })
-        .unwrap_err();
+        let err = write_scan(&scan, &target, Method::Zstd).unwrap_err();
         assert!(
             matches!(err, ArchiveError::ChangedDuringRead { ref rel } if rel == "vide.dat"),
             "{err}"

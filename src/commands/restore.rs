@@ -11,9 +11,9 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::clock::Clock;
 use crate::commands::safeguard::Safeguard;
 use crate::error::CommandError;
-use crate::exit::Said;
+use crate::exit::{Line, Output};
 use crate::restore::{
-    Lines, RestoreError, Restored, code_of, recover, remove_discarded, restore_into, restore_to,
+    RestoreError, Restored, code_of, recover, remove_discarded, restore_into, restore_to,
 };
 use crate::sys::lock;
 
@@ -21,7 +21,7 @@ use crate::sys::lock;
 /// restore left behind, then the catalog.
 pub(crate) fn open_for_writing(
     base: &Path,
-) -> Result<(Base, lock::Held, Catalog, Lines), CommandError> {
+) -> Result<(Base, lock::Held, Catalog, Vec<Line>), CommandError> {
     let base = Base::open(base, None)?;
     let held = base.lock_run()?;
     let mut recovered = recover(&base.dossiers_dir());
@@ -33,7 +33,7 @@ pub(crate) fn open_for_writing(
         catalog
             .rebuilt
             .iter()
-            .map(|m| Ok(format!("attention : {m}"))),
+            .map(|m| Line::Stdout(format!("attention : {m}"))),
     );
     Ok((base, held, catalog, recovered))
 }
@@ -46,16 +46,16 @@ pub fn restore_command(
     to: Option<&Path>,
     files: &[PathBuf],
     clock: &dyn Clock,
-) -> Result<Said, CommandError> {
+) -> Result<Output, CommandError> {
     let said = |file: &Path, r: Result<Restored, RestoreError>| match r {
-        Ok(r) => Ok(format!(
+        Ok(r) => Line::Stdout(format!(
             "Dossier {} : remonté depuis {}{}{}",
             r.code,
             file.display(),
             saved_words(&r.saved_before),
             kept_words(&r.kept)
         )),
-        Err(e) => Err(format!("{} : refusé : {e}", file.display())),
+        Err(e) => Line::Stderr(format!("{} : refusé : {e}", file.display())),
     };
     if let Some(to) = to {
         let mut lines = Vec::new();
@@ -65,7 +65,7 @@ pub fn restore_command(
                 lines.extend(remove_discarded(to, &code));
             }
         }
-        return Ok(Said::from_lines(lines));
+        return Ok(Output::from_lines(lines));
     }
     let base = base.expect("clap requires --base without --to");
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
@@ -80,12 +80,12 @@ pub fn restore_command(
         lines.push(said(f, r));
     }
     said_once(&mut lines, recover(&base.dossiers_dir()));
-    Ok(Said::from_lines(lines))
+    Ok(Output::from_lines(lines))
 }
 
 /// Adds to `lines` those of `more` not already said (a tree that could not
 /// be removed before the restores, and still cannot after, is said once).
-pub(crate) fn said_once(lines: &mut Lines, more: Lines) {
+pub(crate) fn said_once(lines: &mut Vec<Line>, more: Vec<Line>) {
     for l in more {
         if !lines.contains(&l) {
             lines.push(l);

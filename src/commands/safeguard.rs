@@ -33,6 +33,7 @@ use crate::archive::{self, Manifest};
 use crate::base::{Base, DOCUMENTS, SAFEGUARD_DIR};
 use crate::catalog::Catalog;
 use crate::clock::Clock;
+use crate::exit::Line;
 use crate::restore::Guard;
 use crate::run::save::{SoloPool, saveable};
 use crate::scan::{self, DossierScan};
@@ -53,25 +54,13 @@ pub struct Safeguard<'a> {
 }
 
 impl Guard for Safeguard<'_> {
-    fn keep_live_state(
-        &self,
-        code: &str,
-        live: &Path,
-        held: &lock::Held,
-        incoming: &Manifest,
-    ) -> Result<Option<PathBuf>, String> {
-        self.save_live_state(code, live, held, incoming)
-    }
-}
-
-impl Safeguard<'_> {
     /// Called holding the lock `held` of the live dossier `live` (code
     /// `code`), before the switch to the archive whose manifest is
     /// `incoming`. `Ok(None)`: an archive holds the live state, nothing was
     /// written. `Ok(Some(path))`: the state is now in the archive at `path`.
     /// `Err`: the French reason it could not be saved (the restore must not
     /// go on); nothing is left behind but, at worst, an empty folder.
-    fn save_live_state(
+    fn keep_live_state(
         &self,
         code: &str,
         live: &Path,
@@ -112,7 +101,9 @@ impl Safeguard<'_> {
         }
         Ok(Some(target))
     }
+}
 
+impl Safeguard<'_> {
     /// Whether the catalog proves that an archive holds the state `scan`
     /// found (see the module's documentation).
     fn held_by_archive(
@@ -201,8 +192,8 @@ fn replaces_documents(live: &Path, incoming: &Manifest) -> bool {
 /// Removes what a restore killed while saving a live state left in
 /// `<backup_dir>/AvantRemontee/`: `.partial` files, and the folders they
 /// leave empty. The caller holds the base's run lock (only restores, under
-/// it, write there). One line each: `Ok` removed, `Err` still there.
-pub fn remove_interrupted(backup_dir: &Path) -> Vec<Result<String, String>> {
+/// it, write there). One line each: stdout removed, stderr still there.
+pub fn remove_interrupted(backup_dir: &Path) -> Vec<Line> {
     let mut said = Vec::new();
     let Ok(rd) = fs::read_dir(backup_dir.join(SAFEGUARD_DIR)) else {
         return said;
@@ -227,11 +218,11 @@ pub fn remove_interrupted(backup_dir: &Path) -> Vec<Result<String, String>> {
         partials.sort();
         for p in partials {
             said.push(match fs::remove_file(&p) {
-                Ok(()) => Ok(format!(
+                Ok(()) => Line::Stdout(format!(
                     "sauvegarde avant remontée interrompue précédemment : {} supprimé",
                     p.display()
                 )),
-                Err(e) => Err(format!(
+                Err(e) => Line::Stderr(format!(
                     "sauvegarde avant remontée interrompue précédemment : {} non supprimé ({e}) ; supprimez-le à la main",
                     p.display()
                 )),

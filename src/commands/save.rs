@@ -42,7 +42,7 @@ use crate::base::{
 use crate::catalog::{Catalog, CatalogError, EventRecord};
 use crate::clock::Clock;
 use crate::error::CommandError;
-use crate::exit::{Exit, Said};
+use crate::exit::{Exit, Line, Output};
 use crate::options::Event;
 use crate::report;
 use crate::run::check_target;
@@ -57,7 +57,7 @@ pub fn save_command(
     dossier: &str,
     event: Event,
     clock: &dyn Clock,
-) -> Result<Said, CommandError> {
+) -> Result<Output, CommandError> {
     if !valid_code(dossier) {
         return Ok(fatal(format!(
             "code de dossier invalide : {dossier:?} (1 à 32 caractères parmi A-Z a-z 0-9 _ -)"
@@ -91,7 +91,7 @@ pub fn save_command(
     };
     let recorded = done.record(&base, &result);
     let mut said = match &result {
-        Ok(_) => Said::from_lines(vec![Ok(format!(
+        Ok(_) => Output::from_lines(vec![Line::Stdout(format!(
             "{} (sauvegarde {} : {archive_rel})",
             report::dossier_line(dossier, "Traitement réussi"),
             event.label()
@@ -99,7 +99,7 @@ pub fn save_command(
         Err(message) => failed(dossier, message),
     };
     if let Err(e) = recorded {
-        said.lines.push(Err(format!(
+        said.lines.push(Line::Stderr(format!(
             "attention : sauvegarde non enregistrée au catalogue ({e}) ; le traitement sauvegardera ce dossier à nouveau"
         )));
     }
@@ -107,16 +107,16 @@ pub fn save_command(
 }
 
 /// A message that stops `save` before anything is done (exit 2).
-fn fatal(msg: String) -> Said {
-    Said {
-        lines: vec![Err(msg)],
+fn fatal(msg: String) -> Output {
+    Output {
+        lines: vec![Line::Stderr(msg)],
         exit: Exit::Fatal,
     }
 }
 
 /// The dossier's error line (exit 1).
-fn failed(dossier: &str, message: &str) -> Said {
-    Said::from_lines(vec![Err(report::dossier_line(
+fn failed(dossier: &str, message: &str) -> Output {
+    Output::from_lines(vec![Line::Stderr(report::dossier_line(
         dossier,
         &format!("Echec du traitement. {message}"),
     ))])
@@ -124,7 +124,7 @@ fn failed(dossier: &str, message: &str) -> Said {
 
 /// What `save` says when the event's setting disables it (exit 0), naming
 /// the layer that does.
-fn disabled(base: &Base, event: Event, dossier: &str) -> Option<Said> {
+fn disabled(base: &Base, event: Event, dossier: &str) -> Option<Output> {
     let events = &base.effective.settings.events;
     let enabled = match event {
         Event::Exit => events.on_exit,
@@ -141,7 +141,7 @@ fn disabled(base: &Base, event: Event, dossier: &str) -> Option<Said> {
         .find(|(k, _, _)| k == event.setting())
         .map(|(_, _, l)| l.to_string())
         .unwrap_or_default();
-    Some(Said::from_lines(vec![Ok(format!(
+    Some(Output::from_lines(vec![Line::Stdout(format!(
         "Sauvegarde {} désactivée ({} = false, {layer}) : dossier {dossier} non sauvegardé.",
         event.label(),
         event.setting(),
@@ -151,7 +151,7 @@ fn disabled(base: &Base, event: Event, dossier: &str) -> Option<Said> {
 /// What `save` says when the dossier `dir` is not one it may save: missing
 /// (exit 2), a link, not in the collaborator's rights, a case twin (exit
 /// 1), an étalon, test or non-transferable dossier (exit 0).
-fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) -> Option<Said> {
+fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) -> Option<Output> {
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_symlink() => {
             // As in the batch: a link in place of a dossier is not followed.
@@ -175,7 +175,7 @@ fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) 
             _ => None,
         };
         if let Some(what) = not_saved {
-            return Some(Said::from_lines(vec![Ok(format!(
+            return Some(Output::from_lines(vec![Line::Stdout(format!(
                 "Dossier {dossier} non sauvegardé : {what}, jamais sauvegardé, ni par le traitement ni sur évènement."
             ))]));
         }

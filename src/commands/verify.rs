@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::archive::read::{Checked, Damage, check};
-use crate::exit::{Exit, Said};
+use crate::exit::{Exit, Line, Output};
 
 /// Why `verify` could not judge anything (exit 2).
 #[derive(Debug, Error)]
@@ -112,7 +112,7 @@ pub fn verify_file(path: &Path) -> Verdict {
 
 /// `svgauto verify`: every archive, in parallel; one line each: `OK`,
 /// `ENDOMMAGÉE` or `REFUSÉE` (see [`Verdict`]); exit 1 unless all are OK.
-pub fn verify_command(paths: &[PathBuf]) -> Result<Said, VerifyError> {
+pub fn verify_command(paths: &[PathBuf]) -> Result<Output, VerifyError> {
     use rayon::prelude::*;
     let files = collect(paths)?;
     if files.is_empty() {
@@ -128,7 +128,7 @@ pub fn verify_command(paths: &[PathBuf]) -> Result<Said, VerifyError> {
     let lines = verdicts
         .into_iter()
         .map(|(f, v)| {
-            Ok(match v {
+            Line::Stdout(match v {
                 Verdict::Ok(c) => format!(
                     "OK {} ({} fichier(s), {} octets)",
                     f.display(),
@@ -140,5 +140,5 @@ pub fn verify_command(paths: &[PathBuf]) -> Result<Said, VerifyError> {
             })
         })
         .collect();
-    Ok(Said { lines, exit })
+    Ok(Output { lines, exit })
 }

@@ -61,10 +61,6 @@ use crate::sys::lock::{self, LockError};
 use switch::{clear, discard, temp};
 pub use switch::{recover, remove_discarded, temp_trees};
 
-/// Lines for the user, in order: `Ok` for stdout, `Err` for stderr (an
-/// error: exit 1), as `exit::Said` holds them.
-pub type Lines = Vec<Result<String, String>>;
-
 /// What saves a live dossier's state before a restore into a base
 /// replaces it (`commands::safeguard::Safeguard`): defined here so that
 /// the restore cannot be called without one, implemented by the command

@@ -9,8 +9,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{Lines, RestoreError, io_err};
+use super::{RestoreError, io_err};
 use crate::base::TEMP_PREFIX;
+use crate::exit::Line;
 use crate::sys::cleanup;
 
 /// The kinds of temporary trees, as in `.svgauto-<kind>-<CODE>` (and
@@ -102,8 +103,8 @@ fn not_removed(code: &str, path: &Path, e: &io::Error) -> String {
 }
 
 /// Removes the `.svgauto-del-<code>.*` trees of `dir`: what `discard`
-/// could not remove before. One line each: `Ok` removed, `Err` still there.
-pub fn remove_discarded(dir: &Path, code: &str) -> Lines {
+/// could not remove before. One line each: stdout removed, stderr still there.
+pub fn remove_discarded(dir: &Path, code: &str) -> Vec<Line> {
     temp_trees(dir)
         .into_iter()
         .filter(|(c, p)| {
@@ -113,11 +114,11 @@ pub fn remove_discarded(dir: &Path, code: &str) -> Lines {
                     .unwrap_or(false)
         })
         .map(|(_, p)| match cleanup::remove_tree(&p) {
-            Ok(()) => Ok(format!(
+            Ok(()) => Line::Stdout(format!(
                 "Dossier {code} : dossier temporaire {} supprimé",
                 p.display()
             )),
-            Err(e) => Err(not_removed(code, &p, &e)),
+            Err(e) => Line::Stderr(not_removed(code, &p, &e)),
         })
         .collect()
 }
@@ -128,9 +129,9 @@ pub(super) fn temp(dossiers: &Path, what: &str, code: &str) -> PathBuf {
 
 /// Settles what a killed or failed restore left in `dossiers/` (see the
 /// table at the top of this file). The caller holds the base's run lock.
-/// One line per tree, for the user: `Ok` what was done, `Err` a tree that
+/// One line per tree, for the user: stdout what was done, stderr a tree that
 /// could not be put back or removed (it stays; the next call tries again).
-pub fn recover(dossiers: &Path) -> Lines {
+pub fn recover(dossiers: &Path) -> Vec<Line> {
     let mut left: Vec<(String, String, PathBuf)> = temp_trees(dossiers)
         .into_iter()
         .filter_map(|(code, p)| {
@@ -155,23 +156,23 @@ pub fn recover(dossiers: &Path) -> Lines {
         };
         let line = match put_back {
             Some(what) => match fs::rename(&p, &live) {
-                Ok(()) => Ok(format!(
+                Ok(()) => Line::Stdout(format!(
                     "Dossier {code} : remontée interrompue précédemment, {what}"
                 )),
-                Err(e) => Err(format!(
+                Err(e) => Line::Stderr(format!(
                     "Dossier {code} : remontée interrompue précédemment, {} n'a pas pu être remis en place ({e}) ; le prochain traitement, la prochaine remontée ou importation réessaiera",
                     p.display()
                 )),
             },
             None => match discard(dossiers, &p) {
-                Ok(()) if kind == "del" => Ok(format!(
+                Ok(()) if kind == "del" => Line::Stdout(format!(
                     "Dossier {code} : dossier temporaire {} supprimé",
                     p.display()
                 )),
-                Ok(()) => Ok(format!(
+                Ok(()) => Line::Stdout(format!(
                     "Dossier {code} : remontée interrompue précédemment, dossier temporaire supprimé"
                 )),
-                Err((path, e)) => Err(not_removed(&code, &path, &e)),
+                Err((path, e)) => Line::Stderr(not_removed(&code, &path, &e)),
             },
         };
         done.push(line);
@@ -234,7 +235,7 @@ mod tests {
         mk(".svgauto-old-F-1", "old");
         let done = recover(d.path());
         assert_eq!(done.len(), 8, "{done:?}");
-        assert!(done.iter().all(Result::is_ok), "{done:?}");
+        assert!(!done.iter().any(Line::is_stderr), "{done:?}");
         assert!(!d.path().join("E").exists(), "a del is never put back");
         assert_eq!(
             fs::read_to_string(d.path().join("F-1/f")).unwrap(),

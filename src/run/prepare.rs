@@ -16,6 +16,7 @@ use chrono::{DateTime, Local};
 use crate::base::{Base, BaseError, Rights, display_path, target_dir};
 use crate::catalog::{Catalog, DossierState};
 use crate::clock::Clock;
+use crate::exit::Line;
 use crate::notify::Mailer;
 use crate::report::Report;
 use crate::restore;
@@ -80,9 +81,7 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
     // way, and `status` shows them until they are gone.
     let mut warnings: Vec<String> = restore::recover(&base.dossiers_dir())
         .into_iter()
-        .map(|line| match line {
-            Ok(l) | Err(l) => l,
-        })
+        .map(Line::into_text)
         .collect();
     let catalog = Catalog::open(&base.state_dir())?;
     warnings.extend(catalog.rebuilt.iter().cloned());

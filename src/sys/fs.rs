@@ -2,9 +2,9 @@
 //! file without following a link or blocking on a FIFO, positioned reads,
 //! and flushing a folder's entries (with the file systems that cannot).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Opens a file the scan saw as a regular file, `None` if it no longer is
 /// one. On Unix the open neither blocks (a FIFO put in its place since the
@@ -121,7 +121,7 @@ fn flush_unsupported(e: &io::Error) -> bool {
 /// [`unflushed_warnings`], by file system (device number), with the first
 /// error of each file system.
 #[cfg(unix)]
-type Unflushed = Vec<(u64, String, std::collections::BTreeSet<PathBuf>)>;
+type Unflushed = Vec<(u64, String, std::collections::BTreeSet<std::path::PathBuf>)>;
 
 #[cfg(unix)]
 static UNFLUSHED: std::sync::Mutex<Unflushed> = std::sync::Mutex::new(Vec::new());
@@ -129,7 +129,7 @@ static UNFLUSHED: std::sync::Mutex<Unflushed> = std::sync::Mutex::new(Vec::new()
 #[cfg(unix)]
 fn remember_unflushed(dir: &Path, e: &io::Error) {
     use std::os::unix::fs::MetadataExt;
-    let dev = fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
+    let dev = std::fs::metadata(dir).map(|m| m.dev()).unwrap_or(0);
     let mut seen = UNFLUSHED.lock().unwrap_or_else(|p| p.into_inner());
     match seen.iter_mut().find(|(d, ..)| *d == dev) {
         Some((.., dirs)) => {
@@ -177,9 +177,10 @@ pub fn unflushed_warnings() -> Vec<String> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[cfg(unix)]
     #[test]

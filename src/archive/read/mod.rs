@@ -38,7 +38,7 @@ pub mod container;
 mod extract;
 pub mod tree;
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,6 @@ use crate::archive::manifest::{FORMAT_VERSION, MANIFEST, Manifest, ManifestEntry
 use crate::archive::manifest::{check_manifest_entry, manifest_from_json};
 use crate::base::DOSSIER_TOML;
 use crate::scan::names::{Platform, os_path};
-use crate::sys::time::system_time;
 use container::read_manifest;
 use tree::{TreePath, check_lengths, check_tree};
 
@@ -204,7 +203,8 @@ impl Checked {
                         fs::Permissions::from_mode((mode & 0o777) | 0o700),
                     )?;
                 }
-                File::open(&f.path)?.set_modified(system_time(f.secs, f.nanos))?;
+                fs::File::open(&f.path)?
+                    .set_modified(crate::sys::time::system_time(f.secs, f.nanos))?;
             }
             #[cfg(not(unix))]
             let _ = f;
@@ -296,6 +296,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     /// svgauto's own writer puts ZIP64 sizes in the local header of an
     /// entry it expects to be large, even when it turns out small; the

@@ -61,7 +61,7 @@ use crate::base::{Base, Kind, Rights, Status, target_dir};
 use crate::catalog::{Catalog, DossierState};
 use crate::clock::{Clock, rfc3339};
 use crate::error::CommandError;
-use crate::exit::{Exit, Said};
+use crate::exit::{Exit, Line, Output};
 use crate::options::Format;
 use crate::restore;
 use crate::run;
@@ -268,7 +268,7 @@ pub fn status_command(
     stale_days: u32,
     format: Format,
     clock: &dyn Clock,
-) -> Result<Said, CommandError> {
+) -> Result<Output, CommandError> {
     let report = status(base, workstation, stale_days, clock.now())?;
     let exit = if report.nothing_to_watch {
         Exit::Ok
@@ -281,8 +281,8 @@ pub fn status_command(
         }
         Format::Text => report.render(),
     };
-    Ok(Said {
-        lines: lines.into_iter().map(Ok).collect(),
+    Ok(Output {
+        lines: lines.into_iter().map(Line::Stdout).collect(),
         exit,
     })
 }

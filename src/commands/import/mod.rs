@@ -2,6 +2,8 @@
 //! the base once it has settled ([`settle`]), then filed under `done/` or
 //! `failed/` with a `.txt` saying why.
 
+pub mod settle;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,9 +11,9 @@ use std::path::{Path, PathBuf};
 use crate::clock::Clock;
 use crate::commands::restore::{kept_words, open_for_writing, record, said_once, saved_words};
 use crate::commands::safeguard::Safeguard;
-use crate::commands::settle;
+
 use crate::error::CommandError;
-use crate::exit::Said;
+use crate::exit::{Line, Output};
 use crate::restore::{RestoreError, Restored, recover, restore_into};
 
 /// What became of one file of `maj/` that was judged.
@@ -236,7 +238,7 @@ fn take_back_changed(maj: &Path) -> io::Result<Vec<String>> {
 }
 
 /// `svgauto import`: every archive of `<base>/maj/` that has settled.
-pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandError> {
+pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Output, CommandError> {
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
     let maj = base.root.join(crate::base::MAJ_DIR);
     let stamp = clock.now().format("%Y%m%d-%H%M%S").to_string();
@@ -250,22 +252,22 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
             path: maj.clone(),
             source,
         })?;
-    lines.extend(pass.left.into_iter().map(Ok));
+    lines.extend(pass.left.into_iter().map(Line::Stdout));
     for i in pass.imported {
         if let Err(e) = record(&catalog, &base.root, clock, &i.file, &i.result, "import") {
-            lines.push(Err(format!(
+            lines.push(Line::Stderr(format!(
                 "{} : remontée non enregistrée dans le catalogue : {e}",
                 i.file.display()
             )));
         }
         if let Some(why) = &i.filing_error {
-            lines.push(Err(format!(
+            lines.push(Line::Stderr(format!(
                 "{} : impossible de le ranger dans done/ ou failed/ ({why}) : il reste dans maj/",
                 i.file.display()
             )));
         }
         lines.push(match &i.result {
-            Ok(r) => Ok(format!(
+            Ok(r) => Line::Stdout(format!(
                 "Dossier {} : remonté depuis {}, rangé dans {}{}{}",
                 r.code,
                 i.file.display(),
@@ -273,7 +275,7 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
                 saved_words(&r.saved_before),
                 kept_words(&r.kept)
             )),
-            Err(e) => Err(format!(
+            Err(e) => Line::Stderr(format!(
                 "{} : refusé : {e} (rangé dans {})",
                 i.file.display(),
                 i.moved_to.display()
@@ -282,10 +284,10 @@ pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Said, CommandErr
     }
     said_once(&mut lines, recover(&base.dossiers_dir()));
     if lines.is_empty() {
-        lines.push(Ok(format!(
+        lines.push(Line::Stdout(format!(
             "Aucune sauvegarde à remonter dans {}",
             maj.display()
         )));
     }
-    Ok(Said::from_lines(lines))
+    Ok(Output::from_lines(lines))
 }
