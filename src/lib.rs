@@ -59,8 +59,10 @@
 //!   versions); [`base`]: the base's layout on disk (every name of it a
 //!   constant there), its identity files and collaborators (DESIGN §2);
 //!   [`config`]: the layered settings (DESIGN §6).
-//! - [`state`]: where a dossier stands — why it is saved or skipped, the
-//!   decision, how it ended — with the French words for each, once.
+//! - [`state`]: where a dossier stands — why it is saved or skipped, how
+//!   it ended, its last result in the catalog — with the French words for
+//!   each, once. Selection's `Decision` and `Refusal` (typed by cause) are
+//!   in `run::select`, above the errors a refusal carries.
 //! - [`sys`]: OS primitives (locks, flushing, positioned reads, file
 //!   times, owner-only modes, removing and walking trees); [`clock`]: the
 //!   injected clock and durations; [`progress`]: the progress trait;
