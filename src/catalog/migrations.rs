@@ -393,16 +393,10 @@ mod tests {
                 legacy_catalog(d.path())
             } else {
                 let c = Catalog::open(d.path()).unwrap();
-                let run = c.begin_run(chrono::Local::now(), "COMPT", "r.txt").unwrap();
-                c.record_success(
-                    "A",
-                    Some(run),
-                    "fp-a",
-                    chrono::Local::now(),
-                    "sauve/BA.SVG",
-                    10,
-                )
-                .unwrap();
+                let now = chrono::Local::now();
+                let run = c.begin_run(now, "COMPT", "r.txt").unwrap();
+                c.record_success("A", Some(run), "fp-a", now, "sauve/BA.SVG", 10)
+                    .unwrap();
                 drop(c);
                 d.path().join(Catalog::FILE)
             };

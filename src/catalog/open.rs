@@ -301,16 +301,10 @@ mod tests {
         let dir = d.path().join("état ?#%");
         assert!(Catalog::open_read_only(&dir).unwrap().is_none());
         let c = Catalog::open(&dir).unwrap();
-        let run = c.begin_run(chrono::Local::now(), "COMPT", "r.txt").unwrap();
-        c.record_success(
-            "A",
-            Some(run),
-            "fp",
-            chrono::Local::now(),
-            "sauve/BA.SVG",
-            1,
-        )
-        .unwrap();
+        let now = chrono::Local::now();
+        let run = c.begin_run(now, "COMPT", "r.txt").unwrap();
+        c.record_success("A", Some(run), "fp", now, "sauve/BA.SVG", 1)
+            .unwrap();
         drop(c);
         let files = || {
             let mut v: Vec<_> = std::fs::read_dir(&dir)
