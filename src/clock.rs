@@ -9,8 +9,8 @@
 //! refuses; the accepted inputs and the printed outputs are pinned by tests
 //! and by the scheduled entries users already have.
 //!
-//! And the one text form of a time ([`rfc3339`]), for the catalog and every
-//! JSON output.
+//! And the text form of a time ([`rfc3339`]), for the catalog and the JSON
+//! outputs.
 
 use std::time::Duration;
 
@@ -67,10 +67,12 @@ pub fn from_env() -> Result<Box<dyn Clock>, ClockError> {
     }
 }
 
-/// How svgauto writes a time, in the catalog and in every JSON output:
-/// RFC 3339 with its offset, the fraction of a second only when it has one
-/// (`2026-11-28T21:00:05+01:00`, chrono's `to_rfc3339`). Times are typed
-/// everywhere else; this is the one place their text is made.
+/// How svgauto writes a time, in the catalog and in the JSON of the run's
+/// report and of `status`: RFC 3339 with its offset, the fraction of a
+/// second only when it has one (`2026-11-28T21:00:05+01:00`, chrono's
+/// `to_rfc3339`). Between modules times are typed (`DateTime`); this is
+/// where they become text. (A manifest's file times have their own form:
+/// `archive::manifest`.)
 pub mod rfc3339 {
     use std::fmt::Display;
 

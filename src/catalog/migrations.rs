@@ -41,6 +41,13 @@ impl From<rusqlite::Error> for OpenFail {
 /// (their catalogs are at version 0 with these four tables, or some of
 /// them): its `IF NOT EXISTS` adopts them as they are, rows and all.
 ///
+/// What step 1's columns hold, where its SQL (shipped) says nothing:
+/// `dossier.last_result` is `'ok' | 'error' | 'deferred'`
+/// (`state::LastResult::as_str`, the only values any release wrote); times
+/// (`last_backup_at`, `started_at`, `finished_at`, `at`) are RFC 3339 text
+/// with their offset (`clock::rfc3339`). A value read back that is neither
+/// is refused by name (`CatalogError::Value`), never guessed.
+///
 /// Why `user_version` by hand and not the `rusqlite_migration` crate, which
 /// does the same (a list of SQL steps, the version in `user_version`): its
 /// last release (2.6.0) requires rusqlite 0.40, svgauto uses 0.43, and two

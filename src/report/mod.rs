@@ -285,6 +285,40 @@ mod tests {
         );
     }
 
+    /// The JSON twin's line of a saved dossier: its time as RFC 3339 text
+    /// with its offset, what was left out as `rel (why)` strings.
+    #[test]
+    fn a_saved_line_in_json_keeps_its_time_and_left_out_as_text() {
+        let t = Local.with_ymd_and_hms(2026, 11, 28, 21, 0, 5).unwrap();
+        let outcome = Outcome::Saved {
+            why: SaveReason::New,
+            archive: "sauve/BA.SVG".into(),
+            bytes_in: 3,
+            bytes_out: 2,
+            files: 1,
+            fingerprint: "2:f".into(),
+            skipped: vec![crate::state::LeftOut {
+                rel: "tube".into(),
+                why: "fichier spécial",
+            }],
+            links: vec![],
+        };
+        let line = DossierLine {
+            code: "A".into(),
+            name: None,
+            message: outcome.text(),
+            outcome,
+            finished_at: Some(t),
+        };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            format!(
+                r#"{{"code":"A","outcome":"saved","why":"new","archive":"sauve/BA.SVG","bytes_in":3,"bytes_out":2,"files":1,"fingerprint":"2:f","skipped":["tube (fichier spécial)"],"message":"Traitement réussi (1 élément(s) non sauvegardé(s) : tube (fichier spécial))","finished_at":"{}"}}"#,
+                t.to_rfc3339()
+            )
+        );
+    }
+
     #[test]
     fn lines_read_as_the_original() {
         let o = Outcome::Error {
