@@ -16,7 +16,7 @@ use svgauto::commands::{hold, import, restore, save, schedule, status, verify};
 use svgauto::exit::{Exit, Line, Output};
 use svgauto::options::{Format, RunRequest};
 use svgauto::progress::{Bar, Hidden, Progress};
-use svgauto::run as pipeline;
+use svgauto::run;
 use svgauto::{clock, notify};
 
 /// `println!`, `print!`, `eprintln!` that never panic: once the work is
@@ -63,7 +63,7 @@ fn fail(e: anyhow::Error) -> ExitCode {
 /// One call per command.
 fn dispatch(command: Command) -> anyhow::Result<Exit> {
     Ok(match command {
-        Command::Run(a) => run(a.into())?,
+        Command::Run(a) => run_command(a.into())?,
         Command::Restore { base, to, files } => print(restore::restore_command(
             base.as_deref(),
             to.as_deref(),
@@ -143,7 +143,7 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
 
 /// `svgauto run`: Ctrl-C asks the run to stop cleanly (a second one ends
 /// the process), a progress bar on a terminal, or the plan of a dry run.
-fn run(request: RunRequest) -> anyhow::Result<Exit> {
+fn run_command(request: RunRequest) -> anyhow::Result<Exit> {
     let clock = clock::from_env()?;
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
@@ -162,14 +162,14 @@ fn run(request: RunRequest) -> anyhow::Result<Exit> {
     };
     let opts = request.options;
     if let Some(format) = request.dry_run {
-        let plan = pipeline::dry_run(&opts, clock.as_ref())?;
+        let plan = run::dry_run(&opts, clock.as_ref())?;
         match format {
             Format::Json => say!("{}", serde_json::to_string_pretty(&plan)?),
             Format::Text => say_raw!("{}", plan.render()),
         }
         return Ok(Exit::Ok);
     }
-    let out = pipeline::run(&opts, clock.as_ref(), &interrupted, progress)?;
+    let out = run::run(&opts, clock.as_ref(), &interrupted, progress)?;
     for l in &out.lines {
         say!("{l}");
     }

@@ -82,25 +82,41 @@ pub enum CatalogError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// A dossier's row holds, in `column`, a value this release cannot
-    /// read (`expected`: what it can): put there by hand or by another
-    /// program, as no release writes one. The command stops; the catalog
-    /// is not set aside (one bad value is not worth every dossier's
-    /// history) and nothing is written into it.
-    #[error(
-        "catalogue {} : valeur illisible dans la colonne {column} du dossier {code} : {value:?} \
-         (attendu : {expected}) ; rien n'est fait. Corrigez ou effacez cette valeur, ou déplacez \
-         ce fichier hors de {} : tous les dossiers seront alors sauvegardés à nouveau",
-        path.display(),
-        path.parent().unwrap_or(Path::new("")).display()
-    )]
-    Value {
-        path: PathBuf,
-        code: String,
-        column: &'static str,
-        value: String,
-        expected: String,
-    },
+}
+
+/// A dossier's row holding, in `column`, a value this release cannot read
+/// (`expected`: what it can) — put there by hand or by another program, as
+/// no release writes one. The row is left out of what the catalog knows:
+/// the dossier is taken for never saved and is saved again, which writes
+/// the row anew. Said by the run (a warning, in the mail) and by `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "catalogue {} : valeur illisible dans la colonne {column} du dossier {code} : {value:?} \
+     (attendu : {expected}) ; le dossier est traité comme jamais sauvegardé et sera sauvegardé \
+     à nouveau",
+    path.display()
+)]
+pub struct Unreadable {
+    /// The catalog file.
+    pub path: PathBuf,
+    /// The dossier whose row it is.
+    pub code: String,
+    /// The column.
+    pub column: &'static str,
+    /// The value found there.
+    pub value: String,
+    /// What this release reads there.
+    pub expected: String,
+}
+
+/// Every dossier the catalog knows, by code, and the rows it could not
+/// read ([`Unreadable`]), left out of `known`.
+#[derive(Debug, Default)]
+pub struct States {
+    /// What the catalog knows of each dossier.
+    pub known: std::collections::HashMap<String, DossierState>,
+    /// The rows left out, in the order of their codes.
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// What the catalog knows of one dossier.
@@ -180,14 +196,20 @@ impl Catalog {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Every dossier the catalog knows, by code. A value no release writes
-    /// (an unknown last result, a time that is not RFC 3339) is a
-    /// [`CatalogError::Value`].
+    /// Every dossier the catalog knows, by code; a row holding a value no
+    /// release writes is left out (see [`Catalog::read_states`]).
     pub fn states(&self) -> Result<std::collections::HashMap<String, DossierState>, CatalogError> {
+        Ok(self.read_states()?.known)
+    }
+
+    /// Every dossier the catalog knows, and the rows it could not read (an
+    /// unknown last result, a time that is not RFC 3339): those are left
+    /// out, so their dossiers are saved again, and the caller says them.
+    pub fn read_states(&self) -> Result<States, CatalogError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT code, fingerprint, last_backup_at, last_archive, last_result, last_error, in_progress_run, last_bytes FROM dossier",
+                "SELECT code, fingerprint, last_backup_at, last_archive, last_result, last_error, in_progress_run, last_bytes FROM dossier ORDER BY code",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -204,20 +226,23 @@ impl Catalog {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.map(|row| {
+        let mut states = States::default();
+        for row in rows {
             let row = row.map_err(|e| self.err(e))?;
-            let state = row
-                .typed()
-                .map_err(|(column, value, expected)| CatalogError::Value {
+            match row.typed() {
+                Ok(state) => {
+                    states.known.insert(row.code, state);
+                }
+                Err((column, value, expected)) => states.unreadable.push(Unreadable {
                     path: self.path.clone(),
-                    code: row.code.clone(),
+                    code: row.code,
                     column,
                     value,
                     expected,
-                })?;
-            Ok((row.code, state))
-        })
-        .collect()
+                }),
+            }
+        }
+        Ok(states)
     }
 
     /// Records the start of a run (its start time, its collaborator, its
@@ -512,45 +537,58 @@ mod tests {
     /// A value no release writes, in a column read back, is refused and
     /// named: not read as an error (a retry) nor as "never saved".
     #[test]
-    fn a_value_no_release_writes_is_an_error_naming_it() {
+    fn a_value_no_release_writes_leaves_its_row_out_and_is_said() {
         let d = tempfile::tempdir().unwrap();
         let c = Catalog::open(d.path()).unwrap();
         c.record_success("A", None, "fp", Local::now(), "sauve/BA.SVG", 1)
             .unwrap();
-        c.conn
-            .execute("UPDATE dossier SET last_result = 'skipped'", [])
+        c.record_success("B", None, "fp", Local::now(), "sauve/BB.SVG", 1)
             .unwrap();
-        let e = c.states().unwrap_err();
-        assert!(
-            matches!(&e, CatalogError::Value { column: "last_result", code, value, .. }
-                if code == "A" && value == "skipped"),
-            "{e:?}"
-        );
-        let path = d.path().join(Catalog::FILE);
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "catalogue {} : valeur illisible dans la colonne last_result du dossier A : \"skipped\" \
-                 (attendu : 'ok', 'error' ou 'deferred') ; rien n'est fait. Corrigez ou effacez cette \
-                 valeur, ou déplacez ce fichier hors de {} : tous les dossiers seront alors \
-                 sauvegardés à nouveau",
-                path.display(),
-                d.path().display()
-            )
-        );
         c.conn
             .execute(
-                "UPDATE dossier SET last_result = 'ok', last_backup_at = 'hier soir'",
+                "UPDATE dossier SET last_result = 'skipped' WHERE code = 'A'",
                 [],
             )
             .unwrap();
-        let e = c.states().unwrap_err().to_string();
+        let read = c.read_states().unwrap();
+        assert_eq!(read.known.keys().collect::<Vec<_>>(), ["B"]);
+        let [u] = &read.unreadable[..] else {
+            panic!("{:?}", read.unreadable)
+        };
+        assert_eq!(
+            (u.code.as_str(), u.column, u.value.as_str()),
+            ("A", "last_result", "skipped")
+        );
+        let path = d.path().join(Catalog::FILE);
+        assert_eq!(
+            u.to_string(),
+            format!(
+                "catalogue {} : valeur illisible dans la colonne last_result du dossier A : \"skipped\" \
+                 (attendu : 'ok', 'error' ou 'deferred') ; le dossier est traité comme jamais \
+                 sauvegardé et sera sauvegardé à nouveau",
+                path.display(),
+            )
+        );
+        assert!(!c.states().unwrap().contains_key("A"));
+        c.conn
+            .execute(
+                "UPDATE dossier SET last_result = 'ok', last_backup_at = 'hier soir' WHERE code = 'A'",
+                [],
+            )
+            .unwrap();
+        let e = c.read_states().unwrap().unreadable[0].to_string();
         assert!(
             e.contains(
                 "colonne last_backup_at du dossier A : \"hier soir\" (attendu : une date RFC 3339"
             ),
             "{e}"
         );
+        // Saving the dossier again writes its row anew.
+        c.record_success("A", None, "fp2", Local::now(), "sauve/BA.SVG", 1)
+            .unwrap();
+        let read = c.read_states().unwrap();
+        assert!(read.unreadable.is_empty(), "{:?}", read.unreadable);
+        assert_eq!(read.known["A"].fingerprint.as_deref(), Some("fp2"));
     }
 
     /// An event backup is one row: its size when saved, its reason when

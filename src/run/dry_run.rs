@@ -199,7 +199,11 @@ fn read_states(
     warnings: &mut Vec<String>,
 ) -> Result<HashMap<String, DossierState>, RunError> {
     Ok(match Catalog::open_read_only(&base.state_dir()) {
-        Ok(Some(c)) => c.states()?,
+        Ok(Some(c)) => {
+            let states = c.read_states()?;
+            warnings.extend(states.unreadable.iter().map(ToString::to_string));
+            states.known
+        }
         Ok(None) => HashMap::new(),
         Err(e @ CatalogError::Unusable { .. }) => {
             warnings.push(format!(

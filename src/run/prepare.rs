@@ -93,7 +93,9 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
     // Read once: the in-progress markers set below for leftovers are also
     // in `leftovers`, which selection reads beside these states; one stat
     // per archive serves both the check and the selection.
-    let states = catalog.states()?;
+    let states = catalog.read_states()?;
+    warnings.extend(states.unreadable.iter().map(ToString::to_string));
+    let states = states.known;
     let archives = last_archives(&base.root, &states);
     if !opts.force_all {
         check_archives_present(&backup_dir, &archives)?;

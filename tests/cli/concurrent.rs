@@ -102,7 +102,7 @@ fn save_args<'a>(base: &'a Base, code: &'a str, event: &'a str) -> Vec<&'a str> 
 // ---------------------------------------------------------------------------
 
 /// The report line of a dossier whose `rel` changed while it was read
-/// (src/archive.rs, `ArchiveError::ChangedDuringRead`).
+/// (src/archive/write.rs, `ArchiveError::ChangedDuringRead`).
 fn changed_line(code: &str, rel: &str) -> String {
     format!(
         "Dossier {code} : Echec du traitement. Le fichier {rel} a été modifié pendant sa lecture ; la sauvegarde est abandonnée et sera refaite au prochain traitement."

@@ -380,3 +380,58 @@ fn a_catalog_of_a_newer_release_is_refused_by_every_command_and_left_as_it_is() 
     }
     assert_eq!(user_version(&db), 1000);
 }
+
+/// A dossier's row holding a value no release writes (here a last result
+/// another program put there) never stops the nightly run: the row is left
+/// out, the dossier taken for never saved and saved again — which writes
+/// its row anew — and every command that reads the catalog says so,
+/// naming the catalog, the dossier, the column and the value. The other
+/// dossiers keep their states.
+#[test]
+fn a_catalog_row_no_release_writes_is_said_and_its_dossier_saved_again() {
+    let base = base_saved_before_versions();
+    let db = catalog(&base);
+    Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE dossier SET last_result = 'ignoré' WHERE code = 'A'",
+            [],
+        )
+        .unwrap();
+    let root = base.root().to_str().unwrap().to_owned();
+    let said = format!(
+        "catalogue {} : valeur illisible dans la colonne last_result du dossier A : \"ignoré\" \
+         (attendu : 'ok', 'error' ou 'deferred') ; le dossier est traité comme jamais sauvegardé \
+         et sera sauvegardé à nouveau",
+        db.display()
+    );
+
+    let out = base.svgauto(&["status", "--base", &root]);
+    out.stdout_has(&[&format!("Attention : {said}")]);
+    let out = base.svgauto(&["status", "--base", &root, "--json"]);
+    let j = json(&out);
+    assert_eq!(j["base_attention"][0]["kind"], "catalog-value", "{out}");
+    assert_eq!(j["base_attention"][0]["message"], said.as_str(), "{out}");
+    assert_eq!(
+        entry(&j["dossiers"], "A")["last_backup_at"],
+        serde_json::Value::Null
+    );
+    assert_eq!(entry(&j["dossiers"], "B")["last_error"], B_ERROR, "{out}");
+
+    let out = base.svgauto(&["run", "--base", &root, "--user", "COMPT", "--dry-run"]);
+    out.code(0)
+        .stdout_has(&[&said, "Dossier A : jamais sauvegardé"]);
+
+    let out = base.run_compt(&[]);
+    out.code(0).stderr_has(&[&said]);
+    let report = base.report();
+    assert!(
+        report
+            .dossier_lines()
+            .contains(&"Dossier A : Traitement réussi"),
+        "{}",
+        report.text
+    );
+    let out = base.svgauto(&["status", "--base", &root]);
+    assert!(!out.stdout.contains("illisible"), "{out}");
+}

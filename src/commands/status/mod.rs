@@ -131,6 +131,9 @@ pub enum BaseAttention {
     ArchivesGone,
     /// Every dossier the catalog has saved is gone from `dossiers/`.
     DossiersGone,
+    /// A dossier's catalog row holds a value no release writes: the run
+    /// takes that dossier for never saved and saves it again.
+    CatalogValue,
 }
 
 /// A problem of the whole base, with the run's own message (French).
@@ -304,10 +307,11 @@ pub fn status(
 ) -> Result<StatusReport, CommandError> {
     let base = Base::open(root, workstation)?;
     let settings = &base.effective.settings;
-    let states = match Catalog::open_read_only(&base.state_dir())? {
-        Some(c) => c.states()?,
-        None => HashMap::new(),
+    let read = match Catalog::open_read_only(&base.state_dir())? {
+        Some(c) => c.read_states()?,
+        None => Default::default(),
     };
+    let states = read.known;
     let dossiers_dir = base.dossiers_dir();
     let scans =
         scan::scan_base(&dossiers_dir, settings.backup.include_documents).map_err(|source| {
@@ -368,7 +372,11 @@ pub fn status(
     dossiers.sort_by(|a, b| a.code.cmp(&b.code));
 
     let here: HashSet<&str> = scans.iter().map(|s| s.code.as_str()).collect();
-    let base_attention = base_problems(&base, now, &states, &archives, &here);
+    let mut base_attention = base_problems(&base, now, &states, &archives, &here);
+    base_attention.extend(read.unreadable.iter().map(|u| BaseProblem {
+        kind: BaseAttention::CatalogValue,
+        message: u.to_string(),
+    }));
     let deleted = deleted_dossiers(&states, &archives, &here);
     let totals = Totals::count(&dossiers, deleted.len(), orphan_restore_leftovers.len());
     Ok(StatusReport {
