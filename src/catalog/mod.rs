@@ -22,8 +22,9 @@
 //! Times and results are typed at this boundary: a time is stored as RFC
 //! 3339 text ([`crate::clock::rfc3339`]) and read back as a
 //! `DateTime<FixedOffset>` (the offset it was recorded with), a last result
-//! by [`LastResult`]'s own text. A value that reads as neither is a
-//! [`CatalogError::Value`] naming it: nothing is guessed from it.
+//! by [`LastResult`]'s own text. A row holding a value that reads as
+//! neither is left out and said ([`Unreadable`]): nothing is guessed from
+//! it, and its dossier is saved again, which writes the row anew.
 //!
 //! Here: the catalog's rows and what the commands record; opening it in
 //! `open.rs`; its schema, versions and the check that a database is
