@@ -89,10 +89,7 @@ impl Writer {
             let batch: Vec<Msg> = std::iter::once(first)
                 .chain(rx.try_iter().take(BATCH - 1))
                 .collect();
-            self.record(batch);
-            if self.fatal.is_some() {
-                stop.store(true, Ordering::SeqCst);
-            }
+            self.record(batch, stop);
         }
         self.progress.finish();
         self.finish()
@@ -103,22 +100,45 @@ impl Writer {
     /// catalog could not record (its disk is full…) has no "réussi" line:
     /// its archives are in place but unknown to the catalog, so they will be
     /// made again; the first such failure is kept as the run's fatal error.
-    pub fn record(&mut self, batch: Vec<Msg>) {
-        let unrecorded = match self.record_in_catalog(&batch) {
+    ///
+    /// A failure sets `stop` before the batch's lines are written: no loop
+    /// claims another dossier once the catalog has failed.
+    pub fn record(&mut self, batch: Vec<Msg>, stop: &AtomicBool) {
+        let unrecorded = self.record_in_catalog_keeping(&batch);
+        if self.fatal.is_some() {
+            stop.store(true, Ordering::SeqCst);
+        }
+        self.write_lines(batch, unrecorded.as_deref());
+    }
+
+    /// Records a batch in the catalog; `Some(why)` if it could not (the
+    /// first such error kept as the run's fatal one).
+    fn record_in_catalog_keeping(&mut self, batch: &[Msg]) -> Option<String> {
+        match self.record_in_catalog(batch) {
             Ok(()) => None,
             Err(e) => {
                 let why = e.to_string();
                 self.fatal.get_or_insert(e);
                 Some(why)
             }
-        };
+        }
+    }
+
+    /// The batch's report lines, progress and summary; `unrecorded`: why
+    /// the catalog could not record it, if so (no line then says "réussi").
+    fn write_lines(&mut self, batch: Vec<Msg>, unrecorded: Option<&str>) {
         for msg in batch {
             match msg {
                 Msg::Started(_) => {}
                 Msg::Bytes(n) => self.progress.bytes(n),
                 Msg::Done(mut l) => {
-                    if let Some(why) = &unrecorded {
+                    if let Some(why) = unrecorded {
                         l = not_recorded(l, why);
+                    } else if l.finished_at.is_none() && matches!(l.outcome, Outcome::Saved { .. })
+                    {
+                        // Left out of the catalog (see `record_in_catalog`):
+                        // never a "réussi" line the catalog does not hold.
+                        l = not_recorded(l, "heure de fin inconnue");
                     }
                     if let Some(text) = &l.message {
                         // A line that cannot be written now is kept for
@@ -292,33 +312,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let seen = Seen::default();
         let (mut w, run) = writer(dir.path(), &seen);
-        w.record(vec![
-            done("U", Outcome::Unchanged),
-            Msg::Started("A".into()),
-            Msg::Bytes(10),
-            Msg::Started("B".into()),
-        ]);
+        let stop = AtomicBool::new(false);
+        w.record(
+            vec![
+                done("U", Outcome::Unchanged),
+                Msg::Started("A".into()),
+                Msg::Bytes(10),
+                Msg::Started("B".into()),
+            ],
+            &stop,
+        );
         let states = w.catalog.states().unwrap();
         assert_eq!(states["A"].in_progress_run, Some(run));
         assert_eq!(states["B"].in_progress_run, Some(run));
-        w.record(vec![
-            done("A", saved("sauve/BA.SVG")),
-            done(
-                "B",
-                Outcome::Error {
-                    why: Some(SaveReason::New),
-                    message: "Echec.".into(),
-                },
-            ),
-            done(
-                "C",
-                Outcome::Deferred {
-                    why: SaveReason::Modified,
-                },
-            ),
-        ]);
+        w.record(
+            vec![
+                done("A", saved("sauve/BA.SVG")),
+                done(
+                    "B",
+                    Outcome::Error {
+                        why: Some(SaveReason::New),
+                        message: "Echec.".into(),
+                    },
+                ),
+                done(
+                    "C",
+                    Outcome::Deferred {
+                        why: SaveReason::Modified,
+                    },
+                ),
+            ],
+            &stop,
+        );
         let r = w.finish();
-        assert!(r.fatal.is_none());
+        assert!(r.fatal.is_none() && !stop.load(Ordering::SeqCst));
         let states = r.catalog.states().unwrap();
         assert_eq!(states["A"].fingerprint.as_deref(), Some("2:abc"));
         assert_eq!(states["A"].last_archive.as_deref(), Some("sauve/BA.SVG"));
@@ -373,5 +400,30 @@ mod tests {
         );
         assert_eq!(r.summary.errors, 1);
         assert_eq!(*seen.0.lock().unwrap(), ["start 1 10", "done", "finish"]);
+    }
+
+    /// A "réussi" line is always one the catalog holds: a saved line
+    /// without its time (which the loops always give) is not recorded, so
+    /// it becomes an error line, saved again next run.
+    #[test]
+    fn a_saved_line_the_catalog_cannot_hold_is_never_said_successful() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Seen::default();
+        let (mut w, _) = writer(dir.path(), &seen);
+        let stop = AtomicBool::new(false);
+        let mut line = match done("A", saved("sauve/BA.SVG")) {
+            Msg::Done(l) => l,
+            _ => unreachable!(),
+        };
+        line.finished_at = None;
+        w.record(vec![Msg::Done(line)], &stop);
+        let r = w.finish();
+        assert!(!r.catalog.states().unwrap().contains_key("A"));
+        assert!(matches!(r.lines[0].outcome, Outcome::Error { .. }));
+        assert!(
+            report_text(&r).contains("heure de fin inconnue"),
+            "{}",
+            report_text(&r)
+        );
     }
 }
