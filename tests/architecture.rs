@@ -38,21 +38,27 @@ fn module_of(src: &Path, file: &Path) -> String {
 }
 
 /// The code of a file without comment lines and without its `#[cfg(test)]`
-/// modules (a line `#[cfg(test)]` followed by `mod …` starts one; it ends
-/// at the next line that closes a brace at the start of a line).
-fn code_lines(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// modules, as one text (a group import may span lines). A line
+/// `#[cfg(test)]` followed by `mod NAME {` starts an inline test module,
+/// which ends at the next line closing a brace at its indentation;
+/// followed by `mod NAME;` it declares a test-only file, whose name is
+/// returned (that file is left out, the lines after it are not).
+fn code_text(text: &str) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut test_files = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let t = line.trim_start();
         if t.starts_with("//") {
             continue;
         }
-        if t == "#[cfg(test)]"
-            && lines
-                .peek()
-                .is_some_and(|n| n.trim_start().starts_with("mod "))
-        {
+        let next = lines.peek().map(|n| n.trim_start()).unwrap_or("");
+        if t == "#[cfg(test)]" && next.starts_with("mod ") {
+            let decl = lines.next().unwrap_or_default().trim();
+            if let Some(name) = decl.strip_prefix("mod ").and_then(|d| d.strip_suffix(';')) {
+                test_files.push(name.trim().to_owned());
+                continue;
+            }
             let indent = line.len() - t.len();
             for inner in lines.by_ref() {
                 if inner.len() > indent && inner[indent..].starts_with('}') {
@@ -61,21 +67,35 @@ fn code_lines(text: &str) -> Vec<&str> {
             }
             continue;
         }
-        out.push(line);
+        out.push_str(line);
+        out.push('\n');
     }
-    out
+    (out, test_files)
 }
 
-/// The first path segment of every `crate::` path in `line`, groups
-/// included (`crate::{a, b::c}` names `a` and `b`).
-fn named_modules(line: &str) -> Vec<String> {
+/// The files a test-only `mod NAME;` declared in `file` stands for.
+fn declared_files(file: &Path, name: &str) -> [PathBuf; 2] {
+    let stem = file.file_stem().unwrap().to_str().unwrap();
+    let dir = match stem {
+        "mod" | "lib" | "main" => file.parent().unwrap().to_owned(),
+        _ => file.with_extension(""),
+    };
+    [
+        dir.join(format!("{name}.rs")),
+        dir.join(name).join("mod.rs"),
+    ]
+}
+
+/// The first path segment of every `crate::` path in `text`, groups
+/// included (`crate::{a, b::c}` names `a` and `b`, over several lines too).
+fn named_modules(text: &str) -> Vec<String> {
     let ident = |s: &str| -> String {
         s.chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect()
     };
     let mut out = Vec::new();
-    let mut rest = line;
+    let mut rest = text;
     while let Some(i) = rest.find("crate::") {
         let after = &rest[i + "crate::".len()..];
         if let Some(group) = after.strip_prefix('{') {
@@ -121,17 +141,21 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         .iter()
         .map(|m| (m.clone(), BTreeSet::new()))
         .collect();
+    let mut code = BTreeMap::new();
+    let mut test_only = BTreeSet::new();
     for f in &files {
+        let (text, tests) = code_text(&fs::read_to_string(f).unwrap());
+        test_only.extend(tests.iter().flat_map(|t| declared_files(f, t)));
+        code.insert(f.clone(), text);
+    }
+    for (f, text) in &code {
         let from = module_of(src, f);
-        if !modules.contains(&from) {
+        if !modules.contains(&from) || test_only.contains(f) {
             continue;
         }
-        let text = fs::read_to_string(f).unwrap();
-        for line in code_lines(&text) {
-            for to in named_modules(line) {
-                if to != from && modules.contains(&to) {
-                    edges.get_mut(&from).unwrap().insert(to);
-                }
+        for to in named_modules(text) {
+            if to != from && modules.contains(&to) {
+                edges.get_mut(&from).unwrap().insert(to);
             }
         }
     }
@@ -319,4 +343,45 @@ fn the_cycle_check_sees_a_cycle_and_ignores_tests_and_comments() {
         "{}",
         shown(&edges)
     );
+}
+
+/// What a test-only file declaration and a group import over several
+/// lines do: the file is left out, the lines after the declaration and
+/// every module of the group are still read (a blind spot here once let a
+/// real cycle through).
+#[test]
+fn the_cycle_check_reads_past_a_test_only_file_and_across_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    fs::create_dir(src.join("run")).unwrap();
+    fs::write(
+        src.join("lib.rs"),
+        "pub mod run; pub mod commands; pub mod sys;",
+    )
+    .unwrap();
+    fs::write(
+        src.join("run/mod.rs"),
+        "#[cfg(test)]\nmod test_base;\n\nuse crate::{\n    sys::lock,\n    commands::hold,\n};\n",
+    )
+    .unwrap();
+    fs::write(src.join("run/test_base.rs"), "use crate::sys;\n").unwrap();
+    fs::write(src.join("commands.rs"), "use crate::run;\n").unwrap();
+    fs::write(src.join("sys.rs"), "").unwrap();
+    let edges = graph(src);
+    assert_eq!(
+        edges["run"].iter().map(String::as_str).collect::<Vec<_>>(),
+        ["commands", "sys"],
+        "{}",
+        shown(&edges)
+    );
+    assert_eq!(
+        find_cycle(&edges),
+        Some(vec!["commands".into(), "run".into(), "commands".into()]),
+        "{}",
+        shown(&edges)
+    );
+    // The test-only file's own imports are not the module's.
+    fs::write(src.join("run/mod.rs"), "#[cfg(test)]\nmod test_base;\n").unwrap();
+    fs::write(src.join("run/test_base.rs"), "use crate::commands;\n").unwrap();
+    assert_eq!(find_cycle(&graph(src)), None);
 }
