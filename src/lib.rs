@@ -23,18 +23,21 @@
 //!         archive ◄─┘
 //!            │
 //!            ▼
-//!          scan ─► catalog, base ─► config
+//!          scan ─► base ─► config
 //!
+//! catalog: named by run, commands and error, names only what is below
 //! below everything: state, sys, clock, progress, exit
 //! ```
 //!
 //! - [`cli`] holds the clap types and the original product's `/P: /C:`
 //!   command line; [`options`] turns them into validated options. No clap
 //!   type goes further.
-//! - [`commands`]: one module per subcommand other than `run` — `save` (on
-//!   an event), `restore`, `import`, `verify`, `status`, `schedule`,
-//!   `hold` — and `safeguard`, the save before a restore. Each returns what
-//!   it has to say ([`exit`]) or an [`error::CommandError`].
+//! - [`commands`]: one module per subcommand that does a base's work
+//!   other than `run` — `save` (on an event), `restore`, `import`,
+//!   `verify`, `status`, `schedule`, `hold` — and `safeguard`, the save
+//!   before a restore (`mail-test` is in [`notify`], `config` in [`config`],
+//!   `completions` and `man` in [`cli`]). Each returns what it has to say
+//!   ([`exit::Output`]) or its typed error.
 //! - [`run`]: the batch (DESIGN §3), one file per stage: `prepare` (open,
 //!   lock, recover, catalog, report, leftovers) → `plan` (scan, `select`,
 //!   order) → `pool` (the dossier loops, each dossier saved by `save`,

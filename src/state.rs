@@ -6,8 +6,10 @@
 //! error line (a `Refusal`). The run turns it into an [`Outcome`] (how it
 //! ended), which the report, the JSON twin and the catalog record; the
 //! catalog keeps the last result ([`LastResult`], its text here too). The
-//! dry run and `status` speak the same words: the sentences below are the
-//! only place they are written.
+//! words below — an exclusion's, a saved reason's note, the report's
+//! "Traitement réussi" / "Echec du traitement." — are written only here;
+//! the dry run's sentences on why a dossier would be saved (`run::dry_run`)
+//! and `status`'s column words (`commands::status`) are those commands' own.
 //!
 //! `Decision` and `Refusal` live with selection (`run/select.rs`), which
 //! makes them: a refusal carries the typed errors of the scan and of
@@ -85,6 +87,17 @@ pub enum Exclusion {
 }
 
 impl Exclusion {
+    /// What such a dossier is, as `save` names it: `dossier étalon`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Exclusion::Etalon => "dossier étalon",
+            Exclusion::Test => "dossier de test",
+            Exclusion::NonTransferable => "dossier non transférable",
+            Exclusion::Original => "original",
+            Exclusion::Copie => "copie",
+        }
+    }
+
     /// Why the run leaves it alone, as the dry run says it.
     pub fn reason(self) -> &'static str {
         match self {
@@ -204,6 +217,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The original product's words for a dossier saved.
+    pub const SUCCESS: &'static str = "Traitement réussi";
+
+    /// The original product's words for a dossier in error, `message`
+    /// saying why.
+    pub fn failure(message: &str) -> String {
+        format!("Echec du traitement. {message}")
+    }
+
     /// Is this dossier "concerned" (a line in the text report)?
     pub fn concerned(&self) -> bool {
         matches!(
@@ -230,7 +252,7 @@ impl Outcome {
                 links,
                 ..
             } => {
-                let mut s = String::from("Traitement réussi");
+                let mut s = String::from(Outcome::SUCCESS);
                 s.push_str(why.report_note().unwrap_or_default());
                 if !skipped.is_empty() {
                     s.push_str(&format!(
@@ -248,7 +270,7 @@ impl Outcome {
                 }
                 s
             }
-            Outcome::Error { message, .. } => format!("Echec du traitement. {message}"),
+            Outcome::Error { message, .. } => Outcome::failure(message),
             Outcome::Deferred { .. } => "Reporté au prochain traitement".into(),
             Outcome::Unchanged | Outcome::Excluded { .. } => return None,
         })

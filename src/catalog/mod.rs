@@ -87,14 +87,16 @@ pub enum CatalogError {
 
 /// A dossier's row holding, in `column`, a value this release cannot read
 /// (`expected`: what it can) — put there by hand or by another program, as
-/// no release writes one. The row is left out of what the catalog knows:
-/// the dossier is taken for never saved and is saved again, which writes
-/// the row anew. Said by the run (a warning, in the mail) and by `status`.
+/// no release writes one. The row is left out of what the catalog knows,
+/// so the dossier is taken for never saved (saved again if the run
+/// concerns it), and the run erases the value with the row's fingerprint
+/// ([`Catalog::forget`]): it is said once by the run (stderr, JSON
+/// warnings), and by `status` and `--dry-run` until a run has erased it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
     "catalogue {} : valeur illisible dans la colonne {column} du dossier {code} : {value:?} \
-     (attendu : {expected}) ; le dossier est traité comme jamais sauvegardé et sera sauvegardé \
-     à nouveau",
+     (attendu : {expected}) ; le traitement efface cette valeur et tient le dossier pour \
+     jamais sauvegardé",
     path.display()
 )]
 pub struct Unreadable {
@@ -342,6 +344,24 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Erases an unreadable value ([`Unreadable`]) with its row's
+    /// fingerprint, so the row reads again, as a dossier never saved (its
+    /// last archive, if any, kept: a dossier since deleted is still listed
+    /// as such). The run does this once it has said them.
+    pub fn forget(&self, unreadable: &[Unreadable]) -> Result<(), CatalogError> {
+        for u in unreadable {
+            // `column` is one of this file's own names, never input.
+            let sql = format!(
+                "UPDATE dossier SET fingerprint = NULL, {} = NULL WHERE code = ?1",
+                u.column
+            );
+            self.conn
+                .execute(&sql, params![u.code])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// Records a failure; the last good backup's fingerprint is kept.
     pub fn record_error(
         &self,
@@ -565,8 +585,8 @@ mod tests {
             u.to_string(),
             format!(
                 "catalogue {} : valeur illisible dans la colonne last_result du dossier A : \"skipped\" \
-                 (attendu : 'ok', 'error' ou 'deferred') ; le dossier est traité comme jamais \
-                 sauvegardé et sera sauvegardé à nouveau",
+                 (attendu : 'ok', 'error' ou 'deferred') ; le traitement efface cette valeur et \
+                 tient le dossier pour jamais sauvegardé",
                 path.display(),
             )
         );
@@ -583,6 +603,16 @@ mod tests {
                 "colonne last_backup_at du dossier A : \"hier soir\" (attendu : une date RFC 3339"
             ),
             "{e}"
+        );
+        // Erased, the row reads again: never saved, its archive kept.
+        let read = c.read_states().unwrap();
+        c.forget(&read.unreadable).unwrap();
+        let read = c.read_states().unwrap();
+        assert!(read.unreadable.is_empty(), "{:?}", read.unreadable);
+        assert_eq!(read.known["A"].fingerprint, None);
+        assert_eq!(
+            read.known["A"].last_archive.as_deref(),
+            Some("sauve/BA.SVG")
         );
         // Saving the dossier again writes its row anew.
         c.record_success("A", None, "fp2", Local::now(), "sauve/BA.SVG", 1)

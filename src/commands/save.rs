@@ -48,6 +48,7 @@ use crate::report;
 use crate::run::check_target;
 use crate::run::save::{Saved, SoloPool, save_dossier};
 use crate::run::select::Refusal;
+use crate::state::{Exclusion, Outcome};
 
 /// `svgauto save --base B --user U --dossier C --event E`.
 pub fn save_command(
@@ -93,7 +94,7 @@ pub fn save_command(
     let mut said = match &result {
         Ok(_) => Output::from_lines(vec![Line::Stdout(format!(
             "{} (sauvegarde {} : {archive_rel})",
-            report::dossier_line(dossier, "Traitement réussi"),
+            report::dossier_line(dossier, Outcome::SUCCESS),
             event.label()
         ))]),
         Err(message) => failed(dossier, message),
@@ -118,7 +119,7 @@ fn fatal(msg: String) -> Output {
 fn failed(dossier: &str, message: &str) -> Output {
     Output::from_lines(vec![Line::Stderr(report::dossier_line(
         dossier,
-        &format!("Echec du traitement. {message}"),
+        &Outcome::failure(message),
     ))])
 }
 
@@ -169,12 +170,12 @@ fn refused(base: &Base, rights: &Rights, user: &str, dossier: &str, dir: &Path) 
     // server (`backup.dir` may be a NAS).
     if let Ok(id) = read_identity(dir, dossier) {
         let not_saved = match (id.kind, id.transferable) {
-            (Kind::Etalon, _) => Some("dossier étalon"),
-            (Kind::Test, _) => Some("dossier de test"),
-            (_, false) => Some("dossier non transférable"),
+            (Kind::Etalon, _) => Some(Exclusion::Etalon),
+            (Kind::Test, _) => Some(Exclusion::Test),
+            (_, false) => Some(Exclusion::NonTransferable),
             _ => None,
         };
-        if let Some(what) = not_saved {
+        if let Some(what) = not_saved.map(Exclusion::noun) {
             return Some(Output::from_lines(vec![Line::Stdout(format!(
                 "Dossier {dossier} non sauvegardé : {what}, jamais sauvegardé, ni par le traitement ni sur évènement."
             ))]));

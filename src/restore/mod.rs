@@ -1,5 +1,5 @@
-//! "Remonter": bring a dossier back to the state of its `B<CODE>.SVG`, and
-//! `import`, which does it for every archive dropped into `<base>/maj/`.
+//! "Remonter": bring a dossier back to the state of its `B<CODE>.SVG` — the
+//! mechanics `svgauto restore` and `svgauto import` (`commands/`) share.
 //!
 //! Nothing of the live dossier changes until the whole archive has been
 //! checked. The archive is extracted (and checked: names, manifest, sizes,

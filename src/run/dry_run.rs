@@ -5,8 +5,8 @@
 //! seen, not cleaned). [`DryRun`] is the JSON form; [`DryRun::render`] the
 //! text.
 //!
-//! Why a dossier is saved or skipped is said in `crate::state`'s words;
-//! the sizes (`short_bytes`, `human_bytes`) are only ever written here.
+//! Why a dossier is skipped is said in `crate::state`'s words; why it would
+//! be saved, and the sizes (`short_bytes`, `human_bytes`), only here.
 
 use std::collections::HashMap;
 

@@ -93,9 +93,9 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
     // Read once: the in-progress markers set below for leftovers are also
     // in `leftovers`, which selection reads beside these states; one stat
     // per archive serves both the check and the selection.
-    let states = catalog.read_states()?;
-    warnings.extend(states.unreadable.iter().map(ToString::to_string));
-    let states = states.known;
+    let read = catalog.read_states()?;
+    warnings.extend(read.unreadable.iter().map(ToString::to_string));
+    let states = read.known;
     let archives = last_archives(&base.root, &states);
     if !opts.force_all {
         check_archives_present(&backup_dir, &archives)?;
@@ -115,6 +115,8 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
         })?;
     let report_rel = display_path(&report.txt_path, &base.root);
     let id = catalog.begin_run(started, &opts.user, &report_rel)?;
+    // Said above; erased now that the run writes (see `catalog::Unreadable`).
+    catalog.forget(&read.unreadable)?;
     let leftovers = claim_leftovers(&catalog, id, &backup_dir, &base.dossiers_dir())?;
     let setup = Setup {
         base,

@@ -1,5 +1,6 @@
 //! The run's one writer: a thread that alone owns the catalog, the report
-//! and the progress bar (STYLE: one consumer owns the outputs). The
+//! and the progress bar (one consumer owns the outputs, as ripgrep's
+//! single printing thread does). The
 //! dossier loops send it [`Msg`]s over a bounded channel; it records what
 //! is waiting in one SQLite transaction ([`Writer::record`]), then writes
 //! the report lines, so a line saying "réussi" is written only once the

@@ -381,11 +381,13 @@ fn a_catalog_of_a_newer_release_is_refused_by_every_command_and_left_as_it_is() 
     assert_eq!(user_version(&db), 1000);
 }
 
-/// A dossier's row holding a value no release writes (here a last result
-/// another program put there) never stops the nightly run: the row is left
-/// out, the dossier taken for never saved and saved again — which writes
-/// its row anew — and every command that reads the catalog says so,
-/// naming the catalog, the dossier, the column and the value. The other
+/// A dossier's row holding a value no release writes (a last result or a
+/// time another program put there) never stops the nightly run: the row is
+/// left out, the dossier taken for never saved and saved again — which
+/// writes its row anew — and `status`, `--dry-run` and the run say so,
+/// naming the catalog, the dossier, the column and the value. The run
+/// erases such a value (a deleted dossier's too, which stays listed as
+/// deleted), so it is said until a run, not every night. The other
 /// dossiers keep their states.
 #[test]
 fn a_catalog_row_no_release_writes_is_said_and_its_dossier_saved_again() {
@@ -393,16 +395,16 @@ fn a_catalog_row_no_release_writes_is_said_and_its_dossier_saved_again() {
     let db = catalog(&base);
     Connection::open(&db)
         .unwrap()
-        .execute(
-            "UPDATE dossier SET last_result = 'ignoré' WHERE code = 'A'",
-            [],
+        .execute_batch(
+            "UPDATE dossier SET last_result = 'ignoré' WHERE code = 'A';
+             UPDATE dossier SET last_backup_at = 'hier' WHERE code = 'PARTI';",
         )
         .unwrap();
     let root = base.root().to_str().unwrap().to_owned();
     let said = format!(
         "catalogue {} : valeur illisible dans la colonne last_result du dossier A : \"ignoré\" \
-         (attendu : 'ok', 'error' ou 'deferred') ; le dossier est traité comme jamais sauvegardé \
-         et sera sauvegardé à nouveau",
+         (attendu : 'ok', 'error' ou 'deferred') ; le traitement efface cette valeur et tient le \
+         dossier pour jamais sauvegardé",
         db.display()
     );
 
@@ -411,6 +413,7 @@ fn a_catalog_row_no_release_writes_is_said_and_its_dossier_saved_again() {
     let out = base.svgauto(&["status", "--base", &root, "--json"]);
     let j = json(&out);
     assert_eq!(j["base_attention"][0]["kind"], "catalog-value", "{out}");
+    assert_eq!(j["base_attention"][1]["kind"], "catalog-value", "{out}");
     assert_eq!(j["base_attention"][0]["message"], said.as_str(), "{out}");
     assert_eq!(
         entry(&j["dossiers"], "A")["last_backup_at"],
@@ -423,7 +426,8 @@ fn a_catalog_row_no_release_writes_is_said_and_its_dossier_saved_again() {
         .stdout_has(&[&said, "Dossier A : jamais sauvegardé"]);
 
     let out = base.run_compt(&[]);
-    out.code(0).stderr_has(&[&said]);
+    out.code(0)
+        .stderr_has(&[&said, "colonne last_backup_at du dossier PARTI : \"hier\""]);
     let report = base.report();
     assert!(
         report
@@ -432,6 +436,16 @@ fn a_catalog_row_no_release_writes_is_said_and_its_dossier_saved_again() {
         "{}",
         report.text
     );
-    let out = base.svgauto(&["status", "--base", &root]);
+    // Said once: the run erased both values. The deleted dossier is still
+    // listed as such, its archive kept.
+    let out = base.svgauto(&["status", "--base", &root, "--json"]);
     assert!(!out.stdout.contains("illisible"), "{out}");
+    let j = json(&out);
+    assert_eq!(
+        entry(&j["deleted"], "PARTI")["last_archive"],
+        "sauve/BPARTI.SVG",
+        "{out}"
+    );
+    let out = base.run_compt(&[]);
+    assert!(!out.stderr.contains("illisible"), "{out}");
 }

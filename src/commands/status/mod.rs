@@ -41,7 +41,7 @@
 //! The **base itself needs attention** when the run would stop before
 //! saving anything (exit 2): a backup or state folder inside `dossiers/`,
 //! every archive the catalog knows gone, or every dossier it has saved gone
-//! from `dossiers/` (the checks are the run's own, see `pipeline`).
+//! from `dossiers/` (the checks are the run's own, see `run::prepare`).
 //!
 //! Exit codes, for monitoring scripts (the same with `--json`): `0` nothing
 //! needs attention ("Tout est sauvegardé.", or "Rien à surveiller ; N
