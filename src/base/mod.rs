@@ -234,6 +234,22 @@ impl Base {
         )
     }
 
+    /// Refuses, before anything is written, a rotation subfolder `target`
+    /// inside `dossiers/` (`backup.dir` itself is checked by
+    /// [`Base::check_outside_dossiers`]).
+    pub fn check_rotation_folder(&self, target: &Path) -> Result<(), BaseError> {
+        if target == self.backup_dir() {
+            return Ok(());
+        }
+        self.check_folder_outside_dossiers(
+            &format!(
+                "le sous-répertoire de rotation (paramètre {})",
+                self.effective.setting_text("backup.subdir")
+            ),
+            target,
+        )
+    }
+
     /// [`Base::check_outside_dossiers`] for one more folder svgauto writes
     /// into (a rotation or event subfolder of `backup.dir`, which a link
     /// can send elsewhere); `what` names it and its setting, in French.

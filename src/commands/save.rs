@@ -45,7 +45,6 @@ use crate::error::CommandError;
 use crate::exit::{Exit, Line, Output};
 use crate::options::Event;
 use crate::report;
-use crate::run::check_target;
 use crate::run::save::{Saved, SoloPool, save_dossier};
 use crate::run::select::Refusal;
 use crate::state::{Exclusion, Outcome};
@@ -205,7 +204,7 @@ fn event_folder(base: &Base, event: Event, now: DateTime<Local>) -> Result<PathB
         Event::Closing => backup_dir.join(CLOSING_DIR),
     };
     match event {
-        Event::Exit => check_target(base, &folder)?,
+        Event::Exit => base.check_rotation_folder(&folder)?,
         Event::ProviderExchange | Event::Closing => base.check_folder_outside_dossiers(
             &format!(
                 "le répertoire des sauvegardes {} (paramètre {}, sous backup.dir)",

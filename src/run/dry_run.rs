@@ -23,7 +23,7 @@ use crate::sys::lock;
 
 use super::leftovers::leftovers;
 use super::plan::{Planned, last_archives, rules, scan_all, select_all};
-use super::prepare::{check_archives_present, check_dossiers_present, check_target};
+use super::prepare::{check_archives_present, check_dossiers_present};
 use super::select::LastArchive;
 use super::{RunError, RunOptions};
 
@@ -123,7 +123,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
     Mailer::from_settings(&base.effective)?;
     let settings = &base.effective.settings;
     let target = target_dir(&base.backup_dir(), settings.backup.subdir, clock.now());
-    check_target(&base, &target)?;
+    base.check_rotation_folder(&target)?;
     let mut warnings = Vec::new();
     let states = read_states(&base, &mut warnings)?;
     let backup_dir = base.backup_dir();

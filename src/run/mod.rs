@@ -49,7 +49,7 @@ use crate::report::Summary;
 
 pub use dry_run::{DryRun, dry_run};
 pub(crate) use plan::{last_archives, twins_of};
-pub(crate) use prepare::{check_archives_present, check_dossiers_present, check_target};
+pub(crate) use prepare::{check_archives_present, check_dossiers_present};
 
 /// What `svgauto run` was asked to do, once arguments are validated.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 
-use crate::base::{Base, BaseError, Rights, display_path, target_dir};
+use crate::base::{Base, Rights, display_path, target_dir};
 use crate::catalog::{Catalog, DossierState};
 use crate::clock::Clock;
 use crate::exit::Line;
@@ -71,7 +71,7 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
     let backup_dir = base.backup_dir();
     let target = target_dir(&backup_dir, settings.backup.subdir, started);
     base.check_outside_dossiers()?;
-    check_target(&base, &target)?;
+    base.check_rotation_folder(&target)?;
     let rights = base.rights(&opts.user)?;
     let mailer = Mailer::from_settings(&base.effective)?;
 
@@ -136,22 +136,6 @@ pub(crate) fn prepare(opts: &RunOptions, clock: &dyn Clock) -> Result<Prepared, 
         catalog,
         report,
     })
-}
-
-/// Refuses, before anything is written, a rotation subfolder inside
-/// `dossiers/` (`backup.dir` itself is checked by
-/// [`Base::check_outside_dossiers`]).
-pub(crate) fn check_target(base: &Base, target: &Path) -> Result<(), BaseError> {
-    if target == base.backup_dir() {
-        return Ok(());
-    }
-    base.check_folder_outside_dossiers(
-        &format!(
-            "le sous-répertoire de rotation (paramètre {})",
-            base.effective.setting_text("backup.subdir")
-        ),
-        target,
-    )
 }
 
 /// `Err(ArchivesGone)` when the catalog knows archives and not one of them

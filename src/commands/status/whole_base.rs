@@ -72,10 +72,7 @@ pub(super) fn base_problems(
         message: format!("le traitement s'arrêterait (code 2) : {e}"),
     };
     if let Err(e) = base.check_outside_dossiers().and_then(|()| {
-        run::check_target(
-            base,
-            &target_dir(&base.backup_dir(), settings.backup.subdir, now),
-        )
+        base.check_rotation_folder(&target_dir(&base.backup_dir(), settings.backup.subdir, now))
     }) {
         base_attention.push(stops(BaseAttention::InsideDossiers, &e));
     }
