@@ -22,8 +22,5 @@ pub mod write;
 pub mod zip_writer;
 
 pub use codec::{Compression, compress};
-pub use manifest::{
-    FORMAT_VERSION, MANIFEST, Manifest, ManifestEntry, ManifestKind, ManifestLink, ManifestSkipped,
-    rfc3339,
-};
+pub use manifest::{MANIFEST, Manifest, ManifestKind};
 pub use write::{ArchiveError, CHUNK, IoBudget, Job, Written, partial_path, write};

@@ -313,7 +313,7 @@ pub fn check_entry_times(
         name: name.to_owned(),
         why: format!(
             "différente entre le manifeste ({}) et l'en-tête zip ({header})",
-            crate::archive::rfc3339(crate::sys::time::Mtime {
+            crate::archive::manifest::rfc3339(crate::sys::time::Mtime {
                 secs: m.mtime_s,
                 nanos: m.mtime_ns,
             })
