@@ -793,44 +793,33 @@ mod tests {
     fn modified_is_not_a_problem_until_its_changes_are_old() {
         let all = Rights::All;
         let st = saved("fp0", at(1, 21));
+        let assess_at_22 = |s: &DossierScan| {
+            assess(
+                s,
+                Some(&st),
+                false,
+                LastArchive::Present,
+                &[],
+                &cx(at(22, 12), &all),
+            )
+        };
         // Nobody touched it for 3 weeks: its archive holds what is there.
         let s = scan_of("A", "fp0", &[at(1, 10)]);
-        let d = assess(
-            &s,
-            Some(&st),
-            false,
-            LastArchive::Present,
-            &[],
-            &cx(at(22, 12), &all),
-        );
+        let d = assess_at_22(&s);
         assert_eq!(
             (d.state, d.attention.as_slice()),
             (State::UpToDate, &[][..])
         );
         // Dormant for 3 weeks, modified this morning: the next run takes it.
         let s = scan_of("A", "fp1", &[at(1, 10), at(22, 9)]);
-        let d = assess(
-            &s,
-            Some(&st),
-            false,
-            LastArchive::Present,
-            &[],
-            &cx(at(22, 12), &all),
-        );
+        let d = assess_at_22(&s);
         assert_eq!(
             (d.state, d.attention.as_slice()),
             (State::Modified, &[][..])
         );
         // Modified 10 days ago and still not saved.
         let s = scan_of("A", "fp1", &[at(12, 9), at(20, 9)]);
-        let d = assess(
-            &s,
-            Some(&st),
-            false,
-            LastArchive::Present,
-            &[],
-            &cx(at(22, 12), &all),
-        );
+        let d = assess_at_22(&s);
         assert_eq!(d.state, State::Stale);
         assert_eq!(d.attention, [Attention::Stale]);
         assert_eq!(d.unsaved_since, Some(at(12, 9)));
