@@ -771,19 +771,6 @@ fn cloture(base: &Base, code: &str) -> PathBuf {
     base.sauve().join("Cloture").join(format!("B{code}.SVG"))
 }
 
-/// `7zz t`, `svgauto verify`, and the content equals the dossier.
-#[track_caller]
-fn assert_event_archive_matches(base: &Base, archive: &Path, code: &str) {
-    assert_valid(base, archive);
-    let x = base.scratch(&format!("x-cloture-{code}-{}", unique()));
-    sevenz_extract(archive, &x);
-    assert_same_snapshot(
-        &base.dossier_snapshot(code, false).without_times(),
-        &extracted(&x),
-        "closing archive",
-    );
-}
-
 #[test]
 #[ignore = "needs 7-Zip: scripts/test"]
 fn save_closing_while_a_run_saves_the_same_dossier_both_succeed_or_one_says_in_use() {

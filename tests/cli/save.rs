@@ -2,8 +2,6 @@
 //! application event, into the folder of that event, governed by its
 //! setting, under the same lock and atomic write as the batch.
 
-use std::path::Path;
-
 use crate::harness::*;
 
 fn base() -> Base {
@@ -30,28 +28,6 @@ fn save(base: &Base, user: &str, code: &str, event: &str) -> Out {
         "--event",
         event,
     ])
-}
-
-/// `svgauto verify` and `7zz t` on an event archive, and its content equals
-/// the dossier.
-fn assert_event_archive_matches(base: &Base, archive: &Path, code: &str) {
-    base.svgauto(&["verify", archive.to_str().unwrap()]).code(0);
-    sevenz_test(archive);
-    let x = base.scratch(&format!(
-        "x-{code}-{}",
-        archive
-            .parent()
-            .unwrap()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-    ));
-    sevenz_extract(archive, &x);
-    assert_same_snapshot(
-        &base.dossier_snapshot(code, false).without_times(),
-        &extracted(&x),
-        "event archive",
-    );
 }
 
 #[test]

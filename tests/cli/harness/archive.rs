@@ -293,3 +293,21 @@ pub fn unzip_test(archive: &Path) {
     let (ok, out) = run_tool(&unzip, &["-t".as_ref(), archive.as_os_str()]);
     assert!(ok, "unzip -t finds {} damaged:\n{out}", archive.display());
 }
+
+/// An event archive (`EchangePrest/`, `Cloture/`) passes `svgauto verify`
+/// (its `OK` line) and `7zz t`, and holds exactly the dossier `code`'s
+/// files, times aside.
+#[track_caller]
+pub fn assert_event_archive_matches(base: &Base, archive: &Path, code: &str) {
+    base.verify(&[archive])
+        .code(0)
+        .stdout_has(&[&format!("OK {}", archive.display())]);
+    sevenz_test(archive);
+    let x = base.scratch(&format!("x-event-{code}-{}", unique()));
+    sevenz_extract(archive, &x);
+    assert_same_snapshot(
+        &base.dossier_snapshot(code, false).without_times(),
+        &extracted(&x),
+        "event archive",
+    );
+}
