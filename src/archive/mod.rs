@@ -23,4 +23,6 @@ pub mod zip_writer;
 
 pub use codec::{Compression, compress};
 pub use manifest::{MANIFEST, Manifest, ManifestKind};
-pub use write::{ArchiveError, CHUNK, IoBudget, Job, Written, partial_path, write};
+pub use write::{
+    ArchiveError, CHUNK, IoBudget, Job, Staged, Written, commit, partial_path, stage, write,
+};

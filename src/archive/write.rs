@@ -37,7 +37,7 @@ use crate::archive::zip_writer::{self, EntryMeta, Sums, ZipOut};
 use crate::base::Identity;
 use crate::config::Method;
 use crate::scan::{DossierScan, Entry, EntryKind};
-use crate::sys::fs::{open_regular, read_exact_at, sync_dir};
+use crate::sys::fs::{flush_files, open_regular, open_unchecked, read_exact_at, sync_dir};
 use crate::sys::time::Mtime;
 
 /// Files are read and compressed in chunks of this size: the unit of work
@@ -157,24 +157,117 @@ pub struct Job<'a> {
     pub verify: bool,
 }
 
-/// Writes the dossier's archive and puts it in place atomically. On any
-/// error the `.partial` is removed and the previous archive is untouched.
+/// Writes the dossier's archive and puts it in place atomically: [`stage`]
+/// then [`commit`] of that one archive. On any error the `.partial` is
+/// removed and the previous archive is untouched.
 pub fn write(job: &Job<'_>) -> Result<Written, ArchiveError> {
+    let staged = stage(job)?;
+    commit(vec![staged])
+        .pop()
+        .expect("one result per staged archive")
+}
+
+/// An archive written in full to its `.partial` (and read back if the job
+/// asked), not yet flushed nor in place: [`commit`] puts it there, or
+/// dropping it removes the `.partial`. The previous archive is untouched
+/// until then.
+#[derive(Debug)]
+pub struct Staged {
+    /// Open for the flush; `None` once committed or discarded.
+    file: Option<File>,
+    partial: PathBuf,
+    target: PathBuf,
+    written: Written,
+}
+
+impl Staged {
+    /// Where the archive goes (`…/B<CODE>.SVG`).
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for Staged {
+    /// A staged archive never committed leaves nothing behind.
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.partial);
+        }
+    }
+}
+
+/// Writes the dossier's archive to `B<CODE>.SVG.partial`, without flushing
+/// it, and reads it back if `job.verify`. On any error the `.partial` is
+/// removed.
+pub fn stage(job: &Job<'_>) -> Result<Staged, ArchiveError> {
     let partial = partial_path(job.target);
-    let result = write_partial(job, &partial).and_then(|w| {
+    let result = write_partial(job, &partial).and_then(|(file, written)| {
+        let staged = Staged {
+            file: Some(file),
+            partial: partial.clone(),
+            target: job.target.to_owned(),
+            written,
+        };
         if job.verify {
             crate::archive::read::check(&partial, None)
                 .map_err(|d| ArchiveError::Verify(d.to_string()))?;
         }
-        fs::rename(&partial, job.target).map_err(|e| write_error(&partial, e))?;
-        sync_dir(job.target.parent().unwrap_or(Path::new(".")))
-            .map_err(|e| write_error(job.target, e))?;
-        Ok(w)
+        Ok(staged)
     });
     if result.is_err() {
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// Puts staged archives in place as one group (a group commit): their data
+/// flushed together ([`flush_files`]), then each renamed over its target,
+/// then each folder flushed once. Result `i` is that of `staged[i]`: `Ok`
+/// only once the archive's data and its folder entry are on disk — what
+/// the catalog may then record. A failed archive's `.partial` is removed
+/// and its previous archive untouched (when the folder flush fails, the
+/// archive is in place but said failed: the dossier is saved again next
+/// time).
+pub fn commit(mut staged: Vec<Staged>) -> Vec<Result<Written, ArchiveError>> {
+    let files: Vec<&File> = staged
+        .iter()
+        .map(|s| s.file.as_ref().expect("a staged archive has its file"))
+        .collect();
+    let flushed = flush_files(&files);
+    let mut results: Vec<Result<Written, ArchiveError>> = Vec::with_capacity(staged.len());
+    for (s, f) in staged.iter_mut().zip(flushed) {
+        let r = f
+            .and_then(|()| fs::rename(&s.partial, &s.target))
+            .map_err(|e| write_error(&s.partial, e));
+        if r.is_ok() {
+            // In place: nothing left to remove.
+            s.file = None;
+        }
+        results.push(r.map(|()| s.written));
+    }
+    // Each folder once, after every rename into it.
+    let mut folders: Vec<&Path> = staged
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(s, _)| s.target.parent().unwrap_or(Path::new(".")))
+        .collect();
+    folders.sort();
+    folders.dedup();
+    let failed: Vec<(PathBuf, io::Error)> = folders
+        .into_iter()
+        .filter_map(|d| sync_dir(d).err().map(|e| (d.to_owned(), e)))
+        .collect();
+    for (s, r) in staged.iter().zip(results.iter_mut()) {
+        let dir = s.target.parent().unwrap_or(Path::new("."));
+        if let (Ok(_), Some((_, e))) = (&r, failed.iter().find(|(d, _)| d == dir)) {
+            *r = Err(write_error(
+                &s.target,
+                io::Error::new(e.kind(), e.to_string()),
+            ));
+        }
+    }
+    results
 }
 
 fn write_error(path: &Path, e: io::Error) -> ArchiveError {
@@ -249,28 +342,29 @@ fn compress_chunk(job: &Job<'_>, t: &Chunk<'_>) -> Result<Packed, ArchiveError> 
     let mut raw = vec![0u8; t.len as usize];
     {
         let _token = job.io.acquire();
-        let f = match open_regular(&e.path_in(&job.scan.dir)) {
+        let f = match open_unchecked(&e.path_in(&job.scan.dir)) {
             Ok(Some(f)) => f,
-            // Replaced by a folder, a FIFO… since the scan: changed under us.
+            // Replaced by a link since the scan: changed under us.
             Ok(None) => return Err(changed()),
             // Deleted since the scan: the dossier changed under us.
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
             Err(err) => return Err(read_err(err)),
         };
-        let same = |f: &File| -> Result<bool, ArchiveError> {
+        let read = read_exact_at(&f, &mut raw, t.offset);
+        // One `fstat`, after the read, says both that this is still the
+        // regular file the scan saw (its identity: not a folder or a FIFO
+        // put in its place) and that its size and times did not move while
+        // it was read. A file of several chunks is checked at its last one,
+        // and once more when all of them are in (`write_batch`).
+        if t.last || read.is_err() {
             let m = f.metadata().map_err(read_err)?;
-            Ok(e.same_file(&m))
-        };
-        match read_exact_at(&f, &mut raw, t.offset) {
+            if !e.same_file(&m) {
+                return Err(changed());
+            }
+        }
+        match read {
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
             r => r.map_err(read_err)?,
-        }
-        if t.last && !same(&f)? {
-            // The size and time are no longer those of the scan: the file
-            // changed since, or while we read it. (What we read is exactly
-            // `size` bytes, and a file of several chunks is checked once
-            // more when all of them are in.)
-            return Err(changed());
         }
     }
     let mut crc = crc32fast::Hasher::new();
@@ -458,7 +552,7 @@ impl<W: std::io::Write + std::io::Seek> Assembler<'_, W> {
     }
 }
 
-fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError> {
+fn write_partial(job: &Job<'_>, partial: &Path) -> Result<(File, Written), ArchiveError> {
     // Owner-only (`owner_only`), whatever the umask: the archive holds the
     // dossier's data. A `.partial` left by a killed run is replaced, never
     // reused with its own permissions.
@@ -503,13 +597,15 @@ fn write_partial(job: &Job<'_>, partial: &Path) -> Result<Written, ArchiveError>
 
     let out = zip.finish().map_err(werr)?;
     let file = out.into_inner().map_err(|e| werr(e.into_error()))?;
-    file.sync_all().map_err(werr)?;
     let bytes_out = file.metadata().map_err(werr)?.len();
-    Ok(Written {
-        bytes_in,
-        bytes_out,
-        files,
-    })
+    Ok((
+        file,
+        Written {
+            bytes_in,
+            bytes_out,
+            files,
+        },
+    ))
 }
 
 /// Writes every entry of the scan into `asm`, in order. Batches:

@@ -21,6 +21,7 @@
 //!
 //! [`dry_run()`] computes the same plan without writing anything.
 
+mod commit;
 pub mod dry_run;
 mod finish;
 pub mod leftovers;

@@ -22,13 +22,13 @@ use crossbeam_channel::Sender;
 use crate::archive::{Compression, IoBudget};
 use crate::base::display_path;
 use crate::clock::Clock;
-use crate::scan::Skipped;
 use crate::state::Outcome;
 
 use super::RunOptions;
+use super::commit::{StagedLine, StagingBudget, StagingToken};
 use super::plan::{Plan, Planned};
 use super::prepare::Setup;
-use super::save::{SaveContext, Watch, save_dossier};
+use super::save::{SaveContext, Watch, stage_dossier};
 use super::writer::{BATCH, Msg, Recorded, Writer, line};
 
 /// The pool chunks are compressed on: `threads` workers, 0 for one per
@@ -93,6 +93,7 @@ pub(crate) fn execute(
     let Plan { decided, todo } = plan;
     let claims = Claims {
         plan: &todo,
+        staging: StagingBudget::new(),
         next: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
         budget_spent: AtomicBool::new(false),
@@ -148,6 +149,8 @@ pub(crate) fn execute(
 /// How the dossier loops share the plan.
 struct Claims<'a> {
     plan: &'a [Planned],
+    /// Bounds the dossiers claimed and not yet committed by the writer.
+    staging: StagingBudget,
     /// The next index to claim.
     next: AtomicUsize,
     /// Set by the writer when the catalog fails.
@@ -173,18 +176,20 @@ impl Claims<'_> {
         !over
     }
 
-    /// One dossier loop: claim the next dossier, save it, send its line,
-    /// until the plan is done or a stop says so.
+    /// One dossier loop: claim the next dossier, stage its archive, send it
+    /// to the writer (or its line, when it failed), until the plan is done
+    /// or a stop says so.
     fn dossier_loop(&self, batch: &Batch<'_>, tx: &Sender<Msg>) {
-        while self.may_claim() {
+        loop {
+            // Taken before the claim: a loop waiting for the writer to
+            // commit claims nothing meanwhile.
+            let token = self.staging.acquire();
+            if !self.may_claim() {
+                break;
+            }
             let i = self.next.fetch_add(1, Ordering::SeqCst);
             let Some(p) = self.plan.get(i) else { break };
-            let outcome = batch.save(p, tx);
-            let _ = tx.send(Msg::Done(line(
-                &p.scan,
-                outcome,
-                Some(batch.ctx.clock.now()),
-            )));
+            let _ = tx.send(batch.save(p, tx, token));
         }
     }
 
@@ -205,28 +210,32 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Saves one planned dossier: its outcome, a failure included.
-    fn save(&self, p: &Planned, tx: &Sender<Msg>) -> Outcome {
+    /// Stages one planned dossier's archive: the message for the writer,
+    /// its line when it failed.
+    fn save(&self, p: &Planned, tx: &Sender<Msg>, token: StagingToken) -> Msg {
         let target = self.target_dir.join(crate::base::file_name(&p.scan.code));
         let watch = ToWriter {
             code: &p.scan.code,
             tx,
         };
-        match save_dossier(self.ctx, &p.scan.code, &p.scan.dir, &target, &watch) {
-            Ok(saved) => Outcome::Saved {
+        let staged = stage_dossier(self.ctx, &p.scan.code, &p.scan.dir, &target, &watch);
+        let finished = self.ctx.clock.now();
+        match staged {
+            Ok(dossier) => Msg::Staged(Box::new(StagedLine {
+                dossier,
                 why: p.why,
                 archive: display_path(&target, self.root),
-                bytes_in: saved.written.bytes_in,
-                bytes_out: saved.written.bytes_out,
-                files: saved.written.files,
-                fingerprint: saved.scan.fingerprint.recorded(),
-                skipped: saved.scan.skipped.iter().map(Skipped::left_out).collect(),
-                links: saved.scan.links(),
-            },
-            Err(e) => Outcome::Error {
-                why: Some(p.why),
-                message: e.to_string(),
-            },
+                finished_at: finished,
+                _token: token,
+            })),
+            Err(e) => Msg::Done(line(
+                &p.scan,
+                Outcome::Error {
+                    why: Some(p.why),
+                    message: e.to_string(),
+                },
+                Some(finished),
+            )),
         }
     }
 }

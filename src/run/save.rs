@@ -1,10 +1,13 @@
 //! Saving one dossier, written once: take its lock, walk it again under
-//! the lock, check its identity and the walk, write its archive. The batch's
-//! dossier loops (`pool.rs`) and `svgauto save` ([`crate::commands::save`])
-//! call [`save_dossier`]; the save before a restore
-//! ([`crate::commands::safeguard`]), which already holds the lock, calls
-//! [`saveable`] and [`SaveContext::write`]. [`SaveContext::write`] is the one
-//! place an [`archive::Job`] is built.
+//! the lock, check its identity and the walk, write its archive to its
+//! `.partial` ([`stage_dossier`]), then put it in place ([`commit_group`]).
+//! The batch's dossier loops (`pool.rs`) stage, and its writer commits what
+//! is staged in groups (`writer.rs`): one flush for many archives. `svgauto
+//! save` ([`crate::commands::save`]) calls [`save_dossier`] (both, for one
+//! dossier); the save before a restore ([`crate::commands::safeguard`]),
+//! which already holds the lock, calls [`saveable`] and
+//! [`SaveContext::write`]. [`SaveContext::stage`] is the one place an
+//! [`archive::Job`] is built.
 //!
 //! Where the callers differ, [`SaveContext`] says so in a field: the pool
 //! (the run's, shared by its loops; a pool of its own for a single save),
@@ -100,10 +103,9 @@ pub enum SaveError {
 }
 
 /// Saves the dossier `code` (folder `dir`) into the archive `target`:
-/// takes its lock without waiting, walks it again under the lock (the
-/// run's scan may be hours old: what is archived is the state found now),
-/// checks its identity and the walk, writes the archive. Every failure is a
-/// [`SaveError`], never a panic or an early exit of the caller.
+/// [`stage_dossier`], then the archive put in place on its own
+/// ([`archive::commit`]). Every failure is a [`SaveError`], never a panic
+/// or an early exit of the caller.
 pub fn save_dossier(
     ctx: &SaveContext<'_>,
     code: &str,
@@ -111,6 +113,36 @@ pub fn save_dossier(
     target: &Path,
     watch: &dyn Watch,
 ) -> Result<Saved, SaveError> {
+    let staged = stage_dossier(ctx, code, dir, target, watch)?;
+    let Committed { scan, result } = commit_group(vec![staged])
+        .pop()
+        .expect("one result per staged dossier");
+    result.map(|written| Saved { scan, written })
+}
+
+/// A dossier whose archive is written to its `.partial` (see
+/// [`archive::Staged`]), its lock still held: the dossier cannot change
+/// under the archive until it is put in place ([`commit_group`]) or
+/// dropped (the `.partial` removed, the lock released).
+#[derive(Debug)]
+pub struct StagedDossier {
+    /// The walk under the lock: what the archive holds.
+    pub scan: DossierScan,
+    staged: archive::Staged,
+    _held: lock::Held,
+}
+
+/// Takes the dossier's lock without waiting, walks it again under the lock
+/// (the run's scan may be hours old: what is archived is the state found
+/// now), checks its identity and the walk, and writes its archive to the
+/// `.partial` ([`archive::stage`]), keeping the lock.
+pub fn stage_dossier(
+    ctx: &SaveContext<'_>,
+    code: &str,
+    dir: &Path,
+    target: &Path,
+    watch: &dyn Watch,
+) -> Result<StagedDossier, SaveError> {
     let held = match lock::try_exclusive(&dir.join(LOCK_FILE)) {
         Ok(h) => h,
         Err(LockError::Busy) => return Err(SaveError::InUse),
@@ -120,11 +152,52 @@ pub fn save_dossier(
     let scan = scan::scan_dossier_at(code, dir, ctx.documents_included, now);
     let identity = saveable(&scan).map_err(SaveError::Refused)?;
     watch.started();
-    let written = ctx.write(&scan, identity, target, watch)?;
-    if let Some(incomplete) = scan.incomplete() {
-        return Err(SaveError::Incomplete(incomplete));
+    let staged = ctx.stage(&scan, identity, target, watch)?;
+    Ok(StagedDossier {
+        scan,
+        staged,
+        _held: held,
+    })
+}
+
+/// A staged dossier once its archive was put in place, or not.
+#[derive(Debug)]
+pub struct Committed {
+    /// The walk under the lock: what the archive holds.
+    pub scan: DossierScan,
+    /// What was written once the archive and its folder entry are on disk,
+    /// or why not — [`SaveError::Incomplete`] when the archive is in place
+    /// but data it cannot hold was left out.
+    pub result: Result<Written, SaveError>,
+}
+
+/// Puts the archives of staged dossiers in place as one group
+/// ([`archive::commit`]: one flush of their data, the renames, one flush
+/// per folder), then releases their locks. Result `i` is that of
+/// `staged[i]`.
+pub fn commit_group(staged: Vec<StagedDossier>) -> Vec<Committed> {
+    let mut archives = Vec::with_capacity(staged.len());
+    let mut held = Vec::with_capacity(staged.len());
+    for s in staged {
+        archives.push(s.staged);
+        held.push((s.scan, s._held));
     }
-    Ok(Saved { scan, written })
+    let committed = archive::commit(archives);
+    // The locks are released as `held` is consumed, once every archive of
+    // the group is in place.
+    committed
+        .into_iter()
+        .zip(held)
+        .map(|(r, (scan, _lock))| {
+            let result = r
+                .map_err(SaveError::from)
+                .and_then(|written| match scan.incomplete() {
+                    Some(incomplete) => Err(SaveError::Incomplete(incomplete)),
+                    None => Ok(written),
+                });
+            Committed { scan, result }
+        })
+        .collect()
 }
 
 /// The identity of a scanned dossier that can be archived: refused when
@@ -139,8 +212,7 @@ pub fn saveable(scan: &DossierScan) -> Result<&Identity, Refusal> {
 
 impl SaveContext<'_> {
     /// Writes the archive of `scan` at `target` (through `.partial`, flush,
-    /// optional read back, rename, folder flush: [`archive::write()`]). The
-    /// one place an [`archive::Job`] is built.
+    /// optional read back, rename, folder flush: [`archive::write()`]).
     pub fn write(
         &self,
         scan: &DossierScan,
@@ -148,8 +220,24 @@ impl SaveContext<'_> {
         target: &Path,
         watch: &dyn Watch,
     ) -> Result<Written, ArchiveError> {
+        let staged = self.stage(scan, identity, target, watch)?;
+        archive::commit(vec![staged])
+            .pop()
+            .expect("one result per staged archive")
+    }
+
+    /// Writes the archive of `scan` to the `.partial` of `target`, read
+    /// back if `verify` ([`archive::stage`]), not yet in place. The one
+    /// place an [`archive::Job`] is built.
+    pub fn stage(
+        &self,
+        scan: &DossierScan,
+        identity: &Identity,
+        target: &Path,
+        watch: &dyn Watch,
+    ) -> Result<archive::Staged, ArchiveError> {
         let on_bytes = |n: u64| watch.bytes(n);
-        archive::write(&Job {
+        archive::stage(&Job {
             scan,
             identity,
             target,

@@ -1,10 +1,12 @@
 //! The run's one writer: a thread that alone owns the catalog, the report
 //! and the progress bar (one consumer owns the outputs, as ripgrep's
 //! single printing thread does). The
-//! dossier loops send it [`Msg`]s over a bounded channel; it records what
-//! is waiting in one SQLite transaction ([`Writer::record`]), then writes
-//! the report lines, so a line saying "réussi" is written only once the
-//! catalog knows it. At the end it hands its parts back ([`Recorded`]) for
+//! dossier loops send it [`Msg`]s over a bounded channel; it puts the
+//! archives staged among what is waiting in place as one group
+//! (`commit.rs`), records the batch in one SQLite transaction
+//! ([`Writer::record`]), then writes the report lines, so a line saying
+//! "réussi" is written only once the archive is on disk and the catalog
+//! knows it. At the end it hands its parts back ([`Recorded`]) for
 //! the finish.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +34,10 @@ pub(crate) enum Msg {
     Bytes(u64),
     /// A dossier's line: saved, in error, deferred, or decided without a save.
     Done(DossierLine),
+    /// A dossier's archive written to its `.partial`, still locked: the
+    /// writer commits it with the others of its batch, then records it
+    /// (see `commit.rs`).
+    Staged(Box<super::commit::StagedLine>),
 }
 
 /// The writer, owning the run's outputs while the dossiers are saved.
@@ -105,6 +111,9 @@ impl Writer {
     /// A failure sets `stop` before the batch's lines are written: no loop
     /// claims another dossier once the catalog has failed.
     pub fn record(&mut self, batch: Vec<Msg>, stop: &AtomicBool) {
+        // The staged archives are put in place first, together: only then
+        // may the catalog record them.
+        let batch = super::commit::commit_staged(batch);
         let unrecorded = self.record_in_catalog_keeping(&batch);
         if self.fatal.is_some() {
             stop.store(true, Ordering::SeqCst);
@@ -130,7 +139,7 @@ impl Writer {
     fn write_lines(&mut self, batch: Vec<Msg>, unrecorded: Option<&str>) {
         for msg in batch {
             match msg {
-                Msg::Started(_) => {}
+                Msg::Started(_) | Msg::Staged(_) => {}
                 Msg::Bytes(n) => self.progress.bytes(n),
                 Msg::Done(mut l) => {
                     if let Some(why) = unrecorded {
@@ -202,7 +211,8 @@ impl Writer {
                     Outcome::Deferred { .. } => catalog.record_deferred(&l.code, run)?,
                     Outcome::Unchanged | Outcome::Excluded { .. } => {}
                 },
-                Msg::Bytes(_) => {}
+                // Committed into `Done` by `record` before it comes here.
+                Msg::Bytes(_) | Msg::Staged(_) => {}
             }
         }
         catalog.commit(tx)?;
