@@ -339,41 +339,54 @@ fn compress_chunk(job: &Job<'_>, t: &Chunk<'_>) -> Result<Packed, ArchiveError> 
         rel: e.rel.clone(),
         source,
     };
-    let mut raw = vec![0u8; t.len as usize];
-    {
-        let _token = job.io.acquire();
-        let f = match open_unchecked(&e.path_in(&job.scan.dir)) {
-            Ok(Some(f)) => f,
-            // Replaced by a link since the scan: changed under us.
-            Ok(None) => return Err(changed()),
-            // Deleted since the scan: the dossier changed under us.
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
-            Err(err) => return Err(read_err(err)),
-        };
-        let read = read_exact_at(&f, &mut raw, t.offset);
-        // One `fstat`, after the read, says both that this is still the
-        // regular file the scan saw (its identity: not a folder or a FIFO
-        // put in its place) and that its size and times did not move while
-        // it was read. A file of several chunks is checked at its last one,
-        // and once more when all of them are in (`write_batch`).
-        if t.last || read.is_err() {
-            let m = f.metadata().map_err(read_err)?;
-            if !e.same_file(&m) {
-                return Err(changed());
+    thread_local! {
+        /// The thread's read buffer, kept from chunk to chunk (up to
+        /// [`CHUNK`] bytes): a fresh zeroed buffer per file cost more than
+        /// reading a small file.
+        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RAW.with_borrow_mut(|buf| {
+        let len = t.len as usize;
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let raw = &mut buf[..len];
+        {
+            let _token = job.io.acquire();
+            let f = match open_unchecked(&e.path_in(&job.scan.dir)) {
+                Ok(Some(f)) => f,
+                // Replaced by a link since the scan: changed under us.
+                Ok(None) => return Err(changed()),
+                // Deleted since the scan: the dossier changed under us.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
+                Err(err) => return Err(read_err(err)),
+            };
+            let read = read_exact_at(&f, raw, t.offset);
+            // One `fstat`, after the read, says both that this is still the
+            // regular file the scan saw (its identity: not a folder or a
+            // FIFO put in its place) and that its size and times did not
+            // move while it was read. A file of several chunks is checked at
+            // its last one, and once more when all of them are in
+            // (`write_batch`).
+            if t.last || read.is_err() {
+                let m = f.metadata().map_err(read_err)?;
+                if !e.same_file(&m) {
+                    return Err(changed());
+                }
+            }
+            match read {
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
+                r => r.map_err(read_err)?,
             }
         }
-        match read {
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
-            r => r.map_err(read_err)?,
-        }
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&raw);
-    let data = compress(job.compression, &raw, t.last).map_err(|err| ArchiveError::Write {
-        path: PathBuf::from(&e.rel),
-        source: err,
-    })?;
-    Ok(Packed { data, crc })
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(raw);
+        let data = compress(job.compression, raw, t.last).map_err(|err| ArchiveError::Write {
+            path: PathBuf::from(&e.rel),
+            source: err,
+        })?;
+        Ok(Packed { data, crc })
+    })
 }
 
 /// Reads a [racy](Entry::racy) file once more, after it was archived, and
