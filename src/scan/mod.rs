@@ -181,8 +181,11 @@ pub struct DossierScan {
     /// The identity, or what is wrong with it (or with the entry of
     /// `dossiers/` itself: a link, unreadable).
     pub identity: Result<Identity, IdentityError>,
-    /// Sorted by `rel`.
+    /// Sorted by `rel`; empty once [dropped](DossierScan::drop_entries).
     pub entries: Vec<Entry>,
+    /// How many entries the walk found (files, links, empty folders):
+    /// `entries.len()`, kept when the entries are dropped.
+    pub entry_count: usize,
     /// What the walk found and does not archive, sorted by `rel`.
     pub skipped: Vec<Skipped>,
     /// The files' bytes.
@@ -200,6 +203,18 @@ pub struct DossierScan {
 pub fn scan_base(
     dossiers_dir: &Path,
     include_documents: bool,
+) -> std::io::Result<Vec<DossierScan>> {
+    scan_base_keeping(dossiers_dir, include_documents, |_| true)
+}
+
+/// [`scan_base`], keeping the entries only of the scans `keep` says: the
+/// others' are [dropped](DossierScan::drop_entries) as soon as each dossier
+/// is walked, so a base of a million files is never held whole in memory
+/// when only fingerprints and totals are wanted.
+pub fn scan_base_keeping(
+    dossiers_dir: &Path,
+    include_documents: bool,
+    keep: impl Fn(&DossierScan) -> bool + Sync,
 ) -> std::io::Result<Vec<DossierScan>> {
     let mut folders = Vec::new();
     let mut broken = Vec::new();
@@ -233,13 +248,27 @@ pub fn scan_base(
     folders.sort();
     let mut scans: Vec<DossierScan> = folders
         .into_par_iter()
-        .map(|(code, dir)| scan_dossier(&code, &dir, include_documents))
+        .map(|(code, dir)| {
+            let mut s = scan_dossier(&code, &dir, include_documents);
+            if !keep(&s) {
+                s.drop_entries();
+            }
+            s
+        })
         .collect();
     scans.extend(broken);
     Ok(scans)
 }
 
 impl DossierScan {
+    /// Frees the entries (their count stays in [`DossierScan::entry_count`];
+    /// totals, fingerprint and what was skipped stay too): for a scan
+    /// that only decides, the dossier being walked again before it is
+    /// archived.
+    pub fn drop_entries(&mut self) {
+        self.entries = Vec::new();
+    }
+
     /// The sentence of a backup that could not hold everything: data left
     /// out ([`Skipped::data`]), or `None`.
     pub fn incomplete(&self) -> Option<String> {
@@ -281,6 +310,7 @@ impl DossierScan {
             dir: dir.to_owned(),
             identity: Err(why),
             entries: Vec::new(),
+            entry_count: 0,
             skipped: Vec::new(),
             total_bytes: 0,
             fingerprint: Fingerprint::of(&[], &[]),
@@ -329,6 +359,7 @@ pub fn scan_dossier_at(
         code: code.to_owned(),
         dir: dir.to_owned(),
         identity,
+        entry_count: entries.len(),
         entries,
         skipped,
         total_bytes,
