@@ -768,6 +768,29 @@ mod tests {
         );
     }
 
+    /// What a run's plan holds of a dossier it only decides: no entry,
+    /// their count and the fingerprint kept.
+    #[test]
+    fn entries_are_dropped_unless_kept_and_their_count_stays() {
+        let base = tempfile::tempdir().unwrap();
+        for code in ["A", "B"] {
+            let d = base.path().join(code);
+            fs::create_dir_all(d.join("compta")).unwrap();
+            fs::write(d.join("dossier.toml"), format!("code = \"{code}\"\n")).unwrap();
+            fs::write(d.join("compta/a.dat"), b"1").unwrap();
+        }
+        let whole = scan_base(base.path(), false).unwrap();
+        let kept = scan_base_keeping(base.path(), false, |s| s.code == "B").unwrap();
+        assert_eq!(whole.len(), 2);
+        for (w, k) in whole.iter().zip(&kept) {
+            assert_eq!(w.entries.len(), 2);
+            assert_eq!((w.entry_count, k.entry_count), (2, 2));
+            assert_eq!(k.entries.len(), if k.code == "B" { 2 } else { 0 });
+            assert_eq!(w.fingerprint.full, k.fingerprint.full);
+            assert_eq!(w.total_bytes, k.total_bytes);
+        }
+    }
+
     #[test]
     fn empty_folders_are_entries() {
         let d = dossier(&[]);
