@@ -40,7 +40,8 @@ trap 'rm -rf "$out"; eval "$clean"' EXIT
 eval "$clean"
 
 ndossiers=$(find "$corpus/dossiers" -mindepth 1 -maxdepth 1 -type d | wc -l)
-nfiles=$(find "$corpus/dossiers" -type f | wc -l)
+# The dossiers' files (a lock file left by an earlier run is not one).
+nfiles=$(find "$corpus/dossiers" -type f ! -name dossier.lock | wc -l)
 bytes=$(du -sb --apparent-size "$corpus/dossiers" | cut -f1)
 echo "corpus: $corpus — $ndossiers dossiers, $nfiles files, $((bytes / 1048576)) MiB;" \
   "$(nproc) cores; $runs runs each, pairs interleaved, warm cache"
