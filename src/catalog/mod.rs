@@ -189,17 +189,6 @@ impl Catalog {
         }
     }
 
-    /// Runs `sql` (one statement, no rows) with `params`, through the
-    /// connection's statement cache: the run records thousands of dossiers
-    /// with the same few statements, each prepared once.
-    fn execute_cached(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), CatalogError> {
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute(params))
-            .map(drop)
-            .map_err(|e| self.err(e))
-    }
-
     /// Starts a transaction grouping the next changes; see [`Catalog::commit`].
     pub fn transaction(&self) -> Result<rusqlite::Transaction<'_>, CatalogError> {
         self.conn.unchecked_transaction().map_err(|e| self.err(e))
@@ -298,11 +287,14 @@ impl Catalog {
 
     /// Marks a dossier's backup as under way, before its archive is started.
     pub fn mark_in_progress(&self, code: &str, run: i64) -> Result<(), CatalogError> {
-        self.execute_cached(
-            "INSERT INTO dossier (code, in_progress_run) VALUES (?1, ?2)
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, in_progress_run) VALUES (?1, ?2)
                  ON CONFLICT(code) DO UPDATE SET in_progress_run = ?2",
-            params![code, run],
-        )
+                params![code, run],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Records a successful backup: called only once the archive is renamed
@@ -318,13 +310,16 @@ impl Catalog {
         bytes: u64,
     ) -> Result<(), CatalogError> {
         let ok = LastResult::Ok.as_str();
-        self.execute_cached(
+        self.conn
+            .execute(
                 "INSERT INTO dossier (code, fingerprint, last_backup_at, last_archive, last_bytes, last_result, last_error, last_run, in_progress_run)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?7, NULL, ?6, NULL)
                  ON CONFLICT(code) DO UPDATE SET fingerprint = ?2, last_backup_at = ?3, last_archive = ?4,
                    last_bytes = ?5, last_result = ?7, last_error = NULL, last_run = ?6, in_progress_run = NULL",
                 params![code, fingerprint, rfc3339::text(&at), archive, bytes as i64, run, ok],
             )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// After a restore of the dossier's last backup (`recorded` is the
@@ -340,10 +335,13 @@ impl Catalog {
         fingerprint: &str,
         last_archive: bool,
     ) -> Result<(), CatalogError> {
-        self.execute_cached(
-            "UPDATE dossier SET fingerprint = ?3 WHERE code = ?1 AND (fingerprint = ?2 OR ?4)",
-            params![code, recorded, fingerprint, last_archive],
-        )
+        self.conn
+            .execute(
+                "UPDATE dossier SET fingerprint = ?3 WHERE code = ?1 AND (fingerprint = ?2 OR ?4)",
+                params![code, recorded, fingerprint, last_archive],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Erases an unreadable value ([`Unreadable`]) with its row's
@@ -371,22 +369,28 @@ impl Catalog {
         run: Option<i64>,
         error: &str,
     ) -> Result<(), CatalogError> {
-        self.execute_cached(
+        self.conn
+            .execute(
                 "INSERT INTO dossier (code, last_result, last_error, last_run, in_progress_run)
                  VALUES (?1, ?4, ?2, ?3, NULL)
                  ON CONFLICT(code) DO UPDATE SET last_result = ?4, last_error = ?2, last_run = ?3, in_progress_run = NULL",
                 params![code, error, run, LastResult::Error.as_str()],
             )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Records a dossier the run did not start (Ctrl-C): it goes first
     /// next time; its last good backup is kept.
     pub fn record_deferred(&self, code: &str, run: i64) -> Result<(), CatalogError> {
-        self.execute_cached(
-            "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, ?3, ?2)
+        self.conn
+            .execute(
+                "INSERT INTO dossier (code, last_result, last_run) VALUES (?1, ?3, ?2)
                  ON CONFLICT(code) DO UPDATE SET last_result = ?3, last_run = ?2",
-            params![code, run, LastResult::Deferred.as_str()],
-        )
+                params![code, run, LastResult::Deferred.as_str()],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Records an event backup (`svgauto save`), successful or not. For the
@@ -397,10 +401,13 @@ impl Catalog {
             Ok(bytes) => (Some(bytes as i64), None),
             Err(why) => (None, Some(why)),
         };
-        self.execute_cached(
+        self.conn
+            .execute(
                 "INSERT INTO event (at, code, event, user, archive, bytes, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![rfc3339::text(&e.at), e.code, e.event, e.user, e.archive, bytes, if error.is_some() { "error" } else { "ok" }, error],
             )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 
     /// Records a restore or an import, successful or refused.
@@ -412,10 +419,13 @@ impl Catalog {
         source: &str,
         error: Option<&str>,
     ) -> Result<(), CatalogError> {
-        self.execute_cached(
+        self.conn
+            .execute(
                 "INSERT INTO restore (at, code, archive, source, result, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![rfc3339::text(&at), code, archive, source, if error.is_some() { "error" } else { "ok" }, error],
             )
+            .map(drop)
+            .map_err(|e| self.err(e))
     }
 }
 
