@@ -7,12 +7,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, Read, Seek};
+use std::sync::Arc;
 use std::path::Path;
 
 use zip::read::ZipFileEntry;
 use zip::{ExtraField, ZipArchive, ZipReadOptions};
 
+use super::data::{At, Span};
 use super::{Damage, Judged, shown};
 use crate::archive::manifest::{
     MANIFEST, Manifest, ManifestEntry, ManifestKind, manifest_from_json,
@@ -20,17 +22,17 @@ use crate::archive::manifest::{
 use crate::scan::names::{judged_name, reserved, unsafe_name};
 
 /// Opens the archive at `path` as a zip and checks the container
-/// ([`check_container`]).
-pub(super) fn open(path: &Path) -> Result<ZipArchive<BufReader<File>>, Damage> {
+/// ([`check_container`]). Returns the zip, and the same open file for
+/// positioned reads (which do not move the zip reader's offset: the
+/// content pass reads entries on several workers at once with them).
+pub(super) fn open(path: &Path) -> Result<(ZipArchive<At>, Arc<File>), Damage> {
     let not_zip = |e: io::Error| Damage::NotZip(e.to_string());
     let file = File::open(path).map_err(not_zip)?;
     let len = file.metadata().map_err(not_zip)?.len();
-    // The same open file for our own reads, which are positioned: they do
-    // not move the zip reader's offset.
-    let own = file.try_clone().map_err(not_zip)?;
-    let mut zip = ZipArchive::new(BufReader::new(file)).map_err(zip_err)?;
-    check_container(&mut zip, &own, len)?;
-    Ok(zip)
+    let file = Arc::new(file);
+    let mut zip = ZipArchive::new(At::new(file.clone(), len)).map_err(zip_err)?;
+    check_container(&mut zip, &file, len)?;
+    Ok((zip, file))
 }
 
 /// Judges every entry before the manifest (the last one) from the central
@@ -66,19 +68,34 @@ pub(super) fn judge_entries<'m, R: Read + Seek>(
             return Err(Damage::NotInManifest { name });
         };
         check_entry_header(&name, &e, record)?;
-        // The extra fields, without reading the data (where it starts is
-        // known since `check_container`).
-        let fields: Vec<ExtraField> = zip
-            .by_index_raw(i)
-            .map_err(zip_err)?
-            .extra_data_fields()
-            .cloned()
-            .collect();
+        // The extra fields, and where the data starts, without reading
+        // the data (the local header is read, or known since
+        // `check_container`).
+        let (fields, span, mode) = {
+            let local = zip.by_index_raw(i).map_err(zip_err)?;
+            let fields: Vec<ExtraField> = local.extra_data_fields().cloned().collect();
+            let start = local.data_start().ok_or_else(|| Damage::Entry {
+                name: name.clone(),
+                detail: "début des données introuvable".into(),
+            })?;
+            let span = Span {
+                start,
+                len: local.compressed_size(),
+                method: local.compression(),
+            };
+            (fields, span, local.unix_mode())
+        };
         check_entry_times(&name, &fields, record)?;
         // By the name's bytes: `a\xE9` shown for a Latin-1 name and a real
         // `a\xE9` are two entries.
         seen.insert(raw.clone());
-        entries.push(Judged { name, raw, record });
+        entries.push(Judged {
+            name,
+            raw,
+            record,
+            span,
+            mode,
+        });
     }
     if let Some(e) = manifest
         .entries
