@@ -21,7 +21,7 @@
 //!
 //! A tree that is no longer needed is first renamed `.svgauto-del-X.N`
 //! (the first free `N`), a name that only ever means "to remove", then
-//! removed whatever the modes inside it (`cleanup::remove_tree`). So a tree
+//! removed whatever the modes inside it (`sys::at_once::remove_tree`). So a tree
 //! that cannot be removed (a sub-folder belonging to another account, an
 //! immutable file) never holds a name a restore needs: it is said — by the
 //! command, the run's warnings, `status` — and tried again by every later
@@ -427,9 +427,12 @@ fn switch_in(live: &Path, ready: &Path, old: &Path, live_exists: bool) -> Result
     Ok(())
 }
 
-/// [`crate::sys::tree::sync_tree`], its error naming the folder.
+/// Flushes every folder of the extracted tree at `root`
+/// ([`crate::sys::at_once::sync_folders`]), its error naming the folder.
+/// Its files' data are flushed already (`read::check`).
 fn sync_tree(root: &Path) -> Result<(), RestoreError> {
-    crate::sys::tree::sync_tree(root).map_err(|(path, source)| RestoreError::Io { path, source })
+    crate::sys::at_once::sync_folders(root)
+        .map_err(|(path, source)| RestoreError::Io { path, source })
 }
 
 /// Carries into the new tree `new` everything of the live dossier `live`
