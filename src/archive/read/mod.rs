@@ -249,7 +249,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     let links = tree::check_links(&manifest)?;
     // Every zip entry's name and headers, from the central directory: all
     // judged before anything is written.
-    let entries = container::judge_entries(&mut zip, &manifest, &records)?;
+    let entries = container::judge_entries(&zip, &manifest, &records)?;
     check_tree(
         entries
             .iter()
