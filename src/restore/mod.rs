@@ -532,8 +532,8 @@ fn restored_fingerprint(live: &Path, code: &str, manifest: &archive::Manifest) -
 }
 
 /// Adds to `to` everything of `from` that `to` does not have: a file as a
-/// hard link to the same file (a copy, with its modification time, where
-/// the file system cannot link), a symbolic link as a link (never
+/// hard link to the same file (a copy, with its modification time, flushed,
+/// where the file system cannot link), a symbolic link as a link (never
 /// followed), a special file as a hard link; one folder open at a time,
 /// whatever the depth (`crate::sys::tree`).
 fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
@@ -556,10 +556,15 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
                 let mtime = fs::metadata(&src)
                     .and_then(|m| m.modified())
                     .map_err(io_err(&src))?;
+                // A copy is new data: flushed before the tree is published,
+                // like the files extracted (a link needs no flush).
                 File::options()
                     .write(true)
                     .open(&dst)
-                    .and_then(|f| f.set_modified(mtime))
+                    .and_then(|f| {
+                        f.set_modified(mtime)?;
+                        f.sync_all()
+                    })
                     .map_err(io_err(&dst))?;
             }
             // Special files among the documents: the walk of `keep_left_out`

@@ -26,13 +26,20 @@
 //!   the manifest's dossier.
 //!
 //! [`check`] judges everything but the contents from the headers first,
-//! then reads the data in one streaming pass, optionally extracting into a
-//! fresh folder as it goes: `svgauto verify` reads into nothing, restore
+//! then reads each entry's data once, optionally extracting into a fresh
+//! folder as it goes: `svgauto verify` reads into nothing, restore
 //! extracts into a temporary folder that is only switched in if the whole
 //! archive passed — and is not even created when the headers, the manifest
 //! or the tree are at fault. A damaged archive is a [`Damage`] naming the
 //! entry and what is wrong; `commands::verify::verify_file` adds what
 //! `restore` checks of the file name.
+//!
+//! The records, the entries' headers and their data are judged on every
+//! worker of the current rayon pool (the global one, one thread per core,
+//! outside any pool); whatever the order they finish in, the damage said
+//! is the first in order, the one a pass in order would find. `data` reads
+//! an entry's data by positioned reads, so that workers read one archive
+//! at once.
 
 pub mod container;
 mod data;
@@ -234,7 +241,10 @@ struct Judged<'m> {
 
 /// Checks the archive at `path`; with `dest`, extracts it into `dest` (which
 /// must not exist yet) as it goes, restoring modification times and Unix
-/// permissions. Every check that does not need the content (container,
+/// permissions: on `Ok`, the data of every file extracted are on disk
+/// (flushed in groups, `crate::sys::fs::flush_files`), not yet the
+/// folders' entries (the caller flushes them before it publishes the
+/// tree). Every check that does not need the content (container,
 /// manifest, tree, path lengths under `dest`) is made before `dest` is
 /// created. On a damage found in the content, `dest` may hold part of the
 /// archive: the caller removes it.
