@@ -252,10 +252,12 @@ pub fn manifest_from_json(value: serde_json::Value) -> Result<Manifest, Damage> 
     if format == 0 {
         return Err(Damage::BadManifest("format 0 inconnu".into()));
     }
-    let manifest: Manifest =
-        serde_json::from_value(value.clone()).map_err(|e| Damage::BadManifest(e.to_string()))?;
+    // Read from the value in place (a manifest of 70,000 entries is tens
+    // of megabytes of JSON: no copy of it).
+    let manifest =
+        Manifest::deserialize(&value).map_err(|e| Damage::BadManifest(e.to_string()))?;
     let known = serde_json::to_value(&manifest).expect("the manifest serializes");
-    if let Some(field) = unknown_field(&value, &known, "") {
+    if let Some(field) = unknown_field(&value, &known) {
         return Err(Damage::UnknownField { field });
     }
     Ok(manifest)
@@ -263,29 +265,34 @@ pub fn manifest_from_json(value: serde_json::Value) -> Result<Manifest, Damage> 
 
 /// The first field of `got` that `known` (the same JSON read into our
 /// types and written back) lacks, as `entries[<path>].field`; a `null`
-/// where we write nothing is not a field.
-fn unknown_field(got: &serde_json::Value, known: &serde_json::Value, at: &str) -> Option<String> {
+/// where we write nothing is not a field. The name is only made for the
+/// field found (the walk visits every field of every entry).
+fn unknown_field(got: &serde_json::Value, known: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
     match (got, known) {
-        (Value::Object(g), Value::Object(k)) => g.iter().find_map(|(key, v)| {
-            let here = if at.is_empty() {
-                key.clone()
-            } else {
-                format!("{at}.{key}")
-            };
-            match k.get(key) {
-                None if v.is_null() => None,
-                None => Some(here),
-                Some(kv) => unknown_field(v, kv, &here),
-            }
+        (Value::Object(g), Value::Object(k)) => g.iter().find_map(|(key, v)| match k.get(key) {
+            None if v.is_null() => None,
+            None => Some(key.clone()),
+            Some(kv) => unknown_field(v, kv).map(|below| {
+                if below.starts_with('[') {
+                    format!("{key}{below}")
+                } else {
+                    format!("{key}.{below}")
+                }
+            }),
         }),
         (Value::Array(g), Value::Array(k)) => {
             g.iter().zip(k).enumerate().find_map(|(i, (v, kv))| {
+                let below = unknown_field(v, kv)?;
                 let which = v
                     .get("path")
                     .and_then(Value::as_str)
                     .map_or_else(|| i.to_string(), str::to_owned);
-                unknown_field(v, kv, &format!("{at}[{which}]"))
+                Some(if below.starts_with('[') {
+                    format!("[{which}]{below}")
+                } else {
+                    format!("[{which}].{below}")
+                })
             })
         }
         _ => None,

@@ -3,6 +3,7 @@
 //! catalog records each restore.
 
 use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::archive;
@@ -176,9 +177,16 @@ fn last_backup_record(
     Ok(same_backup.then(|| recorded.clone()))
 }
 
-/// The manifest of the archive at `path`, if it reads.
+/// The manifest of the archive at `path`, if it reads. Through a buffer,
+/// and parsed from memory: an archive of 70,000 files has a central
+/// directory of megabytes and a manifest of tens (unbuffered, and parsed
+/// from the reader byte by byte, this took a second).
 fn manifest_of(path: &Path) -> Option<archive::Manifest> {
-    let mut zip = zip::ZipArchive::new(File::open(path).ok()?).ok()?;
-    let entry = zip.by_name(archive::MANIFEST).ok()?;
-    serde_json::from_reader(entry).ok()
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path).ok()?)).ok()?;
+    let mut text = Vec::new();
+    zip.by_name(archive::MANIFEST)
+        .ok()?
+        .read_to_end(&mut text)
+        .ok()?;
+    serde_json::from_slice(&text).ok()
 }

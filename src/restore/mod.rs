@@ -21,7 +21,7 @@
 //!
 //! A tree that is no longer needed is first renamed `.svgauto-del-X.N`
 //! (the first free `N`), a name that only ever means "to remove", then
-//! removed whatever the modes inside it (`cleanup::remove_tree`). So a tree
+//! removed whatever the modes inside it (`sys::at_once::remove_tree`). So a tree
 //! that cannot be removed (a sub-folder belonging to another account, an
 //! immutable file) never holds a name a restore needs: it is said — by the
 //! command, the run's warnings, `status` — and tried again by every later
@@ -427,9 +427,12 @@ fn switch_in(live: &Path, ready: &Path, old: &Path, live_exists: bool) -> Result
     Ok(())
 }
 
-/// [`crate::sys::tree::sync_tree`], its error naming the folder.
+/// Flushes every folder of the extracted tree at `root`
+/// ([`crate::sys::at_once::sync_folders`]), its error naming the folder.
+/// Its files' data are flushed already (`read::check`).
 fn sync_tree(root: &Path) -> Result<(), RestoreError> {
-    crate::sys::tree::sync_tree(root).map_err(|(path, source)| RestoreError::Io { path, source })
+    crate::sys::at_once::sync_folders(root)
+        .map_err(|(path, source)| RestoreError::Io { path, source })
 }
 
 /// Carries into the new tree `new` everything of the live dossier `live`
@@ -529,8 +532,8 @@ fn restored_fingerprint(live: &Path, code: &str, manifest: &archive::Manifest) -
 }
 
 /// Adds to `to` everything of `from` that `to` does not have: a file as a
-/// hard link to the same file (a copy, with its modification time, where
-/// the file system cannot link), a symbolic link as a link (never
+/// hard link to the same file (a copy, with its modification time, flushed,
+/// where the file system cannot link), a symbolic link as a link (never
 /// followed), a special file as a hard link; one folder open at a time,
 /// whatever the depth (`crate::sys::tree`).
 fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
@@ -553,10 +556,15 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), RestoreError> {
                 let mtime = fs::metadata(&src)
                     .and_then(|m| m.modified())
                     .map_err(io_err(&src))?;
+                // A copy is new data: flushed before the tree is published,
+                // like the files extracted (a link needs no flush).
                 File::options()
                     .write(true)
                     .open(&dst)
-                    .and_then(|f| f.set_modified(mtime))
+                    .and_then(|f| {
+                        f.set_modified(mtime)?;
+                        f.sync_all()
+                    })
                     .map_err(io_err(&dst))?;
             }
             // Special files among the documents: the walk of `keep_left_out`

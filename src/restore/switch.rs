@@ -3,7 +3,9 @@
 //! `old`, and `del-<CODE>.<N>` for a tree being removed), [`recover`] for
 //! what a killed or failed restore left (the table at the top of
 //! `restore/mod.rs`), and the removal of trees no longer needed: renamed
-//! `del` first, so a tree half removed never holds a name a restore needs.
+//! `del` first, so a tree half removed never holds a name a restore needs,
+//! then removed several files at once (`sys::at_once`: the old tree of a
+//! large dossier is tens of thousands of files).
 
 use std::fs;
 use std::io;
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::{RestoreError, io_err};
 use crate::base::TEMP_PREFIX;
 use crate::exit::Line;
-use crate::sys::cleanup;
+use crate::sys::at_once;
 
 /// The kinds of temporary trees, as in `.svgauto-<kind>-<CODE>` (and
 /// `.svgauto-del-<CODE>.<N>`).
@@ -81,7 +83,7 @@ pub(super) fn discard(dir: &Path, tree: &Path) -> Result<(), (PathBuf, io::Error
             }
         }
     };
-    cleanup::remove_tree(&target).map_err(|e| (target, e))
+    at_once::remove_tree(&target).map_err(|e| (target, e))
 }
 
 /// [`discard`], for a name the restore is about to use: an error only if
@@ -113,7 +115,7 @@ pub fn remove_discarded(dir: &Path, code: &str) -> Vec<Line> {
                     .and_then(|n| parse_temp(&n.to_string_lossy()).map(|(k, _)| k == "del"))
                     .unwrap_or(false)
         })
-        .map(|(_, p)| match cleanup::remove_tree(&p) {
+        .map(|(_, p)| match at_once::remove_tree(&p) {
             Ok(()) => Line::Stdout(format!(
                 "Dossier {code} : dossier temporaire {} supprimé",
                 p.display()

@@ -1,6 +1,8 @@
 //! Operating-system primitives, below everything else: locks, flushing,
-//! positioned reads, owner-only modes, removing and walking trees.
+//! positioned reads, owner-only modes, removing and walking trees (and
+//! flushing or removing one with several calls at once, `at_once`).
 
+pub mod at_once;
 pub mod cleanup;
 pub mod fs;
 pub mod lock;

@@ -7,12 +7,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek};
+use std::io::{self, Read, Seek};
+use std::sync::Arc;
 use std::path::Path;
 
 use zip::read::ZipFileEntry;
 use zip::{ExtraField, ZipArchive, ZipReadOptions};
 
+use super::data::{At, Span};
 use super::{Damage, Judged, shown};
 use crate::archive::manifest::{
     MANIFEST, Manifest, ManifestEntry, ManifestKind, manifest_from_json,
@@ -20,76 +22,103 @@ use crate::archive::manifest::{
 use crate::scan::names::{judged_name, reserved, unsafe_name};
 
 /// Opens the archive at `path` as a zip and checks the container
-/// ([`check_container`]).
-pub(super) fn open(path: &Path) -> Result<ZipArchive<BufReader<File>>, Damage> {
+/// ([`check_container`]). Returns the zip, and the same open file for
+/// positioned reads (which do not move the zip reader's offset: the
+/// content pass reads entries on several workers at once with them).
+pub(super) fn open(path: &Path) -> Result<(ZipArchive<At>, Arc<File>), Damage> {
     let not_zip = |e: io::Error| Damage::NotZip(e.to_string());
     let file = File::open(path).map_err(not_zip)?;
     let len = file.metadata().map_err(not_zip)?.len();
-    // The same open file for our own reads, which are positioned: they do
-    // not move the zip reader's offset.
-    let own = file.try_clone().map_err(not_zip)?;
-    let mut zip = ZipArchive::new(BufReader::new(file)).map_err(zip_err)?;
-    check_container(&mut zip, &own, len)?;
-    Ok(zip)
+    let file = Arc::new(file);
+    let mut zip = ZipArchive::new(At::new(file.clone(), len)).map_err(zip_err)?;
+    check_container(&mut zip, &file, len)?;
+    Ok((zip, file))
 }
 
 /// Judges every entry before the manifest (the last one) from the central
 /// directory, without reading any data: its name (safe, inside the dossier,
 /// not reserved), its record in `records` (by the name's bytes), its
 /// headers and times against that record. Every record must have its
-/// entry.
-pub(super) fn judge_entries<'m, R: Read + Seek>(
-    zip: &mut ZipArchive<R>,
+/// entry. The entries are judged on every worker of the pool; the damage
+/// said is the first in archive order.
+pub(super) fn judge_entries<'m>(
+    zip: &ZipArchive<At>,
     manifest: &Manifest,
     records: &HashMap<Vec<u8>, &'m ManifestEntry>,
 ) -> Result<Vec<Judged<'m>>, Damage> {
-    let count = zip.len() - 1;
-    let mut entries = Vec::with_capacity(count);
-    let mut seen = HashSet::new();
-    for i in 0..count {
-        let e = zip.by_index_data(i).map_err(zip_err)?;
-        let raw = e.name_raw().to_vec();
-        // Shown, and judged, as the manifest records it: `\xNN` for bytes
-        // that are not UTF-8 (a name without the UTF-8 flag that is
-        // valid UTF-8 is taken as such, as svgauto writes it).
-        let name = shown(&raw);
-        let why = unsafe_name(&judged_name(&raw))
-            .or_else(|| e.enclosed_name().is_none().then_some("hors du dossier"))
-            .or_else(|| reserved(&name, manifest.documents_included));
-        if let Some(why) = why {
-            return Err(Damage::BadName { name, why });
+    use rayon::prelude::*;
+    let judged: Vec<Result<Judged<'m>, Damage>> = (0..zip.len() - 1)
+        .into_par_iter()
+        .map_init(|| zip.clone(), |zip, i| judge_entry(zip, i, manifest, records))
+        .collect();
+    let entries = judged.into_iter().collect::<Result<Vec<_>, _>>()?;
+    // The entries' names are distinct (`check_container`) and each is a
+    // record's: there are as many as records only if every record has its
+    // entry. By the name's bytes: `a\xE9` shown for a Latin-1 name and a
+    // real `a\xE9` are two entries.
+    if entries.len() != records.len() {
+        let seen: HashSet<&[u8]> = entries.iter().map(|j| j.raw.as_slice()).collect();
+        if let Some(e) = manifest
+            .entries
+            .iter()
+            .find(|e| e.name_bytes().is_ok_and(|b| !seen.contains(b.as_slice())))
+        {
+            return Err(Damage::Missing {
+                name: e.path.clone(),
+            });
         }
-        let Some(&record) = records.get(&raw) else {
-            if e.is_symlink() {
-                return Err(Damage::Symlink { name });
-            }
-            return Err(Damage::NotInManifest { name });
-        };
-        check_entry_header(&name, &e, record)?;
-        // The extra fields, without reading the data (where it starts is
-        // known since `check_container`).
-        let fields: Vec<ExtraField> = zip
-            .by_index_raw(i)
-            .map_err(zip_err)?
-            .extra_data_fields()
-            .cloned()
-            .collect();
-        check_entry_times(&name, &fields, record)?;
-        // By the name's bytes: `a\xE9` shown for a Latin-1 name and a real
-        // `a\xE9` are two entries.
-        seen.insert(raw.clone());
-        entries.push(Judged { name, raw, record });
-    }
-    if let Some(e) = manifest
-        .entries
-        .iter()
-        .find(|e| e.name_bytes().is_ok_and(|b| !seen.contains(&b)))
-    {
-        return Err(Damage::Missing {
-            name: e.path.clone(),
-        });
     }
     Ok(entries)
+}
+
+/// Judges entry `i` of `zip` (see [`judge_entries`]).
+fn judge_entry<'m>(
+    zip: &mut ZipArchive<At>,
+    i: usize,
+    manifest: &Manifest,
+    records: &HashMap<Vec<u8>, &'m ManifestEntry>,
+) -> Result<Judged<'m>, Damage> {
+    let e = zip.by_index_data(i).map_err(zip_err)?;
+    let raw = e.name_raw().to_vec();
+    // Shown, and judged, as the manifest records it: `\xNN` for bytes
+    // that are not UTF-8 (a name without the UTF-8 flag that is valid
+    // UTF-8 is taken as such, as svgauto writes it).
+    let name = shown(&raw);
+    let why = unsafe_name(&judged_name(&raw))
+        .or_else(|| e.enclosed_name().is_none().then_some("hors du dossier"))
+        .or_else(|| reserved(&name, manifest.documents_included));
+    if let Some(why) = why {
+        return Err(Damage::BadName { name, why });
+    }
+    let Some(&record) = records.get(&raw) else {
+        if e.is_symlink() {
+            return Err(Damage::Symlink { name });
+        }
+        return Err(Damage::NotInManifest { name });
+    };
+    check_entry_header(&name, &e, record)?;
+    // The extra fields, and where the data starts, without reading the
+    // data (known since `check_container` read the local headers).
+    let local = zip.by_index_raw(i).map_err(zip_err)?;
+    let fields: Vec<ExtraField> = local.extra_data_fields().cloned().collect();
+    check_entry_times(&name, &fields, record)?;
+    let start = local.data_start().ok_or_else(|| Damage::Entry {
+        name: name.clone(),
+        detail: "début des données introuvable".into(),
+    })?;
+    let span = Span {
+        start,
+        len: local.compressed_size(),
+        method: local.compression(),
+    };
+    let mode = local.unix_mode();
+    Ok(Judged {
+        name,
+        raw,
+        record,
+        span,
+        mode,
+    })
 }
 
 pub(super) fn zip_err(e: zip::result::ZipError) -> Damage {

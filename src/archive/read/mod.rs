@@ -26,15 +26,23 @@
 //!   the manifest's dossier.
 //!
 //! [`check`] judges everything but the contents from the headers first,
-//! then reads the data in one streaming pass, optionally extracting into a
-//! fresh folder as it goes: `svgauto verify` reads into nothing, restore
+//! then reads each entry's data once, optionally extracting into a fresh
+//! folder as it goes: `svgauto verify` reads into nothing, restore
 //! extracts into a temporary folder that is only switched in if the whole
 //! archive passed — and is not even created when the headers, the manifest
 //! or the tree are at fault. A damaged archive is a [`Damage`] naming the
 //! entry and what is wrong; `commands::verify::verify_file` adds what
 //! `restore` checks of the file name.
+//!
+//! The records, the entries' headers and their data are judged on every
+//! worker of the current rayon pool (the global one, one thread per core,
+//! outside any pool); whatever the order they finish in, the damage said
+//! is the first in order, the one a pass in order would find. `data` reads
+//! an entry's data by positioned reads, so that workers read one archive
+//! at once.
 
 pub mod container;
+mod data;
 mod extract;
 pub mod tree;
 
@@ -221,21 +229,27 @@ fn shown(name: &[u8]) -> String {
 
 /// A zip entry judged against its manifest record from the headers, before
 /// any data is read: its name as shown (`\xNN` for bytes that are not
-/// UTF-8), its name's bytes, and its record.
+/// UTF-8), its name's bytes, its record, where its data is and its Unix
+/// permissions (if the zip entry has them).
 struct Judged<'m> {
     name: String,
     raw: Vec<u8>,
     record: &'m ManifestEntry,
+    span: data::Span,
+    mode: Option<u32>,
 }
 
 /// Checks the archive at `path`; with `dest`, extracts it into `dest` (which
 /// must not exist yet) as it goes, restoring modification times and Unix
-/// permissions. Every check that does not need the content (container,
+/// permissions: on `Ok`, the data of every file extracted are on disk
+/// (flushed in groups, `crate::sys::fs::flush_files`), not yet the
+/// folders' entries (the caller flushes them before it publishes the
+/// tree). Every check that does not need the content (container,
 /// manifest, tree, path lengths under `dest`) is made before `dest` is
 /// created. On a damage found in the content, `dest` may hold part of the
 /// archive: the caller removes it.
 pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
-    let mut zip = container::open(path)?;
+    let (mut zip, file) = container::open(path)?;
     let manifest_index = zip.index_for_name(MANIFEST).ok_or(Damage::NoManifest)?;
     if manifest_index + 1 != zip.len() {
         return Err(Damage::ManifestNotLast);
@@ -245,7 +259,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
     let links = tree::check_links(&manifest)?;
     // Every zip entry's name and headers, from the central directory: all
     // judged before anything is written.
-    let entries = container::judge_entries(&mut zip, &manifest, &records)?;
+    let entries = container::judge_entries(&zip, &manifest, &records)?;
     check_tree(
         entries
             .iter()
@@ -266,7 +280,7 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
             source,
         })?;
     }
-    let contents = extract::contents(&mut zip, entries, dest)?;
+    let contents = extract::contents(&file, &entries, dest)?;
     if let Some(text) = &contents.identity {
         extract::check_identity(text, &manifest.dossier.code)?;
     }
@@ -297,6 +311,90 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
 mod tests {
     use super::*;
     use std::fs::File;
+
+    /// An archive at `path` of stored files `(name, data, recorded CRC)`
+    /// (the CRC in the manifest and both headers), then the manifest.
+    fn stored_archive(path: &Path, files: &[(String, Vec<u8>, u32)]) {
+        use crate::archive::zip_writer::{EntryMeta, STORED, Sums, ZipOut};
+        let mut m = crate::archive::manifest::example_json();
+        m["entries"] = files
+            .iter()
+            .map(|(name, data, crc)| {
+                serde_json::json!({
+                    "path": name, "type": "file", "size": data.len(),
+                    "mtime": "2025-01-02T03:04:05Z", "mtime_s": 1_735_787_045, "mtime_ns": 0,
+                    "crc32": format!("{crc:08x}"),
+                })
+            })
+            .collect();
+        let json = serde_json::to_vec(&m).unwrap();
+        let meta = |name: &str| EntryMeta {
+            name: name.into(),
+            method: STORED,
+            dos_time: 0,
+            dos_date: 33,
+            unix_mtime: Some(1_735_787_045),
+            mode: 0o644,
+            zip64: false,
+        };
+        let mut z = ZipOut::new(File::create(path).unwrap());
+        for (name, data, crc) in files {
+            let sums = crate::archive::zip_writer::Sums {
+                crc: *crc,
+                csize: data.len() as u64,
+                usize: data.len() as u64,
+            };
+            z.add(meta(name), sums, &[data]).unwrap();
+        }
+        let sums = Sums {
+            crc: crc32fast::hash(&json),
+            csize: json.len() as u64,
+            usize: json.len() as u64,
+        };
+        z.add(meta(MANIFEST), sums, &[&json]).unwrap();
+        z.finish().unwrap();
+    }
+
+    /// The entries are read on several workers, but the damage said is the
+    /// first in archive order, whichever worker finds which first; the
+    /// computed CRC is shown.
+    #[test]
+    fn the_damage_said_is_the_first_in_archive_order() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("BA.SVG");
+        let mut files: Vec<(String, Vec<u8>, u32)> = (0..400)
+            .map(|i| {
+                let data = format!("fichier {i}\n").repeat(i % 7 + 1).into_bytes();
+                let crc = crc32fast::hash(&data);
+                (format!("d{}/f{i:03}.txt", i % 5), data, crc)
+            })
+            .collect();
+        for bad in [317, 123, 355] {
+            files[bad].2 ^= 1;
+        }
+        stored_archive(&path, &files);
+        for dest in [None, Some(d.path().join("x"))] {
+            let e = check(&path, dest.as_deref()).unwrap_err().to_string();
+            let crc = crc32fast::hash(&files[123].1);
+            assert_eq!(
+                e,
+                format!(
+                    "entrée d3/f123.txt : CRC incorrect (manifeste {:08x}, contenu {crc:08x})",
+                    crc ^ 1
+                )
+            );
+        }
+        files[123].2 ^= 1;
+        files[317].2 ^= 1;
+        files[355].2 ^= 1;
+        stored_archive(&path, &files);
+        let dest = d.path().join("y");
+        let c = check(&path, Some(&dest)).unwrap();
+        assert_eq!(c.files, 400);
+        for (name, data, _) in &files {
+            assert!(fs::read(dest.join(name)).unwrap() == *data, "{name}");
+        }
+    }
 
     /// svgauto's own writer puts ZIP64 sizes in the local header of an
     /// entry it expects to be large, even when it turns out small; the

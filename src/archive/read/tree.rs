@@ -128,11 +128,20 @@ pub fn check_tree<'a>(
 pub(super) fn records_by_name(
     manifest: &Manifest,
 ) -> Result<HashMap<Vec<u8>, &ManifestEntry>, Damage> {
-    let mut records = HashMap::new();
-    for e in &manifest.entries {
-        check_manifest_entry(e, manifest.documents_included, Platform::HERE)?;
-        let bytes = recorded_name(&e.path, e.name_bytes())?;
-        if records.insert(bytes, e).is_some() {
+    use rayon::prelude::*;
+    // Each record checked on every worker of the pool; the damage said is
+    // that of the first record in order.
+    let names: Vec<Result<Vec<u8>, Damage>> = manifest
+        .entries
+        .par_iter()
+        .map(|e| {
+            check_manifest_entry(e, manifest.documents_included, Platform::HERE)?;
+            recorded_name(&e.path, e.name_bytes())
+        })
+        .collect();
+    let mut records = HashMap::with_capacity(names.len());
+    for (e, bytes) in manifest.entries.iter().zip(names) {
+        if records.insert(bytes?, e).is_some() {
             return Err(Damage::BadManifest(format!("entrée {} en double", e.path)));
         }
     }

@@ -4,7 +4,7 @@
 //! strace's `-y` annotates descriptors with; and the helpers that edit a log
 //! for the negative controls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
@@ -295,4 +295,57 @@ pub(super) fn resequence(calls: Vec<Call>) -> Vec<Call> {
 
 pub(super) fn is_flush_of(c: &Call, pred: impl Fn(&str) -> bool) -> bool {
     (c.name == "fsync" || c.name == "fdatasync") && c.fd_path(0).is_some_and(|p| pred(&p))
+}
+
+/// The log as it would be where `flush_files` cannot flush a group with
+/// one `syncfs` (another file system, another system): each `syncfs`
+/// replaced by an `fsync` of every file then open for writing (the files
+/// of a group wait open for their flush), at the same place.
+pub(super) fn syncfs_as_fsyncs(calls: &[Call]) -> Vec<Call> {
+    let mut open: std::collections::BTreeMap<i64, String> = Default::default();
+    let mut out = Vec::with_capacity(calls.len());
+    for c in calls {
+        match c.name.as_str() {
+            "open" | "openat" | "creat" if c.ok() => {
+                let flags = match c.name.as_str() {
+                    "open" => c.arg(1),
+                    "openat" => c.arg(2),
+                    _ => "O_WRONLY",
+                };
+                if let (Some(fd), Some(path)) = fd_of(&c.ret)
+                    && (flags.contains("O_WRONLY") || flags.contains("O_RDWR"))
+                {
+                    open.insert(fd, path);
+                }
+            }
+            "close" => {
+                if let (Some(fd), _) = fd_of(c.arg(0)) {
+                    open.remove(&fd);
+                }
+            }
+            "syncfs" => {
+                out.extend(open.iter().map(|(fd, path)| Call {
+                    name: "fsync".into(),
+                    args: vec![format!("{fd}<{path}>")],
+                    ret: "0".into(),
+                    ..c.clone()
+                }));
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c.clone());
+    }
+    out
+}
+
+/// The paths of the files the log creates (`O_CREAT`) under `dir`.
+pub(super) fn created_under(calls: &[Call], dir: &str) -> BTreeSet<String> {
+    let under = format!("{dir}/");
+    calls
+        .iter()
+        .filter(|c| c.ok() && c.name == "openat" && c.arg(2).contains("O_CREAT"))
+        .filter_map(|c| fd_of(&c.ret).1)
+        .filter(|p| p.starts_with(&under))
+        .collect()
 }
