@@ -241,7 +241,9 @@ mod tests {
     /// gives exactly its bytes, not what follows.
     #[test]
     fn every_method_decodes_its_span_and_nothing_more() {
-        let data: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let zstd = zstd::bulk::compress(&data, 3).unwrap();
         let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
         deflate.write_all(&data).unwrap();
@@ -289,7 +291,12 @@ mod tests {
             len: 100,
             method: CompressionMethod::Stored,
         };
-        assert!(d.open(&file, &cut).unwrap().read_to_end(&mut Vec::new()).is_err());
+        assert!(
+            d.open(&file, &cut)
+                .unwrap()
+                .read_to_end(&mut Vec::new())
+                .is_err()
+        );
         assert_eq!(
             d.open(&file, &end)
                 .unwrap()

@@ -196,7 +196,10 @@ fn folders(
 /// it must decode to nothing.
 fn empty_folder_data(file: &File, j: &Judged<'_>, decoding: &mut Decoding) -> Result<(), Damage> {
     let mut one = [0u8; 1];
-    match decoding.open(file, &j.span).and_then(|mut r| r.read(&mut one)) {
+    match decoding
+        .open(file, &j.span)
+        .and_then(|mut r| r.read(&mut one))
+    {
         Ok(0) => Ok(()),
         Ok(_) => Err(Damage::DirWithData {
             name: j.name.clone(),
