@@ -239,7 +239,10 @@ for s in $sections; do
     many-small) section_many_small ;;
     typical) section_typical ;;
     one-huge) section_one_huge ;;
-    restore) section_script scripts/bench-restore.sh ;;
+    restore)
+      section_script scripts/bench-restore.sh --runs "$runs" "$(corpus typical)"
+      section_script scripts/bench-restore.sh --restore --runs "$runs" --many-files 70000
+      ;;
     scale) section_script scripts/bench-scale.sh "$(corpus large-firm)" "$runs" ;;
     *) echo "unknown section $s" >&2; exit 2 ;;
   esac
