@@ -323,8 +323,10 @@ mod tests {
             at.seek(SeekFrom::Start(pos)).unwrap();
             let n = at.read(&mut got).unwrap();
             let p = pos as usize;
-            assert_eq!(&got[..n], &bytes[p..(p + 100).min(bytes.len())], "at {pos}");
-            assert!(n > 0);
+            // A read may stop short at the buffer's end, never give
+            // other bytes.
+            assert!(n > 0 && n <= 100, "at {pos}: {n}");
+            assert_eq!(&got[..n], &bytes[p..p + n], "at {pos}");
         }
         assert_eq!(at.seek(SeekFrom::End(-10)).unwrap(), 199_990);
         let mut clone = at.clone();
