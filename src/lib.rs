@@ -40,10 +40,11 @@
 //!   ([`exit::Output`]) or its typed error.
 //! - [`run`]: the batch (DESIGN §3), one file per stage: `prepare` (open,
 //!   lock, recover, catalog, report, leftovers) → `plan` (scan, `select`,
-//!   order) → `pool` (the dossier loops, each dossier saved by `save`,
-//!   shared with `svgauto save` and the safeguard) → `writer` (the one
-//!   thread that owns catalog, report and progress) → `finish`. `dry_run`
-//!   computes the same plan and writes nothing.
+//!   order) → `pool` (the dossier loops, each dossier's archive staged by
+//!   `save`, shared with `svgauto save` and the safeguard) → `writer` (the
+//!   one thread that owns catalog, report and progress; it puts the staged
+//!   archives in place in groups, `commit`) → `finish`. `dry_run` computes
+//!   the same plan and writes nothing.
 //! - [`restore`]: an archive put in place of a live dossier atomically,
 //!   and what a killed restore left settled (`switch`). The save before a
 //!   restore comes in as a [`restore::Guard`], so the run can call

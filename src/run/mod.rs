@@ -3,10 +3,11 @@
 //! ```text
 //! prepare ──────► plan ────► execute ───────────────────────────► finish
 //! open the base,  scan,      dossier loops: lock ► rescan ►       exit code,
-//! run lock,       select,    archive (chunks on the pool)         report's end,
+//! run lock,       select,    archive to .partial (chunks on pool) report's end,
 //! catalog,        order        │                                  mail, JSON twin,
 //! report,                      ▼ bounded channel                  end_run,
-//! leftovers                  writer: catalog, report, progress    terminal lines
+//! leftovers                  writer: group commit (commit.rs),    terminal lines
+//!                            catalog, report, progress
 //! ```
 //!
 //! - `prepare.rs`: everything before the scan, and the checks that stop a
@@ -14,9 +15,11 @@
 //!   run are claimed by [`leftovers`].
 //! - `plan.rs`: scan, then the pure rules of [`select`].
 //! - `pool.rs` (execute): the compression pool and the dossier loops, each
-//!   dossier saved by [`save::save_dossier`] (shared with `svgauto save`),
-//!   every line sent to the one writer (`writer.rs`), which alone owns the
-//!   catalog, the report and the progress bar.
+//!   dossier's archive staged by [`save::stage_dossier`] (shared with
+//!   `svgauto save`), every line and staged archive sent to the one writer
+//!   (`writer.rs`), which alone owns the catalog, the report and the
+//!   progress bar, and puts the staged archives in place in groups
+//!   (`commit.rs`).
 //! - `finish.rs`: what the run says at the end.
 //!
 //! [`dry_run()`] computes the same plan without writing anything.
