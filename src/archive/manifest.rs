@@ -254,8 +254,7 @@ pub fn manifest_from_json(value: serde_json::Value) -> Result<Manifest, Damage> 
     }
     // Read from the value in place (a manifest of 70,000 entries is tens
     // of megabytes of JSON: no copy of it).
-    let manifest =
-        Manifest::deserialize(&value).map_err(|e| Damage::BadManifest(e.to_string()))?;
+    let manifest = Manifest::deserialize(&value).map_err(|e| Damage::BadManifest(e.to_string()))?;
     let known = serde_json::to_value(&manifest).expect("the manifest serializes");
     if let Some(field) = unknown_field(&value, &known) {
         return Err(Damage::UnknownField { field });

@@ -86,8 +86,7 @@ fn walk(root: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), (PathBuf, io::Error
 /// path it is about.
 pub fn sync_folders(root: &Path) -> Result<(), (PathBuf, io::Error)> {
     let (folders, _) = walk(root)?;
-    each(&folders, |d| super::fs::sync_dir(d).map(|_| ()))
-        .map_err(|(i, e)| (folders[i].clone(), e))
+    each(&folders, |d| super::fs::sync_dir(d).map(|_| ())).map_err(|(i, e)| (folders[i].clone(), e))
 }
 
 /// Removes the tree at `root`, which svgauto made or set aside itself:

@@ -8,8 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek};
-use std::sync::Arc;
 use std::path::Path;
+use std::sync::Arc;
 
 use zip::read::ZipFileEntry;
 use zip::{ExtraField, ZipArchive, ZipReadOptions};
@@ -49,7 +49,10 @@ pub(super) fn judge_entries<'m>(
     use rayon::prelude::*;
     let judged: Vec<Result<Judged<'m>, Damage>> = (0..zip.len() - 1)
         .into_par_iter()
-        .map_init(|| zip.clone(), |zip, i| judge_entry(zip, i, manifest, records))
+        .map_init(
+            || zip.clone(),
+            |zip, i| judge_entry(zip, i, manifest, records),
+        )
         .collect();
     let entries = judged.into_iter().collect::<Result<Vec<_>, _>>()?;
     // The entries' names are distinct (`check_container`) and each is a

@@ -241,7 +241,9 @@ mod tests {
     /// gives exactly its bytes, not what follows.
     #[test]
     fn every_method_decodes_its_span_and_nothing_more() {
-        let data: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let zstd = zstd::bulk::compress(&data, 3).unwrap();
         let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
         deflate.write_all(&data).unwrap();
@@ -289,7 +291,12 @@ mod tests {
             len: 100,
             method: CompressionMethod::Stored,
         };
-        assert!(d.open(&file, &cut).unwrap().read_to_end(&mut Vec::new()).is_err());
+        assert!(
+            d.open(&file, &cut)
+                .unwrap()
+                .read_to_end(&mut Vec::new())
+                .is_err()
+        );
         assert_eq!(
             d.open(&file, &end)
                 .unwrap()
@@ -314,10 +321,11 @@ mod tests {
         let mut got = vec![0; 100];
         for pos in [0u64, 50, 65_500, 10, 199_950, 70_000, 65_536] {
             at.seek(SeekFrom::Start(pos)).unwrap();
+            // A read may stop at the buffer's end, never give other bytes.
             let n = at.read(&mut got).unwrap();
             let p = pos as usize;
-            assert_eq!(&got[..n], &bytes[p..(p + 100).min(bytes.len())], "at {pos}");
             assert!(n > 0);
+            assert_eq!(&got[..n], &bytes[p..p + n], "at {pos}");
         }
         assert_eq!(at.seek(SeekFrom::End(-10)).unwrap(), 199_990);
         let mut clone = at.clone();

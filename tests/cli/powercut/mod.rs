@@ -478,7 +478,11 @@ fn the_checker_catches_a_restored_subfolder_never_flushed() {
         .into_iter()
         .filter(|p| !p.ends_with("/dossier.lock"))
         .collect();
-    let flushed = |f: &String| fallback[..publish].iter().any(|c| is_flush_of(c, |p| p == f));
+    let flushed = |f: &String| {
+        fallback[..publish]
+            .iter()
+            .any(|c| is_flush_of(c, |p| p == f))
+    };
     assert!(
         files.len() >= 5 && files.iter().all(flushed),
         "each extracted file gets its own fsync before the tree is published: {files:?}"
@@ -525,7 +529,10 @@ fn the_checker_catches_restored_files_never_flushed_or_flushed_late() {
         .cloned()
         .collect();
     let v = check(&r.seed, &without, &r.watch);
-    figures("negative control, restore without the flush of its files", &v);
+    figures(
+        "negative control, restore without the flush of its files",
+        &v,
+    );
     v.assert_caught(
         "restore without the flush of the extracted files",
         "writes flushed",
@@ -537,7 +544,12 @@ fn the_checker_catches_restored_files_never_flushed_or_flushed_late() {
         .filter(|c| !group_flush(c))
         .cloned()
         .collect();
-    late.extend(r.calls[..publish].iter().filter(|c| group_flush(c)).cloned());
+    late.extend(
+        r.calls[..publish]
+            .iter()
+            .filter(|c| group_flush(c))
+            .cloned(),
+    );
     late.extend(r.calls[switch + 1..].iter().cloned());
     check(&r.seed, &resequence(late), &r.watch).assert_caught(
         "restore with the flush of the extracted files after the switch",
