@@ -135,6 +135,9 @@ if [ $do_restore = 1 ]; then
   rm -rf "$out/x" "$out/to" "$scratch"
   echo "restore --to   / 7zz x + sync: $(ratio "${MEDIAN[7zz-x+sync]}" "${MEDIAN[restore-to]}")   (target >= 0.8)"
   echo "restore --base / 7zz x + sync: $(ratio "${MEDIAN[7zz-x+sync]}" "${MEDIAN[restore-base]}")   (target >= 0.8)"
+  # For scripts/bench.sh's table: TARGET|what|measured|goal|commands.
+  echo "TARGET|restore --to of $code ($nfiles files) / 7zz x + sync (speed)|$(ratio "${MEDIAN[7zz-x+sync]}" "${MEDIAN[restore-to]}")|>= 0.80|${CMD[restore-to]} ; ${CMD[7zz-x+sync]}"
+  echo "TARGET|restore --base of $code ($nfiles files) / 7zz x + sync (speed)|$(ratio "${MEDIAN[7zz-x+sync]}" "${MEDIAN[restore-base]}")|>= 0.80|${CMD[restore-base]} ; ${CMD[7zz-x+sync]}"
 fi
 
 if [ $do_verify = 1 ]; then
@@ -149,4 +152,5 @@ if [ $do_verify = 1 ]; then
   bench 7zz-t 7zz-t-xargs verify
   echo "verify / 7zz t                 : $(ratio "${MEDIAN[7zz-t]}" "${MEDIAN[verify]}")   (target >= 1.0)"
   echo "verify / 7zz t, $(nproc) processes     : $(ratio "${MEDIAN[7zz-t-xargs]}" "${MEDIAN[verify]}")"
+  echo "TARGET|verify of ${#archives[@]} archive(s) / 7zz t (speed)|$(ratio "${MEDIAN[7zz-t]}" "${MEDIAN[verify]}")|>= 1.00|${CMD[verify]} ; ${CMD[7zz-t]}"
 fi

@@ -8,6 +8,7 @@
 //! sentences are the original product's. The report file is created before
 //! any dossier is touched: a run that cannot write its report does not start.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -132,7 +133,7 @@ pub struct Report {
     /// Bytes of whole lines in `txt`.
     written: u64,
     /// Lines that could not be written yet (see [`Report::line`]).
-    pending: Vec<String>,
+    pending: VecDeque<String>,
     pub txt_path: PathBuf,
     pub json_path: PathBuf,
     pub errors_path: PathBuf,
@@ -158,7 +159,7 @@ impl Report {
                     return Ok(Report {
                         txt,
                         written: 0,
-                        pending: Vec::new(),
+                        pending: VecDeque::new(),
                         json_path: log_dir.join(format!("{name}.json")),
                         errors_path: log_dir.join(ERROR_LIST),
                         txt_path,
@@ -180,19 +181,19 @@ impl Report {
     /// only while another dossier's `.partial` fills it (that dossier then
     /// fails and its `.partial` goes) must not lose the run's report.
     pub fn line(&mut self, text: &str) -> io::Result<()> {
-        self.pending.push(format!("{}{EOL}", one_line(text)));
+        self.pending.push_back(format!("{}{EOL}", one_line(text)));
         self.write_pending()
     }
 
     fn write_pending(&mut self) -> io::Result<()> {
-        while let Some(l) = self.pending.first() {
+        while let Some(l) = self.pending.front() {
             if let Err(e) = self.txt.write_all(l.as_bytes()) {
                 let _ = self.txt.set_len(self.written);
                 let _ = self.txt.seek(SeekFrom::Start(self.written));
                 return Err(e);
             }
             self.written += l.len() as u64;
-            self.pending.remove(0);
+            self.pending.pop_front();
         }
         self.txt.flush()
     }
@@ -201,7 +202,7 @@ impl Report {
     /// this the report can be mailed.
     pub fn finish_text(&mut self, summary: &Summary, in_error: &[&str]) -> io::Result<()> {
         for l in summary.lines() {
-            self.pending.push(format!("{l}{EOL}"));
+            self.pending.push_back(format!("{l}{EOL}"));
         }
         self.write_pending()?;
         self.txt.sync_all()?;

@@ -173,8 +173,12 @@ pub fn write(job: &Job<'_>) -> Result<Written, ArchiveError> {
 /// until then.
 #[derive(Debug)]
 pub struct Staged {
-    /// Open for the flush; `None` once committed or discarded.
+    /// Open for the flush; closed before the rename (Windows refuses to
+    /// rename a file open without delete sharing).
     file: Option<File>,
+    /// The `.partial` is still to be removed if this is dropped: not yet
+    /// renamed into place.
+    pending: bool,
     partial: PathBuf,
     target: PathBuf,
     written: Written,
@@ -190,7 +194,8 @@ impl Staged {
 impl Drop for Staged {
     /// A staged archive never committed leaves nothing behind.
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        self.file = None;
+        if self.pending {
             let _ = fs::remove_file(&self.partial);
         }
     }
@@ -204,6 +209,7 @@ pub fn stage(job: &Job<'_>) -> Result<Staged, ArchiveError> {
     let result = write_partial(job, &partial).and_then(|(file, written)| {
         let staged = Staged {
             file: Some(file),
+            pending: true,
             partial: partial.clone(),
             target: job.target.to_owned(),
             written,
@@ -236,12 +242,13 @@ pub fn commit(mut staged: Vec<Staged>) -> Vec<Result<Written, ArchiveError>> {
     let flushed = flush_files(&files);
     let mut results: Vec<Result<Written, ArchiveError>> = Vec::with_capacity(staged.len());
     for (s, f) in staged.iter_mut().zip(flushed) {
+        s.file = None;
         let r = f
             .and_then(|()| fs::rename(&s.partial, &s.target))
             .map_err(|e| write_error(&s.partial, e));
         if r.is_ok() {
             // In place: nothing left to remove.
-            s.file = None;
+            s.pending = false;
         }
         results.push(r.map(|()| s.written));
     }
@@ -339,41 +346,54 @@ fn compress_chunk(job: &Job<'_>, t: &Chunk<'_>) -> Result<Packed, ArchiveError> 
         rel: e.rel.clone(),
         source,
     };
-    let mut raw = vec![0u8; t.len as usize];
-    {
-        let _token = job.io.acquire();
-        let f = match open_unchecked(&e.path_in(&job.scan.dir)) {
-            Ok(Some(f)) => f,
-            // Replaced by a link since the scan: changed under us.
-            Ok(None) => return Err(changed()),
-            // Deleted since the scan: the dossier changed under us.
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
-            Err(err) => return Err(read_err(err)),
-        };
-        let read = read_exact_at(&f, &mut raw, t.offset);
-        // One `fstat`, after the read, says both that this is still the
-        // regular file the scan saw (its identity: not a folder or a FIFO
-        // put in its place) and that its size and times did not move while
-        // it was read. A file of several chunks is checked at its last one,
-        // and once more when all of them are in (`write_batch`).
-        if t.last || read.is_err() {
-            let m = f.metadata().map_err(read_err)?;
-            if !e.same_file(&m) {
-                return Err(changed());
+    thread_local! {
+        /// The thread's read buffer, kept from chunk to chunk (up to
+        /// [`CHUNK`] bytes): a fresh zeroed buffer per file cost more than
+        /// reading a small file.
+        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RAW.with_borrow_mut(|buf| {
+        let len = t.len as usize;
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let raw = &mut buf[..len];
+        {
+            let _token = job.io.acquire();
+            let f = match open_unchecked(&e.path_in(&job.scan.dir)) {
+                Ok(Some(f)) => f,
+                // Replaced by a link since the scan: changed under us.
+                Ok(None) => return Err(changed()),
+                // Deleted since the scan: the dossier changed under us.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(changed()),
+                Err(err) => return Err(read_err(err)),
+            };
+            let read = read_exact_at(&f, raw, t.offset);
+            // One `fstat`, after the read, says both that this is still the
+            // regular file the scan saw (its identity: not a folder or a
+            // FIFO put in its place) and that its size and times did not
+            // move while it was read. A file of several chunks is checked at
+            // its last one, and once more when all of them are in
+            // (`write_batch`).
+            if t.last || read.is_err() {
+                let m = f.metadata().map_err(read_err)?;
+                if !e.same_file(&m) {
+                    return Err(changed());
+                }
+            }
+            match read {
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
+                r => r.map_err(read_err)?,
             }
         }
-        match read {
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Err(changed()),
-            r => r.map_err(read_err)?,
-        }
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&raw);
-    let data = compress(job.compression, &raw, t.last).map_err(|err| ArchiveError::Write {
-        path: PathBuf::from(&e.rel),
-        source: err,
-    })?;
-    Ok(Packed { data, crc })
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(raw);
+        let data = compress(job.compression, raw, t.last).map_err(|err| ArchiveError::Write {
+            path: PathBuf::from(&e.rel),
+            source: err,
+        })?;
+        Ok(Packed { data, crc })
+    })
 }
 
 /// Reads a [racy](Entry::racy) file once more, after it was archived, and
@@ -807,6 +827,85 @@ mod tests {
             assert!(data == big, "{method:?}: gros.dat differs");
             crate::archive::read::check(&target, None).unwrap();
         }
+    }
+
+    /// Stages the archive of `d` at `target` (no read back).
+    fn stage_at(d: &Path, target: &Path) -> Staged {
+        let scan = scan_dossier("D", d, false);
+        let identity = scan.identity.clone().unwrap();
+        let io = IoBudget::new(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        stage(&Job {
+            scan: &scan,
+            identity: &identity,
+            target,
+            pool: &pool,
+            inline_small: true,
+            compression: Compression {
+                method: Method::Zstd,
+                level: 3,
+            },
+            backup_time: Local::now(),
+            io: &io,
+            on_bytes: &|_| {},
+            documents_included: false,
+            verify: false,
+        })
+        .unwrap()
+    }
+
+    /// A group commit puts every archive in place, except one whose rename
+    /// fails (its target is a folder): that one is an error, its
+    /// `.partial` removed, and the others are unaffected.
+    #[test]
+    fn a_group_commit_puts_each_archive_in_place_or_says_why_not() {
+        let d = make_dossier();
+        let out = tempfile::tempdir().unwrap();
+        let targets: Vec<PathBuf> = ["BA.SVG", "BB.SVG", "BC.SVG"]
+            .iter()
+            .map(|n| out.path().join(n))
+            .collect();
+        fs::write(&targets[0], b"previous A").unwrap();
+        fs::create_dir(&targets[1]).unwrap();
+        fs::write(targets[1].join("x"), b"a folder where BB.SVG goes").unwrap();
+        let staged: Vec<Staged> = targets.iter().map(|t| stage_at(d.path(), t)).collect();
+        assert!(targets.iter().all(|t| partial_path(t).is_file()));
+        assert_eq!(
+            fs::read(&targets[0]).unwrap(),
+            b"previous A",
+            "untouched until the commit"
+        );
+        let results = commit(staged);
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(
+            matches!(&results[1], Err(ArchiveError::Write { path, .. }) if *path == partial_path(&targets[1])),
+            "{:?}",
+            results[1]
+        );
+        for t in [&targets[0], &targets[2]] {
+            crate::archive::read::check(t, None).unwrap();
+        }
+        assert!(targets[1].join("x").is_file());
+        assert!(targets.iter().all(|t| !partial_path(t).exists()));
+    }
+
+    /// A staged archive never committed leaves nothing behind and the
+    /// previous archive as it was.
+    #[test]
+    fn a_staged_archive_dropped_leaves_the_previous_one() {
+        let d = make_dossier();
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("BD.SVG");
+        fs::write(&target, b"previous good archive").unwrap();
+        let staged = stage_at(d.path(), &target);
+        assert!(partial_path(&target).is_file());
+        drop(staged);
+        assert!(!partial_path(&target).exists());
+        assert_eq!(fs::read(&target).unwrap(), b"previous good archive");
     }
 
     #[test]

@@ -243,7 +243,7 @@ impl Known<'_> {
             reason: None,
             detail,
             bytes: p.scan.total_bytes,
-            files: p.scan.entries.len(),
+            files: p.scan.entry_count,
             in_use,
             last_error: if p.why == SaveReason::Retry {
                 last_error
@@ -315,7 +315,7 @@ fn other_line(s: &DossierScan, outcome: Outcome) -> PlanLine {
         reason,
         detail,
         bytes: s.total_bytes,
-        files: s.entries.len(),
+        files: s.entry_count,
         in_use: false,
         last_error: None,
     }

@@ -56,12 +56,17 @@ pub(crate) fn plan(opts: &RunOptions, setup: &Setup) -> Result<Plan, RunError> {
     ))
 }
 
-/// Every dossier of the base, scanned in parallel.
+/// Every dossier of the base, scanned in parallel, without their entries
+/// ([`DossierScan::drop_entries`]): selection needs only fingerprints and
+/// totals, and a dossier is walked again, under its lock, before it is
+/// archived.
 pub(crate) fn scan_all(base: &Base) -> Result<Vec<DossierScan>, RunError> {
     let include_documents = base.effective.settings.backup.include_documents;
-    scan::scan_base(&base.dossiers_dir(), include_documents).map_err(|source| RunError::Scan {
-        path: base.dossiers_dir(),
-        source,
+    scan::scan_base_keeping(&base.dossiers_dir(), include_documents, |_| false).map_err(|source| {
+        RunError::Scan {
+            path: base.dossiers_dir(),
+            source,
+        }
     })
 }
 

@@ -292,16 +292,16 @@ pub fn decide(f: Facts<'_>, rules: &Rules<'_>) -> Decision {
 /// run first, then the largest first (so the longest work starts early);
 /// the code breaks ties so the order is stable.
 pub fn order<T>(items: &mut [T], key: impl Fn(&T) -> (SaveReason, u64, &str)) {
+    let first = |why| {
+        !matches!(
+            why,
+            SaveReason::Retry | SaveReason::Interrupted | SaveReason::Deferred
+        )
+    };
+    // Compared in place: no key is built (nor a code copied) per comparison.
     items.sort_by(|a, b| {
-        let rank = |t: &T| {
-            let (why, bytes, code) = key(t);
-            let again = matches!(
-                why,
-                SaveReason::Retry | SaveReason::Interrupted | SaveReason::Deferred
-            );
-            (!again, Reverse(bytes), code.to_owned())
-        };
-        rank(a).cmp(&rank(b))
+        let ((wa, ba, ca), (wb, bb, cb)) = (key(a), key(b));
+        (first(wa), Reverse(ba), ca).cmp(&(first(wb), Reverse(bb), cb))
     });
 }
 

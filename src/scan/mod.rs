@@ -181,8 +181,11 @@ pub struct DossierScan {
     /// The identity, or what is wrong with it (or with the entry of
     /// `dossiers/` itself: a link, unreadable).
     pub identity: Result<Identity, IdentityError>,
-    /// Sorted by `rel`.
+    /// Sorted by `rel`; empty once [dropped](DossierScan::drop_entries).
     pub entries: Vec<Entry>,
+    /// How many entries the walk found (files, links, empty folders):
+    /// `entries.len()`, kept when the entries are dropped.
+    pub entry_count: usize,
     /// What the walk found and does not archive, sorted by `rel`.
     pub skipped: Vec<Skipped>,
     /// The files' bytes.
@@ -200,6 +203,18 @@ pub struct DossierScan {
 pub fn scan_base(
     dossiers_dir: &Path,
     include_documents: bool,
+) -> std::io::Result<Vec<DossierScan>> {
+    scan_base_keeping(dossiers_dir, include_documents, |_| true)
+}
+
+/// [`scan_base`], keeping the entries only of the scans `keep` says: the
+/// others' are [dropped](DossierScan::drop_entries) as soon as each dossier
+/// is walked, so a base of a million files is never held whole in memory
+/// when only fingerprints and totals are wanted.
+pub fn scan_base_keeping(
+    dossiers_dir: &Path,
+    include_documents: bool,
+    keep: impl Fn(&DossierScan) -> bool + Sync,
 ) -> std::io::Result<Vec<DossierScan>> {
     let mut folders = Vec::new();
     let mut broken = Vec::new();
@@ -233,13 +248,27 @@ pub fn scan_base(
     folders.sort();
     let mut scans: Vec<DossierScan> = folders
         .into_par_iter()
-        .map(|(code, dir)| scan_dossier(&code, &dir, include_documents))
+        .map(|(code, dir)| {
+            let mut s = scan_dossier(&code, &dir, include_documents);
+            if !keep(&s) {
+                s.drop_entries();
+            }
+            s
+        })
         .collect();
     scans.extend(broken);
     Ok(scans)
 }
 
 impl DossierScan {
+    /// Frees the entries (their count stays in [`DossierScan::entry_count`];
+    /// totals, fingerprint and what was skipped stay too): for a scan
+    /// that only decides, the dossier being walked again before it is
+    /// archived.
+    pub fn drop_entries(&mut self) {
+        self.entries = Vec::new();
+    }
+
     /// The sentence of a backup that could not hold everything: data left
     /// out ([`Skipped::data`]), or `None`.
     pub fn incomplete(&self) -> Option<String> {
@@ -281,6 +310,7 @@ impl DossierScan {
             dir: dir.to_owned(),
             identity: Err(why),
             entries: Vec::new(),
+            entry_count: 0,
             skipped: Vec::new(),
             total_bytes: 0,
             fingerprint: Fingerprint::of(&[], &[]),
@@ -329,6 +359,7 @@ pub fn scan_dossier_at(
         code: code.to_owned(),
         dir: dir.to_owned(),
         identity,
+        entry_count: entries.len(),
         entries,
         skipped,
         total_bytes,
@@ -735,6 +766,29 @@ mod tests {
             e.to_string(),
             "a restore is refused with the same sentence"
         );
+    }
+
+    /// What a run's plan holds of a dossier it only decides: no entry,
+    /// their count and the fingerprint kept.
+    #[test]
+    fn entries_are_dropped_unless_kept_and_their_count_stays() {
+        let base = tempfile::tempdir().unwrap();
+        for code in ["A", "B"] {
+            let d = base.path().join(code);
+            fs::create_dir_all(d.join("compta")).unwrap();
+            fs::write(d.join("dossier.toml"), format!("code = \"{code}\"\n")).unwrap();
+            fs::write(d.join("compta/a.dat"), b"1").unwrap();
+        }
+        let whole = scan_base(base.path(), false).unwrap();
+        let kept = scan_base_keeping(base.path(), false, |s| s.code == "B").unwrap();
+        assert_eq!(whole.len(), 2);
+        for (w, k) in whole.iter().zip(&kept) {
+            assert_eq!(w.entries.len(), 2);
+            assert_eq!((w.entry_count, k.entry_count), (2, 2));
+            assert_eq!(k.entries.len(), if k.code == "B" { 2 } else { 0 });
+            assert_eq!(w.fingerprint.full, k.fingerprint.full);
+            assert_eq!(w.total_bytes, k.total_bytes);
+        }
     }
 
     #[test]

@@ -252,6 +252,50 @@ mod tests {
     use super::*;
     use std::fs;
 
+    /// A group of files on one disk file system, and a group of one: one
+    /// result per file, each `Ok`, and the data are there to read back.
+    #[test]
+    fn a_group_of_files_is_flushed_with_one_result_each() {
+        let d = tempfile::tempdir().unwrap();
+        let files: Vec<File> = (0..5)
+            .map(|i| {
+                let mut f = File::create(d.path().join(format!("f{i}"))).unwrap();
+                io::Write::write_all(&mut f, &[i as u8; 10_000]).unwrap();
+                f
+            })
+            .collect();
+        let refs: Vec<&File> = files.iter().collect();
+        let results = flush_files(&refs);
+        assert_eq!(results.len(), 5);
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        assert!(flush_files(&refs[..1]).pop().unwrap().is_ok());
+        assert!(flush_files(&[]).is_empty());
+        for i in 0..5u8 {
+            assert_eq!(
+                fs::read(d.path().join(format!("f{i}"))).unwrap(),
+                [i; 10_000]
+            );
+        }
+    }
+
+    /// `syncfs` is taken only for a group on one local disk file system
+    /// (the test's temporary folder: whatever its kind, the answer must
+    /// match what `statfs` says of it), never for files on two.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn syncfs_is_chosen_only_for_one_disk_file_system() {
+        let d = tempfile::tempdir().unwrap();
+        let a = File::create(d.path().join("a")).unwrap();
+        let b = File::create(d.path().join("b")).unwrap();
+        let kind = rustix::fs::fstatfs(&a).unwrap().f_type as i64;
+        let disk = [0xEF53, 0x5846_5342, 0x9123_683E].contains(&kind);
+        assert_eq!(one_syncfs_flushes_all(&[&a, &b]), disk);
+        // /proc is never a disk file system.
+        let p = File::open("/proc/self/status").unwrap();
+        assert!(!one_syncfs_flushes_all(&[&p, &a]));
+        assert!(!one_syncfs_flushes_all(&[&a, &p]));
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_file_turned_into_a_fifo_or_a_link_is_not_opened_through() {

@@ -315,12 +315,19 @@ pub fn status(
     };
     let states = read.known;
     let dossiers_dir = base.dossiers_dir();
-    let scans =
-        scan::scan_base(&dossiers_dir, settings.backup.include_documents).map_err(|source| {
-            CommandError::Io {
-                path: dossiers_dir.clone(),
-                source,
-            }
+    // The entries are needed only to date the changes of a dossier modified
+    // since its last backup (`unsaved_since`): the others' are dropped as
+    // each dossier is walked.
+    let modified = |s: &DossierScan| {
+        states
+            .get(&s.code)
+            .and_then(|st| st.fingerprint.as_deref())
+            .is_some_and(|fp| !s.fingerprint.matches(fp))
+    };
+    let scans = scan::scan_base_keeping(&dossiers_dir, settings.backup.include_documents, modified)
+        .map_err(|source| CommandError::Io {
+            path: dossiers_dir.clone(),
+            source,
         })?;
     // A run holding the base is doing what the catalog marks in progress.
     let run_active = lock::in_use(&base.run_lock_path());
@@ -683,6 +690,7 @@ mod tests {
                     mode: 0o644,
                 })
                 .collect(),
+            entry_count: mtimes.len(),
             skipped: Vec::new(),
             total_bytes: 0,
             fingerprint: crate::scan::Fingerprint {

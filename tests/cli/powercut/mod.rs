@@ -143,8 +143,10 @@ fn a_power_cut_never_leaves_a_torn_archive_nor_a_record_before_it() {
     figures("run --threads 1, io_jobs 1", &v);
     v.assert_clean("sequential run");
     assert_eq!(v.stats.catalog_records, codes.len(), "{v:?}");
+    // The folder is flushed once per group the writer commits (one to
+    // four here, as the loop and the writer meet): at least once.
     assert!(
-        v.stats.renames >= codes.len() && v.stats.dir_fsyncs >= codes.len(),
+        v.stats.renames >= codes.len() && v.stats.dir_fsyncs >= 1,
         "every archive renamed and its folder flushed: {}",
         v.stats
     );
