@@ -410,3 +410,29 @@ fn finish_file(f: &File, secs: i64, nanos: u32, mode: Option<u32>) -> io::Result
     let _ = mode;
     f.set_modified(system_time(secs, nanos))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The restored files wait open in groups of the budget: each full
+    /// group is flushed as it fills, the rest at the end.
+    #[test]
+    fn restored_files_are_flushed_in_groups_of_the_budget() {
+        let d = tempfile::tempdir().unwrap();
+        let unflushed = Unflushed {
+            files: Mutex::new(Vec::new()),
+            limit: 3,
+        };
+        for i in 0..7 {
+            let path = d.path().join(format!("f{i}"));
+            let mut f = File::create(&path).unwrap();
+            f.write_all(b"x").unwrap();
+            unflushed.add(f, path).unwrap();
+            let waiting = unflushed.files.lock().unwrap().len();
+            assert_eq!(waiting, (i + 1) % 3, "after file {i}");
+        }
+        unflushed.flush_all().unwrap();
+        assert!((16..=8192).contains(&open_files_budget()));
+    }
+}

@@ -339,7 +339,7 @@ mod tests {
         };
         let mut z = ZipOut::new(File::create(path).unwrap());
         for (name, data, crc) in files {
-            let sums = crate::archive::zip_writer::Sums {
+            let sums = Sums {
                 crc: *crc,
                 csize: data.len() as u64,
                 usize: data.len() as u64,
