@@ -215,7 +215,9 @@ pub fn stage(job: &Job<'_>) -> Result<Staged, ArchiveError> {
             written,
         };
         if job.verify {
-            crate::archive::read::check(&partial, None)
+            // On the run's pool, so `--threads` bounds the read-back too.
+            job.pool
+                .install(|| crate::archive::read::check(&partial, None))
                 .map_err(|d| ArchiveError::Verify(d.to_string()))?;
         }
         Ok(staged)

@@ -40,18 +40,29 @@ pub fn open_unchecked(path: &Path) -> io::Result<Option<File>> {
 
 /// Reads `buf.len()` bytes of `f` at `offset`, leaving the file's offset
 /// alone (a positioned read: several threads read chunks of one file at
-/// once). An `UnexpectedEof` error if the file is shorter.
+/// once). An `UnexpectedEof` error, worded in French for the report, if
+/// the file is shorter.
 pub fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    let (len, start) = (buf.len(), offset);
+    let short = move || {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("fichier plus court que prévu : {len} octets attendus à la position {start}"),
+        )
+    };
     #[cfg(unix)]
     {
-        std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+        match std::os::unix::fs::FileExt::read_exact_at(f, buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(short()),
+            r => r,
+        }
     }
     #[cfg(windows)]
     {
         let (mut buf, mut offset) = (buf, offset);
         while !buf.is_empty() {
             match std::os::windows::fs::FileExt::seek_read(f, buf, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(0) => return Err(short()),
                 Ok(n) => {
                     buf = &mut buf[n..];
                     offset += n as u64;
