@@ -334,6 +334,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "Unix's range of times: Windows' (FILETIME, from 1601, in 100 ns) holds neither i64::MAX nor i64::MIN seconds, so check_times rightly refuses them there"
+    )]
     fn times_out_of_range_are_refused_without_panicking() {
         assert!(check_times(&record("1970-01-01T00:00:01.5Z", 1, 500_000_000)).is_ok());
         assert!(check_times(&record("1969-12-31T23:59:59Z", -1, 0)).is_ok());

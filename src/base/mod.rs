@@ -362,6 +362,10 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "Unix's `..`: Windows resolves `X\\..` by the name alone, so no folder X is created on the way and none is listed"
+    )]
     fn paths_resolve_through_links_and_missing_tails() {
         let d = tempfile::tempdir().unwrap();
         let real = std::fs::canonicalize(d.path()).unwrap();

@@ -298,7 +298,13 @@ mod tests {
     #[test]
     fn read_only_open_writes_nothing_beside_a_catalog_at_rest() {
         let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("état ?#%");
+        // `?` cannot be in a Windows file name; `#` and `%` can, and must
+        // be escaped in the catalog's URI there too.
+        let dir = d.path().join(if cfg!(windows) {
+            "état #%"
+        } else {
+            "état ?#%"
+        });
         assert!(Catalog::open_read_only(&dir).unwrap().is_none());
         let c = Catalog::open(&dir).unwrap();
         let now = chrono::Local::now();

@@ -169,6 +169,10 @@ mod tests {
     /// identity too); unproven records never; format-1 records of an
     /// earlier release are compared with the content fingerprint.
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "needs the inode and ctime of Unix: on Windows the fingerprint holds neither (scan::file_id is 0, Mtime::changed is the modification time), so a file replaced by one of the same size and time is not seen"
+    )]
     fn recorded_fingerprints_and_what_they_prove() {
         let d = dossier(&[("a.dat", b"1")]);
         let mut s = scan_dossier("D", d.path(), false);
