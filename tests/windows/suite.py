@@ -664,7 +664,8 @@ WINDOWS_NAMES = {
     "DEVAUX": ({"pieces/aux.txt": b"aux"}, "aux.txt"),
     "POINT": ({"note.": b"point"}, "note."),
     "ESPACE": ({"note ": b"espace"}, "note "),
-    "DEUXPTS": ({"a:b.txt": b"colon"}, "a:b.txt"),
+    "DEUXPTS": ({"a:b.txt": b"colon"}, "a:b.txt"),  # also a drive's form
+    "FLUX": ({"compta/notes:2025.txt": b"stream"}, "compta/notes:2025.txt"),  # an NTFS stream's
 }
 
 
