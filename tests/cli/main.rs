@@ -39,6 +39,7 @@ mod schedule;
 mod settings;
 mod smtp;
 mod status;
+mod task_schema;
 mod torture;
 mod upgrade;
 mod verify;
