@@ -17,6 +17,7 @@ mod badinput;
 mod budget;
 mod concurrent;
 mod disk;
+mod docs;
 mod dryrun;
 mod example;
 mod hostile;
