@@ -433,7 +433,7 @@ fn schtasks(s: &Spec) -> String {
 }
 
 /// The task's `ExecutionTimeLimit`: `--max-duration` and an hour to finish
-/// the dossiers under way, else [`DEFAULT_TIME_LIMIT`].
+/// the dossiers under way, else 23 hours (over before the next day's start).
 pub fn task_time_limit(max_duration: Option<Duration>) -> Duration {
     max_duration.map_or(DEFAULT_TIME_LIMIT, |d| d + FINISH_MARGIN)
 }
