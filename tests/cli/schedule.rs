@@ -222,6 +222,52 @@ fn schtasks_xml_on_stdout_is_the_file() {
     assert_eq!(printed.stdout, file);
 }
 
+/// On a terminal the UTF-16 bytes would not show (and a Windows console
+/// refuses them): svgauto says to use `--output`, exit 2. The terminal is
+/// util-linux's `script`, which runs the command on a pseudo-terminal.
+#[cfg(unix)]
+#[test]
+fn schtasks_xml_is_not_printed_to_a_terminal() {
+    let base = base();
+    let script = find_program(&["script"]).expect("script (util-linux) is needed by this test");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = [
+        BIN,
+        "schedule",
+        "--base",
+        root(&base),
+        "--user",
+        "COMPT",
+        "--at",
+        "21:00",
+    ]
+    .iter()
+    .map(|w| quote(w))
+    .collect::<Vec<_>>()
+    .join(" ");
+    for format in ["schtasks-xml", "schtasks"] {
+        let mut c = assert_cmd::Command::new(&script);
+        c.args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{line} --format {format}"),
+            "/dev/null",
+        ]);
+        let out = Out::of(&mut c);
+        if format == "schtasks-xml" {
+            out.code(2).stdout_has(&[
+                "svgauto : erreur : ",
+                "UTF-16",
+                "--output svgauto-tache.xml",
+            ]);
+        } else {
+            // Text formats print to a terminal as ever.
+            out.code(0).stdout_has(&["schtasks /Create /TN"]);
+        }
+    }
+}
+
 /// The definition follows the Task Scheduler schema, and says what issue 14
 /// and the original documentation ask: daily at the given time, as the
 /// dedicated account whether logged on or not, highest privileges, not
