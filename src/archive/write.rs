@@ -78,7 +78,7 @@ pub enum ArchiveError {
     /// Windows: the previous archive stayed open in another program for the
     /// whole patience of [`crate::sys::replace`]; it is kept as it was.
     #[error(
-        "L'archive {} est {held} ; l'ancienne sauvegarde est conservée et le dossier sera sauvegardé au prochain traitement.",
+        "Le fichier {} est {held} ; l'ancienne sauvegarde est conservée et le dossier sera sauvegardé au prochain traitement.",
         path.display()
     )]
     Held {

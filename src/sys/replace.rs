@@ -44,7 +44,7 @@ pub struct Held {
 }
 
 impl fmt::Display for Held {
-    /// The French clause of the report: "ouverte par un autre programme
+    /// The French clause of the report: "ouvert par un autre programme
     /// (explorer.exe (pid 4312)) …".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = if self.holders.is_empty() {
@@ -54,7 +54,7 @@ impl fmt::Display for Held {
         };
         write!(
             f,
-            "ouverte par un autre programme ({who}) qui en empêche le remplacement (réessayé pendant {} s)",
+            "ouvert par un autre programme ({who}) qui en empêche le remplacement (réessayé pendant {} s)",
             self.waited.as_secs()
         )
     }
@@ -167,7 +167,7 @@ mod tests {
         };
         assert_eq!(
             named.to_string(),
-            "ouverte par un autre programme (explorer.exe (pid 4312)) qui en empêche le remplacement (réessayé pendant 5 s)"
+            "ouvert par un autre programme (explorer.exe (pid 4312)) qui en empêche le remplacement (réessayé pendant 5 s)"
         );
         let unknown = Held {
             holders: vec![],
