@@ -139,6 +139,9 @@ pub enum ScheduleFormat {
     Systemd,
     /// The Windows Task Scheduler `schtasks /Create` command.
     Schtasks,
+    /// The Windows Task Scheduler task definition that `schtasks /Create /XML`
+    /// imports (UTF-16, as the Task Scheduler reads it).
+    SchtasksXml,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +167,9 @@ pub struct ScheduleArgs {
     /// Stop starting new dossiers after this long (passed to `run`).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub max_duration: Option<Duration>,
+    /// Write the entry into FILE instead of printing it.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub settings: SettingsArg,
 }

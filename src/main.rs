@@ -14,7 +14,7 @@ use svgauto::base::Base;
 use svgauto::cli::{self, Cli, Command};
 use svgauto::commands::{hold, import, restore, save, schedule, status, verify};
 use svgauto::exit::{Exit, Line, Output};
-use svgauto::options::{Format, RunRequest};
+use svgauto::options::{Format, RunRequest, ScheduleOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
 use svgauto::run;
 use svgauto::{clock, notify};
@@ -118,7 +118,23 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             clock::from_env()?.as_ref(),
         )?),
         Command::Schedule(a) => {
-            say_raw!("{}", schedule::schedule_command(&a.into())?);
+            let o: ScheduleOptions = a.into();
+            let entry = schedule::schedule_command(&o)?;
+            match &o.output {
+                Some(path) => {
+                    entry.write_to(path)?;
+                    say!("Tâche planifiée écrite dans {}", path.display());
+                }
+                // As gzip does not write compressed data to a terminal: the
+                // bytes would not show (and a Windows console refuses them).
+                None if entry.utf16 && std::io::stdout().is_terminal() => anyhow::bail!(
+                    "la définition de tâche est en UTF-16, comme l'attend schtasks : \
+                     l'écrire dans un fichier avec --output svgauto-tache.xml"
+                ),
+                None => {
+                    let _ = std::io::stdout().write_all(&entry.bytes);
+                }
+            }
             Exit::Ok
         }
         Command::Completions { shell } => {

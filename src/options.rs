@@ -125,6 +125,8 @@ pub enum Scheduler {
     Systemd,
     /// The Windows Task Scheduler `schtasks /Create` command.
     Schtasks,
+    /// The Windows Task Scheduler XML that `schtasks /Create /XML` imports.
+    SchtasksXml,
 }
 
 impl Scheduler {
@@ -144,6 +146,7 @@ impl From<cli::ScheduleFormat> for Scheduler {
             cli::ScheduleFormat::Cron => Scheduler::Cron,
             cli::ScheduleFormat::Systemd => Scheduler::Systemd,
             cli::ScheduleFormat::Schtasks => Scheduler::Schtasks,
+            cli::ScheduleFormat::SchtasksXml => Scheduler::SchtasksXml,
         }
     }
 }
@@ -167,6 +170,8 @@ pub struct ScheduleOptions {
     pub exe: Option<PathBuf>,
     /// Passed to `run --max-duration`.
     pub max_duration: Option<Duration>,
+    /// Where the entry is written (`--output`); `None`: printed.
+    pub output: Option<PathBuf>,
 }
 
 impl From<cli::ScheduleArgs> for ScheduleOptions {
@@ -180,6 +185,7 @@ impl From<cli::ScheduleArgs> for ScheduleOptions {
             account: a.account,
             exe: a.exe,
             max_duration: a.max_duration,
+            output: a.output,
         }
     }
 }

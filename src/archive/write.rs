@@ -38,6 +38,7 @@ use crate::base::Identity;
 use crate::config::Method;
 use crate::scan::{DossierScan, Entry, EntryKind};
 use crate::sys::fs::{flush_files, open_regular, open_unchecked, read_exact_at, sync_dir};
+use crate::sys::replace::{ReplaceError, replace};
 use crate::sys::time::Mtime;
 
 /// Files are read and compressed in chunks of this size: the unit of work
@@ -74,6 +75,16 @@ pub enum ArchiveError {
     /// The archive could not be written, flushed or renamed into place.
     #[error("Ecriture impossible de {} : {source}.", path.display())]
     Write { path: PathBuf, source: io::Error },
+    /// Windows: the previous archive stayed open in another program for the
+    /// whole patience of [`crate::sys::replace`]; it is kept as it was.
+    #[error(
+        "Le fichier {} est {held} ; l'ancienne sauvegarde est conservée et le dossier sera sauvegardé au prochain traitement.",
+        path.display()
+    )]
+    Held {
+        path: PathBuf,
+        held: crate::sys::replace::Held,
+    },
     /// `run --verify`: the archive written does not pass `read::check`.
     #[error(
         "L'archive écrite ne se relit pas correctement ({0}) ; l'ancienne sauvegarde est conservée."
@@ -245,9 +256,16 @@ pub fn commit(mut staged: Vec<Staged>) -> Vec<Result<Written, ArchiveError>> {
     let mut results: Vec<Result<Written, ArchiveError>> = Vec::with_capacity(staged.len());
     for (s, f) in staged.iter_mut().zip(flushed) {
         s.file = None;
-        let r = f
-            .and_then(|()| fs::rename(&s.partial, &s.target))
-            .map_err(|e| write_error(&s.partial, e));
+        let r = f.map_err(|e| write_error(&s.partial, e)).and_then(|()| {
+            match replace(&s.partial, &s.target) {
+                Ok(()) => Ok(()),
+                Err(ReplaceError::Io(e)) => Err(write_error(&s.partial, e)),
+                Err(ReplaceError::Held(held)) => Err(ArchiveError::Held {
+                    path: s.target.clone(),
+                    held,
+                }),
+            }
+        });
         if r.is_ok() {
             // In place: nothing left to remove.
             s.pending = false;

@@ -124,13 +124,29 @@ pub fn name_problem(name: &str, p: Platform) -> Option<&'static str> {
         {
             return Some("caractère interdit par Windows");
         }
-        // Names Windows maps to devices, or silently trims.
+        // Names Windows maps to devices, whatever their extension and with
+        // spaces before it ("Naming Files, Paths, and Namespaces", Microsoft
+        // Learn: CON, PRN, AUX, NUL, COM0-9, LPT0-9 and the superscript
+        // digits ¹²³, plus the console's CONIN$ and CONOUT$), or trims
+        // silently (a final dot or space).
         let reserved = trimmed.split('/').any(|c| {
-            let stem = c.split('.').next().unwrap_or("").to_ascii_uppercase();
-            matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-                || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-                    && stem.len() == 4
-                    && stem.as_bytes()[3].is_ascii_digit())
+            let stem = c
+                .split('.')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(' ')
+                .to_ascii_uppercase();
+            let port = stem
+                .strip_prefix("COM")
+                .or_else(|| stem.strip_prefix("LPT"))
+                .is_some_and(|n| {
+                    matches!(n, "¹" | "²" | "³")
+                        || (n.len() == 1 && n.as_bytes()[0].is_ascii_digit())
+                });
+            matches!(
+                stem.as_str(),
+                "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+            ) || port
                 || c.ends_with('.')
                 || c.ends_with(' ')
         });
@@ -296,6 +312,42 @@ mod tests {
                 "{name:?} on Windows"
             );
             assert_eq!(name_problem(name, Platform::UNIX), None, "{name:?} on Unix");
+        }
+        // Every device name, whatever its case, extension or the spaces
+        // before it; and the names that only look like one.
+        for name in [
+            "CON",
+            "prn.txt",
+            "Aux.tar.gz",
+            "nul",
+            "COM1",
+            "com9.log",
+            "LPT0",
+            "COM¹",
+            "lpt³.txt",
+            "CONIN$",
+            "conout$.txt",
+            "NUL .txt",
+            "d/con/x",
+            "trailing ",
+            "a/b./c",
+        ] {
+            assert_eq!(
+                name_problem(name, Platform::WINDOWS),
+                Some("nom réservé par Windows"),
+                "{name:?}"
+            );
+        }
+        for name in [
+            "CONSOLE",
+            "COM10",
+            "LPT",
+            "auxiliaire.txt",
+            "nul_1",
+            "COM⁴",
+            "con-x",
+        ] {
+            assert_eq!(name_problem(name, Platform::WINDOWS), None, "{name:?}");
         }
     }
 

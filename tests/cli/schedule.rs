@@ -1,7 +1,8 @@
 //! `svgauto schedule` (DESIGN.md §8): the entry it prints, pinned by
 //! snapshots and by the examples of `scripts/schedule/`, and proved by
 //! handing it to the parsers it is written for — cron's `%` rule then
-//! /bin/sh, `systemd-analyze verify` — and running the batch it names on a
+//! /bin/sh, `systemd-analyze verify`, an XML parser and the Task Scheduler
+//! schema's rules (`task_schema.rs`) — and running the batch it names on a
 //! base whose path holds a space, a `'`, a `%`, a `\` and a `$`. Also
 //! `svgauto completions` and `svgauto man`, which only print.
 
@@ -53,6 +54,24 @@ fn example_output(format: &str, exe: &str) -> String {
     } else {
         out.stdout.replace(root(&base), EXAMPLE_BASE)
     }
+}
+
+/// The Task Scheduler XML for the example of `scripts/schedule/`: the
+/// temp base replaced by `D:\Cabinet` (what Windows writes for it), in the
+/// file's own encoding.
+fn example_xml() -> Vec<u8> {
+    let base = base();
+    let (_, bytes) = schedule_xml(&base, root(&base), &["--exe", WIN_EXE]);
+    let text = utf16_task(&bytes);
+    let log = format!("{}/sauve/log/", root(&base));
+    let text = text
+        .replace(&log, &format!(r"{WIN_EXAMPLE_BASE}\sauve\log\"))
+        .replace(root(&base), WIN_EXAMPLE_BASE);
+    let mut out = vec![0xFF, 0xFE];
+    for unit in text.replace('\n', "\r\n").encode_utf16() {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    out
 }
 
 /// The output, split into the systemd units it holds: (service, timer).
@@ -116,6 +135,283 @@ fn schtasks_snapshot() {
     insta::assert_snapshot!("schtasks_max_duration", with);
 }
 
+/// `svgauto schedule --format schtasks-xml --output <file> <extra>`: the
+/// command's output and the file's bytes.
+fn schedule_xml(base: &Base, base_path: &str, extra: &[&str]) -> (Out, Vec<u8>) {
+    let file = base.scratch("svgauto-tache.xml");
+    let _ = fs::remove_file(&file);
+    let mut args = vec!["--output", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = schedule(base, base_path, "schtasks-xml", &args);
+    out.code(0);
+    assert_eq!(out.stderr, "", "nothing on stderr\n{out}");
+    assert_eq!(
+        out.stdout,
+        format!("Tâche planifiée écrite dans {}\n", file.display())
+    );
+    let bytes = fs::read(&file).unwrap();
+    (out, bytes)
+}
+
+/// The text of a task definition as `schtasks /Create /XML` reads it: a
+/// UTF-16LE byte order mark, UTF-16LE, CRLF line ends only, a declaration
+/// saying UTF-16. Returned with `\n` line ends.
+fn utf16_task(bytes: &[u8]) -> String {
+    assert_eq!(bytes[..2], [0xFF, 0xFE], "no UTF-16LE byte order mark");
+    assert_eq!(bytes.len() % 2, 0, "odd number of bytes");
+    let units: Vec<u16> = bytes[2..]
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let text = String::from_utf16(&units).expect("valid UTF-16");
+    assert!(
+        text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("</Task>\r\n"), "{text}");
+    assert_eq!(
+        text.matches('\n').count(),
+        text.matches("\r\n").count(),
+        "a line end that is not CRLF"
+    );
+    text.replace("\r\n", "\n")
+}
+
+#[test]
+fn schtasks_xml_snapshot() {
+    let base = base();
+    let (_, plain) = schedule_xml(&base, root(&base), &["--exe", WIN_EXE]);
+    let (_, with) = schedule_xml(
+        &base,
+        root(&base),
+        &["--exe", WIN_EXE, "--max-duration", "2h30m"],
+    );
+    let plain = utf16_task(&plain).replace(root(&base), "[BASE]");
+    let with = utf16_task(&with).replace(root(&base), "[BASE]");
+    assert!(with.contains(
+        "<Arguments>run --base [BASE] --user COMPT --no-progress --max-duration 2h30m</Arguments>"
+    ));
+    assert!(with.contains("<ExecutionTimeLimit>PT3H30M</ExecutionTimeLimit>"));
+    insta::assert_snapshot!("schtasks_xml", plain);
+    insta::assert_snapshot!("schtasks_xml_max_duration", with);
+}
+
+/// Printed rather than written: the same bytes, for `> svgauto-tache.xml`
+/// in cmd.exe or a pipe (not for a terminal, which main.rs refuses).
+#[test]
+fn schtasks_xml_on_stdout_is_the_file() {
+    let base = base();
+    let (_, file) = schedule_xml(&base, root(&base), &["--exe", WIN_EXE]);
+    let printed = base
+        .command(&[
+            "schedule",
+            "--base",
+            root(&base),
+            "--user",
+            "COMPT",
+            "--at",
+            "21:00",
+            "--format",
+            "schtasks-xml",
+            "--exe",
+            WIN_EXE,
+        ])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    assert_eq!(printed.stdout, file);
+}
+
+/// On a terminal the UTF-16 bytes would not show (and a Windows console
+/// refuses them): svgauto says to use `--output`, exit 2. The terminal is
+/// util-linux's `script`, which runs the command on a pseudo-terminal.
+#[cfg(unix)]
+#[test]
+fn schtasks_xml_is_not_printed_to_a_terminal() {
+    let base = base();
+    let script = find_program(&["script"]).expect("script (util-linux) is needed by this test");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = [
+        BIN,
+        "schedule",
+        "--base",
+        root(&base),
+        "--user",
+        "COMPT",
+        "--at",
+        "21:00",
+    ]
+    .iter()
+    .map(|w| quote(w))
+    .collect::<Vec<_>>()
+    .join(" ");
+    for format in ["schtasks-xml", "schtasks"] {
+        let mut c = assert_cmd::Command::new(&script);
+        c.args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{line} --format {format}"),
+            "/dev/null",
+        ]);
+        let out = Out::of(&mut c);
+        if format == "schtasks-xml" {
+            out.code(2).stdout_has(&[
+                "svgauto : erreur : ",
+                "UTF-16",
+                "--output svgauto-tache.xml",
+            ]);
+        } else {
+            // Text formats print to a terminal as ever.
+            out.code(0).stdout_has(&["schtasks /Create /TN"]);
+        }
+    }
+}
+
+/// The definition follows the Task Scheduler schema, and says what issue 14
+/// and the original documentation ask: daily at the given time, as the
+/// dedicated account whether logged on or not, highest privileges, not
+/// stopped on batteries, one instance at a time, the batch's command line.
+#[test]
+fn schtasks_xml_follows_the_task_scheduler_schema() {
+    use crate::task_schema::{TASK_NS, duration_seconds, violations};
+
+    // A TOML quoted key: the collaborator `C&<o>"mpt' é`.
+    let base = Base::new().collaborator(r#""C&<o>\"mpt' é""#, "*");
+    base.dossier("821516")
+        .file("compta/ecritures.dat", text_bytes(1, 100));
+    for extra in [&[][..], &["--max-duration", "1h30m"][..]] {
+        let mut args = vec!["--exe", WIN_EXE, "--account", r"CABINET\svgauto"];
+        args.extend_from_slice(extra);
+        let file = base.scratch("t.xml");
+        let mut a = vec![
+            "schedule",
+            "--base",
+            root(&base),
+            "--user",
+            r#"C&<o>"mpt' é"#,
+            "--at",
+            "06:30",
+            "--format",
+            "schtasks-xml",
+            "--output",
+            file.to_str().unwrap(),
+        ];
+        a.extend_from_slice(&args);
+        base.svgauto(&a).code(0);
+        let text = utf16_task(&fs::read(&file).unwrap());
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(violations(&doc), Vec::<String>::new(), "{text}");
+
+        let task = doc.root_element();
+        let get = |path: &[&str]| -> String {
+            let mut n = task;
+            for name in path {
+                n = n
+                    .children()
+                    .find(|c| c.has_tag_name((TASK_NS, *name)))
+                    .unwrap_or_else(|| panic!("no {path:?}\n{text}"));
+            }
+            n.text().unwrap_or("").to_owned()
+        };
+        assert_eq!(task.attribute("version"), Some("1.2"));
+        assert_eq!(
+            get(&["Triggers", "CalendarTrigger", "StartBoundary"]),
+            "2026-01-01T06:30:00"
+        );
+        assert_eq!(
+            get(&[
+                "Triggers",
+                "CalendarTrigger",
+                "ScheduleByDay",
+                "DaysInterval"
+            ]),
+            "1"
+        );
+        assert_eq!(
+            get(&["Principals", "Principal", "UserId"]),
+            r"CABINET\svgauto"
+        );
+        assert_eq!(get(&["Principals", "Principal", "LogonType"]), "Password");
+        assert_eq!(
+            get(&["Principals", "Principal", "RunLevel"]),
+            "HighestAvailable"
+        );
+        assert_eq!(get(&["Settings", "MultipleInstancesPolicy"]), "IgnoreNew");
+        assert_eq!(get(&["Settings", "DisallowStartIfOnBatteries"]), "false");
+        assert_eq!(get(&["Settings", "StopIfGoingOnBatteries"]), "false");
+        let limit = duration_seconds(&get(&["Settings", "ExecutionTimeLimit"])).unwrap();
+        // Longer than --max-duration (the dossiers under way finish), and
+        // over before the next day's start without it.
+        assert_eq!(
+            limit,
+            if extra.is_empty() {
+                23 * 3600
+            } else {
+                150 * 60
+            }
+        );
+        assert_eq!(
+            get(&["Actions", "Exec", "Command"]),
+            format!("\"{WIN_EXE}\"")
+        );
+        // The arguments as the C runtime splits them: what svgauto gets.
+        let mut want = vec![
+            "run".to_owned(),
+            "--base".into(),
+            root(&base).into(),
+            "--user".into(),
+            r#"C&<o>"mpt' é"#.into(),
+            "--no-progress".into(),
+        ];
+        want.extend(extra.iter().map(|s| s.to_string()));
+        assert_eq!(windows_split(&get(&["Actions", "Exec", "Arguments"])), want);
+    }
+}
+
+/// The C runtime's reading of a command line's arguments (`CommandLineToArgvW`,
+/// MSVC 2008+), as svgauto.exe reads the task's `Arguments`.
+fn windows_split(line: &str) -> Vec<String> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut words = Vec::new();
+    let mut w: Option<String> = None;
+    let mut quoted = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            let n = chars[i..].iter().take_while(|&&c| c == '\\').count();
+            i += n;
+            let w = w.get_or_insert_default();
+            if chars.get(i) == Some(&'"') {
+                w.push_str(&"\\".repeat(n / 2));
+                if n % 2 == 1 {
+                    w.push('"');
+                    i += 1;
+                }
+            } else {
+                w.push_str(&"\\".repeat(n));
+            }
+            continue;
+        }
+        match c {
+            '"' if quoted && chars.get(i + 1) == Some(&'"') => {
+                w.get_or_insert_default().push('"');
+                i += 1;
+            }
+            '"' => {
+                quoted = !quoted;
+                w.get_or_insert_default();
+            }
+            ' ' | '\t' if !quoted => words.extend(w.take()),
+            c => w.get_or_insert_default().push(c),
+        }
+        i += 1;
+    }
+    words.extend(w);
+    words
+}
+
 /// The files of `scripts/schedule/` are what `svgauto schedule` prints for
 /// the base `/srv/cabinet` (Windows: `D:\Cabinet`). With
 /// `SVGAUTO_UPDATE_EXAMPLES=1` this test rewrites them instead.
@@ -133,6 +429,25 @@ fn examples_are_what_schedule_prints() {
         ("svgauto-schtasks.cmd", schtasks.as_str()),
     ];
     let update = std::env::var_os("SVGAUTO_UPDATE_EXAMPLES").is_some_and(|v| v == "1");
+    let xml = example_xml();
+    let xml_path = dir.join("svgauto-tache.xml");
+    if update {
+        fs::write(&xml_path, &xml).unwrap();
+    } else {
+        let on_disk = fs::read(&xml_path).unwrap_or_else(|e| panic!("{}: {e}", xml_path.display()));
+        if on_disk != xml {
+            let want = utf16_task(&xml);
+            let got = utf16_task(&on_disk);
+            panic!(
+                "{} is not what `svgauto schedule` prints (SVGAUTO_UPDATE_EXAMPLES=1 rewrites it):\n{}",
+                xml_path.display(),
+                line_diff(
+                    &want.lines().collect::<Vec<_>>(),
+                    &got.lines().collect::<Vec<_>>()
+                )
+            );
+        }
+    }
     for (name, printed) in files {
         let path = dir.join(name);
         if update {
@@ -195,6 +510,48 @@ fn missing_settings_file() {
     );
     out.code(2).stderr_has(&["poste.toml"]);
     assert_eq!(out.stdout, "", "nothing to paste\n{out}");
+}
+
+/// What the Task Scheduler's XML cannot hold is refused with a message
+/// naming it (exit 2, nothing written); the other formats take it.
+#[test]
+fn schtasks_xml_refuses_what_the_task_scheduler_cannot_hold() {
+    let base = Base::new()
+        .collaborator("COMPT", "*")
+        // TOML quoted keys: `A`, U+FFFF, `B`; `A`, a line feed, `B`.
+        .collaborator(r#""A\uFFFFB""#, "*")
+        .collaborator(r#""A\nB""#, "*");
+    let file = base.scratch("t.xml");
+    let xml = |user: &str, exe: &str| {
+        base.svgauto(&[
+            "schedule",
+            "--base",
+            root(&base),
+            "--user",
+            user,
+            "--at",
+            "21:00",
+            "--format",
+            "schtasks-xml",
+            "--exe",
+            exe,
+            "--output",
+            file.to_str().unwrap(),
+        ])
+    };
+    let long = format!(r"C:\{}\svgauto.exe", "x".repeat(250));
+    for (user, exe, says) in [
+        ("A\u{FFFF}B", WIN_EXE, "U+FFFF"),
+        ("A\nB", WIN_EXE, "caractère de contrôle"),
+        ("COMPT", long.as_str(), "trop long"),
+        ("COMPT", r#"/opt/"x"/svgauto"#, "guillemet"),
+    ] {
+        let out = xml(user, exe);
+        out.code(2).stderr_has(&["svgauto : erreur : ", says]);
+        assert_eq!(out.stdout, "", "{out}");
+        assert!(!file.exists(), "nothing written\n{out}");
+    }
+    schedule(&base, root(&base), "schtasks", &["--exe", &long]).code(0);
 }
 
 #[test]
