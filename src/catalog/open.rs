@@ -63,7 +63,11 @@ impl Catalog {
         // Any failure here (the file exists, a read-only or full disk) is
         // left to SQLite's own opening, which says it as it always has.
         let _ = crate::sys::owner_only::create_new(path);
-        let conn = Connection::open(path)?;
+        let conn = Connection::open_with_flags_and_vfs(
+            sqlite_path(path),
+            rusqlite::OpenFlags::default(),
+            VFS,
+        )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Checked before anything is written into it: a file set aside, or
         // refused as a newer release's, is kept exactly as it was found.
@@ -138,12 +142,14 @@ impl Catalog {
         // the run's latest commits (and the `-shm` the run already made).
         let wal = state_dir.join(format!("{}-wal", Self::FILE));
         let conn = if wal.exists() {
-            Connection::open_with_flags(&path, flags)
+            Connection::open_with_flags_and_vfs(sqlite_path(&path), flags, VFS)
         } else {
-            let uri = file_uri(&path).ok_or_else(|| rusqlite::Error::InvalidPath(path.clone()))?;
-            Connection::open_with_flags(
+            let uri = file_uri(&sqlite_path(&path))
+                .ok_or_else(|| rusqlite::Error::InvalidPath(path.clone()))?;
+            Connection::open_with_flags_and_vfs(
                 format!("{uri}?immutable=1"),
                 flags | OpenFlags::SQLITE_OPEN_URI,
+                VFS,
             )
         }?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -222,13 +228,50 @@ fn newer(path: PathBuf, found: i64) -> CatalogError {
     }
 }
 
+/// The SQLite VFS the catalog is opened with. On Windows, SQLite's default
+/// VFS ("win32") stops at `MAX_PATH` (260 characters:
+/// `SQLITE_WIN32_MAX_PATH_CHARS` in its `os_win.c`) and hands the path to
+/// `CreateFileW` as given; its "win32-longpath" VFS takes paths of up to
+/// 32,767 characters, given with the `\\?\` prefix ([`sqlite_path`]). Unix:
+/// the default VFS.
+#[cfg(windows)]
+const VFS: &str = "win32-longpath";
+#[cfg(not(windows))]
+const VFS: &str = "unix";
+
+/// The name SQLite is given for `path`. On Windows the absolute path with
+/// the `\\?\` prefix (`\\?\UNC\server\share\…` for a share), as Rust's
+/// standard library does for its own file operations, so that a base deeper
+/// than 260 characters opens its catalog; elsewhere `path` itself.
+fn sqlite_path(path: &Path) -> PathBuf {
+    #[cfg(windows)]
+    {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let Some(s) = abs.to_str() else {
+            return abs;
+        };
+        if s.starts_with(r"\\?\") || s.starts_with(r"\\.\") {
+            abs
+        } else if let Some(unc) = s.strip_prefix(r"\\") {
+            PathBuf::from(format!(r"\\?\UNC\{unc}"))
+        } else {
+            PathBuf::from(format!(r"\\?\{s}"))
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        path.to_owned()
+    }
+}
+
 /// `file:` URI of a path for SQLite (<https://www.sqlite.org/uri.html>),
 /// from the path's own bytes: every byte but unreserved characters and `/`
 /// is percent-encoded (SQLite decodes `%HH` back into that byte), so a path
 /// that is not UTF-8 (a Latin-1 share name) names the same file as it does
 /// to the system. An absolute path gets an empty authority (`file:///a`,
 /// and `file:////x` for `//x`, which would otherwise read as a host).
-/// Windows: `\` is the separator and `C:\x` becomes `file:/C:/x`; `None`
+/// Windows: the path as [`sqlite_path`] gives it (`\\?\C:\x`), each `\`
+/// percent-encoded like any other byte, which SQLite decodes back; `None`
 /// for a path that is not valid Unicode there, which SQLite cannot open
 /// under any name (nor, then, can `run`).
 fn file_uri(path: &Path) -> Option<String> {
@@ -237,9 +280,7 @@ fn file_uri(path: &Path) -> Option<String> {
         use std::os::unix::ffi::OsStrExt;
         path.as_os_str().as_bytes().to_vec()
     };
-    #[cfg(windows)]
-    let bytes = path.to_str()?.replace('\\', "/").into_bytes();
-    #[cfg(not(any(unix, windows)))]
+    #[cfg(not(unix))]
     let bytes = path.to_str()?.as_bytes().to_vec();
     let mut uri = String::from("file:");
     let drive = bytes.get(1) == Some(&b':') && bytes[0].is_ascii_alphabetic();
@@ -326,7 +367,15 @@ mod tests {
         drop(r);
         assert_eq!(files(), before);
         #[cfg(windows)]
-        assert_eq!(file_uri(Path::new("C:\\a b")).unwrap(), "file:/C:/a%20b");
+        assert_eq!(
+            file_uri(&sqlite_path(Path::new("C:\\a b"))).unwrap(),
+            "file:%5C%5C%3F%5CC%3A%5Ca%20b"
+        );
+        #[cfg(windows)]
+        assert_eq!(
+            sqlite_path(Path::new(r"\\serveur\partage\base")),
+            Path::new(r"\\?\UNC\serveur\partage\base")
+        );
     }
 
     /// The read-only catalog is found from the path's bytes: a folder name
