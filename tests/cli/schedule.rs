@@ -11,6 +11,10 @@ use std::path::Path;
 
 use crate::harness::*;
 
+#[path = "../../src/commands/schedule/argv.rs"]
+mod argv;
+use argv::windows_split;
+
 const EXE: &str = "/usr/local/bin/svgauto";
 const WIN_EXE: &str = r"C:\Program Files\svgauto\svgauto.exe";
 /// The bases of the examples in `scripts/schedule/`.
@@ -367,49 +371,6 @@ fn schtasks_xml_follows_the_task_scheduler_schema() {
         want.extend(extra.iter().map(|s| s.to_string()));
         assert_eq!(windows_split(&get(&["Actions", "Exec", "Arguments"])), want);
     }
-}
-
-/// The C runtime's reading of a command line's arguments (`CommandLineToArgvW`,
-/// MSVC 2008+), as svgauto.exe reads the task's `Arguments`.
-fn windows_split(line: &str) -> Vec<String> {
-    let chars: Vec<char> = line.chars().collect();
-    let mut words = Vec::new();
-    let mut w: Option<String> = None;
-    let mut quoted = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' {
-            let n = chars[i..].iter().take_while(|&&c| c == '\\').count();
-            i += n;
-            let w = w.get_or_insert_default();
-            if chars.get(i) == Some(&'"') {
-                w.push_str(&"\\".repeat(n / 2));
-                if n % 2 == 1 {
-                    w.push('"');
-                    i += 1;
-                }
-            } else {
-                w.push_str(&"\\".repeat(n));
-            }
-            continue;
-        }
-        match c {
-            '"' if quoted && chars.get(i + 1) == Some(&'"') => {
-                w.get_or_insert_default().push('"');
-                i += 1;
-            }
-            '"' => {
-                quoted = !quoted;
-                w.get_or_insert_default();
-            }
-            ' ' | '\t' if !quoted => words.extend(w.take()),
-            c => w.get_or_insert_default().push(c),
-        }
-        i += 1;
-    }
-    words.extend(w);
-    words
 }
 
 /// The files of `scripts/schedule/` are what `svgauto schedule` prints for

@@ -22,6 +22,8 @@
 //! definition is written as Windows itself exports tasks: UTF-16LE, BOM,
 //! `encoding="UTF-16"`, CRLF line ends ([`Entry`]).
 
+#[cfg(test)]
+pub(crate) mod argv;
 mod quote;
 mod template;
 
@@ -526,7 +528,7 @@ fn schtasks_xml(s: &Spec) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quote::windows_split;
+    use super::argv::windows_split;
     use super::*;
 
     fn spec() -> Spec {
