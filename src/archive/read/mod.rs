@@ -310,12 +310,27 @@ pub fn check(path: &Path, dest: Option<&Path>) -> Result<Checked, Damage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::zip_writer::{EntryMeta, STORED};
     use std::fs::File;
+
+    /// The zip header of a stored entry `name` of these tests (one time,
+    /// mode 644; ZIP64 sizes in its local header if `zip64`).
+    fn meta(name: &str, zip64: bool) -> EntryMeta {
+        EntryMeta {
+            name: name.into(),
+            method: STORED,
+            dos_time: 0,
+            dos_date: 33,
+            unix_mtime: Some(1_735_787_045),
+            mode: 0o644,
+            zip64,
+        }
+    }
 
     /// An archive at `path` of stored files `(name, data, recorded CRC)`
     /// (the CRC in the manifest and both headers), then the manifest.
     fn stored_archive(path: &Path, files: &[(String, Vec<u8>, u32)]) {
-        use crate::archive::zip_writer::{EntryMeta, STORED, Sums, ZipOut};
+        use crate::archive::zip_writer::{Sums, ZipOut};
         let mut m = crate::archive::manifest::example_json();
         m["entries"] = files
             .iter()
@@ -328,15 +343,6 @@ mod tests {
             })
             .collect();
         let json = serde_json::to_vec(&m).unwrap();
-        let meta = |name: &str| EntryMeta {
-            name: name.into(),
-            method: STORED,
-            dos_time: 0,
-            dos_date: 33,
-            unix_mtime: Some(1_735_787_045),
-            mode: 0o644,
-            zip64: false,
-        };
         let mut z = ZipOut::new(File::create(path).unwrap());
         for (name, data, crc) in files {
             let sums = Sums {
@@ -344,14 +350,14 @@ mod tests {
                 csize: data.len() as u64,
                 usize: data.len() as u64,
             };
-            z.add(meta(name), sums, &[data]).unwrap();
+            z.add(meta(name, false), sums, &[data]).unwrap();
         }
         let sums = Sums {
             crc: crc32fast::hash(&json),
             csize: json.len() as u64,
             usize: json.len() as u64,
         };
-        z.add(meta(MANIFEST), sums, &[&json]).unwrap();
+        z.add(meta(MANIFEST, false), sums, &[&json]).unwrap();
         z.finish().unwrap();
     }
 
@@ -401,7 +407,7 @@ mod tests {
     /// central directory then has plain sizes. Both say the same.
     #[test]
     fn zip64_sizes_in_the_local_header_agree_with_plain_central_ones() {
-        use crate::archive::zip_writer::{EntryMeta, STORED, Sums, ZipOut};
+        use crate::archive::zip_writer::{Sums, ZipOut};
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("BA.SVG");
         let data = b"code = \"A\"\n";
@@ -412,15 +418,6 @@ mod tests {
             "crc32": format!("{:08x}", crc32fast::hash(data)),
         }]);
         let json = serde_json::to_vec(&m).unwrap();
-        let meta = |name: &str, zip64: bool| EntryMeta {
-            name: name.into(),
-            method: STORED,
-            dos_time: 0,
-            dos_date: 33,
-            unix_mtime: Some(1_735_787_045),
-            mode: 0o644,
-            zip64,
-        };
         let sums = |b: &[u8]| Sums {
             crc: crc32fast::hash(b),
             csize: b.len() as u64,
