@@ -79,8 +79,18 @@ fn time(s: &str) -> DateTime<FixedOffset> {
 }
 
 impl Catalog {
+    /// Whether the catalog has the tables of schema step 2: a catalog
+    /// opened read-only (`status`) may be at an older version, which has no
+    /// off-site copies yet.
+    fn has_offsite_tables(&self) -> Result<bool, CatalogError> {
+        super::migrations::has_table(&self.conn, "offsite_version").map_err(|e| self.err(e))
+    }
+
     /// Every version known to be off-site, by code then stamp.
     pub fn offsite_versions(&self) -> Result<Vec<OffsiteVersion>, CatalogError> {
+        if !self.has_offsite_tables()? {
+            return Ok(Vec::new());
+        }
         let mut stmt = self
             .conn
             .prepare(
@@ -269,6 +279,9 @@ impl Catalog {
     /// The last restore drill, if any ran.
     pub fn last_drill(&self) -> Result<Option<Drill>, CatalogError> {
         use rusqlite::OptionalExtension;
+        if !self.has_offsite_tables()? {
+            return Ok(None);
+        }
         self.conn
             .query_row(
                 "SELECT at, checked, damaged FROM offsite_drill ORDER BY id DESC LIMIT 1",

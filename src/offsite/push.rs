@@ -67,10 +67,11 @@ pub struct DossierPush {
 }
 
 impl DossierPush {
-    /// The report's line for it (DESIGN §7's wording).
-    pub fn line(&self, url: &str) -> String {
+    /// The report's line for it (DESIGN §7's wording); `bucket_url` is
+    /// `s3://BUCKET`.
+    pub fn line(&self, bucket_url: &str) -> String {
         let text = match self.state {
-            Pushed::Copied => format!("Copie externalisée réussie ({url}/{})", self.key_tail()),
+            Pushed::Copied => format!("Copie externalisée réussie ({bucket_url}/{})", self.key),
             Pushed::Error => format!(
                 "Echec de la copie externalisée. {}",
                 self.error.as_deref().unwrap_or("")
@@ -78,16 +79,6 @@ impl DossierPush {
             Pushed::Deferred => "Copie externalisée reportée au prochain envoi".to_owned(),
         };
         crate::report::dossier_line(&self.code, &text)
-    }
-
-    fn key_tail(&self) -> &str {
-        // The key without the prefix already in the URL.
-        let mut parts = self.key.rsplitn(4, '/');
-        let (_, _, _) = (parts.next(), parts.next(), parts.next());
-        match parts.next() {
-            Some(prefix) if !prefix.is_empty() => &self.key[prefix.len() + 1..],
-            _ => &self.key,
-        }
     }
 }
 
@@ -402,7 +393,7 @@ fn one(shared: &Shared<'_>, staging: &Path, job: Job) -> DossierPush {
         resumed: false,
         error: None,
     };
-    let before = shared.sent.load(Ordering::Relaxed);
+    let sent = AtomicU64::new(0);
     let result = (|| {
         let sealed = match &job.pending {
             Some(p) => {
@@ -434,8 +425,8 @@ fn one(shared: &Shared<'_>, staging: &Path, job: Job) -> DossierPush {
                     )));
                 }
                 let staged = staging.join(format!(
-                    "{}-{}{}",
-                    crate::base::file_name(&job.code),
+                    "B{}-{}.SVG{}",
+                    job.code,
                     job.stamp,
                     if target.encrypted() {
                         super::location::AGE_SUFFIX
@@ -459,6 +450,7 @@ fn one(shared: &Shared<'_>, staging: &Path, job: Job) -> DossierPush {
             &key,
             &sealed,
             job.pending.clone(),
+            &sent,
         )?;
         let version = OffsiteVersion {
             code: job.code.clone(),
@@ -475,7 +467,8 @@ fn one(shared: &Shared<'_>, staging: &Path, job: Job) -> DossierPush {
         let _ = std::fs::remove_file(&sealed.path);
         Ok(resumed)
     })();
-    line.bytes_sent = shared.sent.load(Ordering::Relaxed).saturating_sub(before);
+    line.bytes_sent = sent.load(Ordering::Relaxed);
+    shared.sent.fetch_add(line.bytes_sent, Ordering::Relaxed);
     match result {
         Ok(resumed) => {
             line.state = Pushed::Copied;
@@ -564,11 +557,15 @@ fn abort_abandoned(
     now: DateTime<Local>,
     report: &mut PushReport,
 ) {
-    let Ok(uploads) = target.store.list_uploads(&target.location.key_prefix()) else {
-        report
-            .warnings
-            .push("les envois inachevés n'ont pas pu être listés".into());
-        return;
+    let uploads = match target.store.list_uploads(&target.location.key_prefix()) {
+        Ok(u) => u,
+        Err(e) => {
+            report.warnings.push(format!(
+                "{} : les envois inachevés n'ont pas pu être listés : {e}",
+                target.location.url()
+            ));
+            return;
+        }
     };
     let ours: HashSet<String> = catalog
         .pending_uploads()

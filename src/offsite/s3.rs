@@ -574,6 +574,9 @@ impl Store {
                 query.push(("key-marker", k));
                 query.push(("upload-id-marker", u));
             }
+            // `sign` merges sorted iterators: the canonical query of
+            // Signature V4 is in name order.
+            query.sort();
             let url = rusty_s3::signing::sign(
                 &jiff::Timestamp::now(),
                 rusty_s3::Method::Get,
@@ -586,7 +589,12 @@ impl Store {
                 query.into_iter(),
                 std::iter::empty(),
             );
-            let text = self.send("GET", &url, &[], Body::None)?.text()?;
+            let text = match self.send("GET", &url, &[], Body::None) {
+                Ok(mut a) => a.text()?,
+                // rclone's server answers NoSuchUpload when there is none.
+                Err(S3Error::NoUpload) => return Ok(out),
+                Err(e) => return Err(e),
+            };
             let doc = parse(&text)?;
             for u in doc.descendants().filter(|n| n.has_tag_name("Upload")) {
                 let initiated = DateTime::parse_from_rfc3339(&child_text(u, "Initiated"))

@@ -68,7 +68,8 @@ pub fn seal(archive: &Path, staged: &Path, recipients: &Recipients) -> io::Resul
     let partial = staged.with_extension("partial");
     let result = (|| {
         let mut input = BufReader::with_capacity(1 << 20, File::open(archive)?);
-        let out = File::create(&partial)?;
+        // Owner-only, as the archives (`sys::owner_only`).
+        let out = crate::sys::owner_only::replace(&partial)?;
         let mut hashing = Hashing {
             inner: io::BufWriter::with_capacity(1 << 20, out),
             hash: Sha256::new(),

@@ -25,7 +25,8 @@ pub(super) struct Shared<'a> {
     pub target: &'a Target,
     pub catalog: &'a Mutex<Catalog>,
     pub throttle: Option<Throttle>,
-    /// Bytes of request bodies handed to the HTTP client, all uploads.
+    /// Bytes of request bodies handed to the HTTP client, all uploads
+    /// (each upload's own are added when it ends).
     pub sent: AtomicU64,
     /// No part is started after this instant (`--max-duration`).
     pub deadline: Option<Instant>,
@@ -98,6 +99,7 @@ pub(super) fn send(
     key: &str,
     sealed: &Sealed,
     pending: Option<PendingUpload>,
+    sent: &AtomicU64,
 ) -> Result<bool, Stopped> {
     if let Some(s) = shared.must_stop() {
         return Err(s);
@@ -108,11 +110,7 @@ pub(super) fn send(
         File::open(&sealed.path).map_err(|e| local(e, &sealed.path.display().to_string()))?;
     let part = part_size(sealed.size);
     let body = |buf: &[u8]| -> Box<dyn Read + '_> {
-        Box::new(Metered::new(
-            io::Cursor::new(buf.to_vec()),
-            throttle,
-            &shared.sent,
-        ))
+        Box::new(Metered::new(io::Cursor::new(buf.to_vec()), throttle, sent))
     };
 
     let mut resumed = false;
