@@ -292,6 +292,9 @@ fn push_inner(
         });
     }
 
+    // Staged copies no upload holds any more (a push killed while sealing,
+    // or before its single request went through) are made again if needed.
+    remove_unheld(&staging, &jobs);
     if !jobs.is_empty() {
         crate::sys::owner_only::create_dir_all(&staging)
             .map_err(|e| PushError::Staging(staging.clone(), e))?;
@@ -329,6 +332,25 @@ fn push_inner(
     retain(target, &catalog, &listed, &mut report);
     abort_abandoned(target, &catalog, now, &mut report);
     Ok(report)
+}
+
+/// Removes the files of `staging` that no pending upload of `jobs` sends
+/// (folders are left: `offsite restore` and `verify` download into their
+/// own).
+fn remove_unheld(staging: &Path, jobs: &[Job]) {
+    let Ok(entries) = std::fs::read_dir(staging) else {
+        return;
+    };
+    let held: HashSet<PathBuf> = jobs
+        .iter()
+        .filter_map(|j| j.pending.as_ref().map(|p| PathBuf::from(&p.staged)))
+        .collect();
+    for e in entries.flatten() {
+        let path = e.path();
+        if e.file_type().is_ok_and(|t| t.is_file()) && !held.contains(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// The newest version of each dossier of `states` that `known` does not
