@@ -967,3 +967,100 @@ fn two_bases_under_two_prefixes_are_both_listed_by_status_url() {
         "{json:#}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// the harness itself
+// ---------------------------------------------------------------------------
+
+/// The test server, the proxy and the keys, with rclone as the S3 client
+/// and `age -e` as the encrypter: what the tests above rely on works
+/// without svgauto (a failure here is the harness', not the product's).
+#[test]
+#[ignore = "needs rclone and age (scripts/test installs them)"]
+fn the_harness_server_proxy_and_keys_work_with_a_real_client() {
+    let mut server = S3Server::start(BUCKET);
+    let proxy = S3Proxy::start(&server);
+    let age = AgeKey::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let plain = scratch.path().join("plain.bin");
+    let sealed = scratch.path().join("sealed.age");
+    let data = random_bytes(91, 20 << 20);
+    fs::write(&plain, &data).unwrap();
+    let o = std::process::Command::new("age")
+        .args(["-e", "-r", &age.recipient, "-o"])
+        .arg(&sealed)
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let size = fs::metadata(&sealed).unwrap().len();
+    let sha = sha256_hex(&sealed);
+    // rclone uploads it through the proxy, in 8 MiB parts, with metadata,
+    // past two injected errors.
+    proxy.fail_next(500, 1);
+    proxy.fail_next(503, 1);
+    let k = "cab1/X/20260302-200000/BX.SVG.age";
+    let copy = |endpoint: &str, from: &Path, to: &str| {
+        std::process::Command::new(rclone())
+            .args(["copyto", "--config", "/dev/null", "--s3-chunk-size", "8M"])
+            .args(["--s3-upload-cutoff", "8M", "--metadata", "--metadata-set"])
+            .arg(format!("sha256={sha}"))
+            .arg(from)
+            .arg(format!(":s3:{to}"))
+            .env("RCLONE_S3_PROVIDER", "Other")
+            .env("RCLONE_S3_ENDPOINT", endpoint)
+            .env("RCLONE_S3_ACCESS_KEY_ID", ACCESS)
+            .env("RCLONE_S3_SECRET_ACCESS_KEY", SECRET)
+            .env("RCLONE_S3_FORCE_PATH_STYLE", "true")
+            .output()
+            .unwrap()
+    };
+    let o = copy(&proxy.endpoint(), &sealed, &format!("{BUCKET}/{k}"));
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        proxy.log()
+    );
+    let stats = proxy.stats();
+    assert_eq!((stats.failed, stats.pending), (2, 0), "{stats:?}");
+    assert!(stats.parts_done >= 3, "{stats:?}\n{}", proxy.log());
+    assert!(stats.body_bytes >= size, "{stats:?}");
+    assert_eq!(server.objects(), BTreeMap::from([(k.to_owned(), size)]));
+    assert_eq!(server.metadata(k)["sha256"].as_str(), Some(sha.as_str()));
+    assert!(
+        age.decrypt(&server.object_path(k)) == data,
+        "age round trip"
+    );
+    // Killed and restarted on the same port: the objects are still there.
+    server.kill();
+    assert!(server.metadata_fails(k));
+    server.restart();
+    assert_eq!(server.keys_under("cab1"), [k]);
+    // A wrong key is refused.
+    let o = std::process::Command::new(rclone())
+        .args([
+            "lsf",
+            "--config",
+            "/dev/null",
+            "--low-level-retries",
+            "1",
+            "--retries",
+            "1",
+        ])
+        .arg(format!(":s3:{BUCKET}"))
+        .env("RCLONE_S3_PROVIDER", "Other")
+        .env("RCLONE_S3_ENDPOINT", server.endpoint())
+        .env("RCLONE_S3_ACCESS_KEY_ID", ACCESS)
+        .env("RCLONE_S3_SECRET_ACCESS_KEY", "wrong-secret-key-0000")
+        .env("RCLONE_S3_FORCE_PATH_STYLE", "true")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a wrong secret was accepted");
+    // Always 403 through the proxy: refused too.
+    proxy.reset();
+    proxy.fail_always(403);
+    let o = copy(&proxy.endpoint(), &plain, &format!("{BUCKET}/autre"));
+    assert!(!o.status.success());
+    assert!(proxy.stats().failed >= 1);
+}

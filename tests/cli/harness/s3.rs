@@ -276,6 +276,30 @@ impl S3Server {
         list[0]["Metadata"].clone()
     }
 
+    /// Whether a client's HEAD of `key` fails (the server down).
+    pub fn metadata_fails(&self, key: &str) -> bool {
+        !Command::new(rclone())
+            .args([
+                "lsjson",
+                "--config",
+                "/dev/null",
+                "--low-level-retries",
+                "1",
+            ])
+            .args(["--retries", "1", "--contimeout", "2s"])
+            .arg(format!(":s3:{}/{key}", self.bucket))
+            .env("RCLONE_S3_PROVIDER", "Other")
+            .env("RCLONE_S3_ENDPOINT", self.endpoint())
+            .env("RCLONE_S3_ACCESS_KEY_ID", ACCESS)
+            .env("RCLONE_S3_SECRET_ACCESS_KEY", SECRET)
+            .env("RCLONE_S3_FORCE_PATH_STYLE", "true")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
     /// What rclone printed (for failure messages).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
