@@ -42,8 +42,9 @@ CODES = {
     403: ("AccessDenied", "Access Denied"),
 }
 
-# Headers of one hop, not forwarded as such.
-HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"}
+# Headers of one hop, not forwarded as such (`Expect: 100-continue` is
+# answered by the proxy itself).
+HOP = {"connection", "expect", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"}
 
 
 class State:
@@ -100,7 +101,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             while True:
                 line = self.rfile.readline()
                 if not line:
-                    return
+                    raise ConnectionError("the client closed the connection in the middle of the body")
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     raw = line
@@ -119,7 +120,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             while left > 0:
                 data = self.rfile.read1(min(left, 65536)) if hasattr(self.rfile, "read1") else self.rfile.read(min(left, 65536))
                 if not data:
-                    return
+                    raise ConnectionError("the client closed the connection in the middle of the body")
                 left -= len(data)
                 yield data, len(data)
 
@@ -166,8 +167,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _fail(self, status):
-        for _, n in self._body_chunks():
-            self._count(n)
+        try:
+            for _, n in self._body_chunks():
+                self._count(n)
+        except OSError:
+            self.close_connection = True
+            return
         code, message = CODES.get(status, ("InternalError", "error"))
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
