@@ -106,6 +106,9 @@ pub enum Command {
     },
     /// Print, ready to paste, the scheduled task running the batch every day.
     Schedule(ScheduleArgs),
+    /// Off-site copies in S3-compatible storage, encrypted with age ([offsite]).
+    #[command(subcommand)]
+    Offsite(OffsiteCommand),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
     Completions {
         #[arg(value_enum)]
@@ -116,6 +119,73 @@ pub enum Command {
         /// Write svgauto.1, svgauto-run.1, … into this folder.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+}
+
+/// `svgauto offsite …` (DESIGN §10).
+#[derive(Debug, Subcommand)]
+pub enum OffsiteCommand {
+    /// Copy every archive whose newest version is not off-site yet, then apply retention.
+    Push {
+        #[arg(long)]
+        base: PathBuf,
+        /// Start no upload part after this long; the rest resumes next time.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        max_duration: Option<Duration>,
+        /// What was done, as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: SettingsArg,
+    },
+    /// Per dossier: newest local backup, newest off-site version, late or not.
+    Status {
+        /// The base (from its catalog, without network).
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        base: Option<PathBuf>,
+        /// s3://BUCKET[/PREFIX]: every prefix under it and its dossiers (endpoint and keys from --config).
+        #[arg(long, value_name = "s3://BUCKET")]
+        url: Option<String>,
+        /// With --url: dossiers whose newest version is older than this stand out.
+        #[arg(long, default_value_t = 7, value_name = "DAYS")]
+        stale_days: u32,
+        /// The same as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: SettingsArg,
+    },
+    /// Fetch a version of a dossier, decrypt it, and restore it as `restore` does.
+    Restore {
+        #[arg(long)]
+        base: PathBuf,
+        /// The dossier's code.
+        #[arg(long)]
+        dossier: String,
+        /// The age identity file (private key) that decrypts the copies.
+        #[arg(long, value_name = "KEY")]
+        identity: Option<PathBuf>,
+        /// The version: its stamp (YYYYMMDD-HHMMSS, UTC) or a time (the newest at or before it).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Restore into DIR/<CODE>/ instead of the base.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsArg,
+    },
+    /// Restore drill: download N versions, decrypt them and check them as `verify` does.
+    Verify {
+        #[arg(long)]
+        base: PathBuf,
+        /// How many dossiers' newest versions to check (never checked first).
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        sample: usize,
+        /// The age identity file (private key).
+        #[arg(long, value_name = "KEY")]
+        identity: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArg,
     },
 }
 

@@ -262,10 +262,99 @@ pub static KEYS: &[KeyDef] = &[
         Accepts::Int { min: 1, max: 1024 },
         "Fichiers lus ou écrits en même temps"
     ),
+    key!(
+        "offsite",
+        "url",
+        "",
+        Accepts::Str,
+        "Copie externalisée : s3://BUCKET/PRÉFIXE"
+    ),
+    key!(
+        "offsite",
+        "endpoint",
+        "",
+        Accepts::Str,
+        "Point d'accès S3 (vide : AWS)"
+    ),
+    key!("offsite", "region", "us-east-1", Accepts::Str, "Région S3"),
+    key!(
+        "offsite",
+        "access_key_env",
+        "SVGAUTO_S3_ACCESS_KEY_ID",
+        Accepts::Str,
+        "Variable d'environnement de la clé d'accès"
+    ),
+    key!(
+        "offsite",
+        "secret_key_env",
+        "SVGAUTO_S3_SECRET_ACCESS_KEY",
+        Accepts::Str,
+        "Variable d'environnement de la clé secrète"
+    ),
+    key!(
+        "offsite",
+        "recipients",
+        Vec::<String>::new(),
+        Accepts::StrList,
+        "Clés publiques age des destinataires"
+    ),
+    key!(
+        "offsite",
+        "allow_plain",
+        false,
+        Accepts::Bool,
+        "Copie non chiffrée autorisée"
+    ),
+    key!(
+        "offsite",
+        "after_run",
+        true,
+        Accepts::Bool,
+        "Copie à la fin de chaque traitement"
+    ),
+    key!(
+        "offsite",
+        "bandwidth",
+        "",
+        Accepts::Str,
+        "Débit maximal d'envoi"
+    ),
+    key!(
+        "offsite",
+        "keep_daily",
+        7,
+        Accepts::Int {
+            min: 0,
+            max: 100_000
+        },
+        "Versions gardées : une par jour, pour les N derniers jours"
+    ),
+    key!(
+        "offsite",
+        "keep_weekly",
+        4,
+        Accepts::Int {
+            min: 0,
+            max: 100_000
+        },
+        "Versions gardées : une par semaine ISO, pour les N dernières"
+    ),
+    key!(
+        "offsite",
+        "keep_monthly",
+        12,
+        Accepts::Int {
+            min: 0,
+            max: 100_000
+        },
+        "Versions gardées : une par mois, pour les N derniers"
+    ),
 ];
 
 /// Sections a settings file may hold; `base.toml` also holds `collaborators`.
-const SECTIONS: &[&str] = &["backup", "events", "report", "smtp", "archive", "run"];
+const SECTIONS: &[&str] = &[
+    "backup", "events", "report", "smtp", "archive", "run", "offsite",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -346,6 +435,24 @@ pub struct Run {
     pub io_jobs: usize,
 }
 
+/// `[offsite]` (DESIGN §10) as written; `offsite::Target` checks what the
+/// values mean together (the URL, the keys, the bandwidth).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Offsite {
+    pub url: String,
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_env: String,
+    pub secret_key_env: String,
+    pub recipients: Vec<String>,
+    pub allow_plain: bool,
+    pub after_run: bool,
+    pub bandwidth: String,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+}
+
 /// The effective settings, every value validated.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -355,6 +462,7 @@ pub struct Settings {
     pub smtp: Smtp,
     pub archive: Archive,
     pub run: Run,
+    pub offsite: Offsite,
 }
 
 /// The effective settings with, for each key, its value and its layer.

@@ -82,6 +82,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod notify;
+pub mod offsite;
 pub mod options;
 pub mod progress;
 pub mod report;

@@ -11,8 +11,9 @@ use anyhow::Context;
 use clap::Parser;
 
 use svgauto::base::Base;
+use svgauto::cli::OffsiteCommand;
 use svgauto::cli::{self, Cli, Command};
-use svgauto::commands::{hold, import, restore, save, schedule, status, verify};
+use svgauto::commands::{hold, import, offsite, restore, save, schedule, status, verify};
 use svgauto::exit::{Exit, Line, Output};
 use svgauto::options::{Format, RunRequest, ScheduleOptions};
 use svgauto::progress::{Bar, Hidden, Progress};
@@ -137,6 +138,7 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             }
             Exit::Ok
         }
+        Command::Offsite(c) => offsite_command(c)?,
         Command::Completions { shell } => {
             let _ = std::io::stdout().write_all(&cli::completions(shell));
             Exit::Ok
@@ -193,6 +195,88 @@ fn run_command(request: RunRequest) -> anyhow::Result<Exit> {
         warn!("svgauto : {w}");
     }
     Ok(out.exit)
+}
+
+/// `svgauto offsite …`; Ctrl-C stops a push at its next part.
+fn offsite_command(c: OffsiteCommand) -> anyhow::Result<Exit> {
+    let clock = clock::from_env()?;
+    Ok(match c {
+        OffsiteCommand::Push {
+            base,
+            max_duration,
+            json,
+            settings,
+        } => {
+            let interrupted = Arc::new(AtomicBool::new(false));
+            let flag = interrupted.clone();
+            ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) {
+                    std::process::exit(Exit::Interrupted.code());
+                }
+                warn!("svgauto : interruption demandée ; l'envoi reprendra à la prochaine partie…");
+            })
+            .context("installation du gestionnaire de Ctrl-C")?;
+            print(offsite::push_command(
+                &base,
+                settings.file.as_deref(),
+                max_duration,
+                json,
+                clock.as_ref(),
+                &interrupted,
+            )?)
+        }
+        OffsiteCommand::Status {
+            base: Some(base),
+            json,
+            settings,
+            ..
+        } => print(offsite::status_base_command(
+            &base,
+            settings.file.as_deref(),
+            json,
+        )?),
+        OffsiteCommand::Status {
+            url,
+            stale_days,
+            json,
+            settings,
+            ..
+        } => print(offsite::status_url_command(
+            url.as_deref().unwrap_or_default(),
+            settings.file.as_deref(),
+            stale_days,
+            json,
+            clock.now(),
+        )?),
+        OffsiteCommand::Restore {
+            base,
+            dossier,
+            identity,
+            at,
+            to,
+            settings,
+        } => print(offsite::restore_command(
+            &base,
+            settings.file.as_deref(),
+            &dossier,
+            identity.as_deref(),
+            at.as_deref(),
+            to.as_deref(),
+            clock.as_ref(),
+        )?),
+        OffsiteCommand::Verify {
+            base,
+            sample,
+            identity,
+            settings,
+        } => print(offsite::verify_command(
+            &base,
+            settings.file.as_deref(),
+            sample,
+            &identity,
+            clock.as_ref(),
+        )?),
+    })
 }
 
 /// Prints what a command said and returns how it ends; then, once, the

@@ -124,6 +124,10 @@ pub struct RunReport<'a> {
     /// sent), as printed on stderr.
     pub warnings: &'a [String],
     pub dossiers: &'a [DossierLine],
+    /// The off-site push at the end of the run (`offsite::PushReport`):
+    /// absent when off-site copies are off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<serde_json::Value>,
 }
 
 /// The report files of one run.

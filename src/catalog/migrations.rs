@@ -99,6 +99,44 @@ CREATE TABLE IF NOT EXISTS event (
     error    TEXT
 );
 ",
+    // 2: off-site copies (DESIGN §10): the versions known to be off-site,
+    // the multipart uploads under way with their parts (what a killed push
+    // resumes from), and the restore drills (`offsite verify`).
+    "
+CREATE TABLE offsite_version (
+    code        TEXT NOT NULL,
+    stamp       TEXT NOT NULL,   -- YYYYMMDD-HHMMSS, the backup time in UTC
+    key         TEXT NOT NULL,   -- the object's key, prefix included
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,   -- hex, of the object's bytes
+    uploaded_at TEXT NOT NULL,
+    verified_at TEXT,            -- last drill that decrypted and checked it
+    PRIMARY KEY (code, stamp)
+);
+CREATE TABLE offsite_upload (
+    key        TEXT PRIMARY KEY,
+    code       TEXT NOT NULL,
+    stamp      TEXT NOT NULL,
+    upload_id  TEXT NOT NULL,
+    staged     TEXT NOT NULL,    -- the encrypted copy being sent
+    size       INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    part_size  INTEGER NOT NULL,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE offsite_part (
+    key    TEXT NOT NULL,
+    part   INTEGER NOT NULL,     -- 1-based, as S3 numbers them
+    etag   TEXT NOT NULL,
+    PRIMARY KEY (key, part)
+);
+CREATE TABLE offsite_drill (
+    id      INTEGER PRIMARY KEY,
+    at      TEXT NOT NULL,
+    checked INTEGER NOT NULL,
+    damaged INTEGER NOT NULL
+);
+",
 ];
 
 /// The schema version of a catalog (`PRAGMA user_version`).

@@ -26,12 +26,16 @@
 //! neither is left out and said ([`Unreadable`]): nothing is guessed from
 //! it, and its dossier is saved again, which writes the row anew.
 //!
-//! Here: the catalog's rows and what the commands record; opening it in
-//! `open.rs`; its schema, versions and the check that a database is
-//! svgauto's catalog in `migrations.rs`.
+//! Here: the catalog's rows and what the commands record; off-site
+//! copies' rows in `offsite.rs`; opening it in `open.rs`; its schema,
+//! versions and the check that a database is svgauto's catalog in
+//! `migrations.rs`.
 
 mod migrations;
+mod offsite;
 mod open;
+
+pub use offsite::{Drill, OffsiteVersion, PendingUpload};
 
 use std::path::{Path, PathBuf};
 

@@ -7,6 +7,7 @@
 
 pub mod hold;
 pub mod import;
+pub mod offsite;
 pub mod restore;
 pub mod safeguard;
 pub mod save;

@@ -27,6 +27,7 @@ pub(crate) fn finish(
     clock: &dyn Clock,
     interrupted: &AtomicBool,
     executed: Executed,
+    started: std::time::Instant,
 ) -> Result<RunOutcome, RunError> {
     let Executed {
         recorded,
@@ -39,7 +40,25 @@ pub(crate) fn finish(
         summary,
         fatal,
     } = recorded;
-    let exit = exit_code(fatal.is_some(), interrupted, &summary);
+    // Off-site copies, once the local archives are in place (not after a
+    // run that could not record them, nor after Ctrl-C).
+    let (offsite, catalog) = if fatal.is_none() && !interrupted.load(Ordering::SeqCst) {
+        super::offsite::offsite_stage(
+            opts,
+            setup,
+            clock,
+            interrupted,
+            started,
+            catalog,
+            &mut report,
+        )
+    } else {
+        (Default::default(), catalog)
+    };
+    let exit = match exit_code(fatal.is_some(), interrupted, &summary) {
+        Exit::Ok if offsite.failed => Exit::DossierErrors,
+        e => e,
+    };
     let finished = clock.now();
     let in_error: Vec<&str> = lines
         .iter()
@@ -56,10 +75,13 @@ pub(crate) fn finish(
         finished_text.map_err(report_err)?;
     }
     let mail = match &setup.mailer {
-        Some(m) if summary.errors > 0 => Some(m.send_report(&report.txt_path, &report.errors_path)),
+        Some(m) if summary.errors > 0 || offsite.failed => {
+            Some(m.send_report(&report.txt_path, &report.errors_path))
+        }
         _ => None,
     };
-    let warnings = warnings(setup, mail.as_deref());
+    let mut warnings = warnings(setup, mail.as_deref());
+    warnings.extend(offsite.warnings);
     let json = RunReport {
         format: 1,
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
@@ -75,6 +97,7 @@ pub(crate) fn finish(
         mail: mail.as_deref(),
         warnings: &warnings,
         dossiers: &lines,
+        offsite: offsite.json,
     };
     let json_written = report.write_json(&json);
     if let Some(e) = fatal {
@@ -87,10 +110,14 @@ pub(crate) fn finish(
         (summary.concerned, summary.saved, summary.errors),
         exit.code(),
     )?;
+    let mut lines = terminal_lines(opts, &summary, budget_reached, &txt_path);
+    if let Some(l) = offsite.summary {
+        lines.insert(lines.len() - 1, l);
+    }
     Ok(RunOutcome {
         exit,
         summary,
-        lines: terminal_lines(opts, &summary, budget_reached, &txt_path),
+        lines,
         report: txt_path,
         warnings,
     })

@@ -20,6 +20,8 @@
 //!   (`writer.rs`), which alone owns the catalog, the report and the
 //!   progress bar, and puts the staged archives in place in groups
 //!   (`commit.rs`).
+//! - `offsite.rs`: the push of off-site copies after the dossiers, when
+//!   `[offsite]` asks for it (its failures are report lines, exit 1).
 //! - `finish.rs`: what the run says at the end.
 //!
 //! [`dry_run()`] computes the same plan without writing anything.
@@ -28,6 +30,7 @@ mod commit;
 pub mod dry_run;
 mod finish;
 pub mod leftovers;
+mod offsite;
 mod plan;
 mod pool;
 mod prepare;
@@ -174,5 +177,5 @@ pub fn run(
         started,
     };
     let executed = pool::execute(opts, &setup, clock, plan, writer, &stops);
-    finish::finish(opts, &setup, clock, interrupted, executed)
+    finish::finish(opts, &setup, clock, interrupted, executed, started)
 }
