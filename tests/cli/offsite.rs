@@ -39,6 +39,9 @@ const NIGHT_3: &str = "2026-03-04T21:00:00";
 const COPY_FAILED: &str = "Echec de la copie externalisée.";
 /// The contract's part size: archives larger go up by multipart upload.
 const PART: u64 = 8 * 1024 * 1024;
+/// Request bodies that are not object bytes (CompleteMultipartUpload's
+/// list of parts), in the proxy's counts.
+const XML_SLACK: u64 = 64 * 1024;
 /// What "bounded time" means for a push against a server that never works.
 const BOUNDED: Duration = Duration::from_secs(90);
 
@@ -146,6 +149,19 @@ fn pushed_codes(json: &Value) -> BTreeSet<String> {
 /// byte, and that its `x-amz-meta-sha256` is the SHA-256 of its bytes.
 #[track_caller]
 fn assert_object_is(server: &S3Server, age: &AgeKey, key: &str, archive: &[u8]) {
+    assert_object_bytes(server, age, key, archive);
+    let meta = server.metadata(key);
+    assert_eq!(
+        meta["sha256"].as_str(),
+        Some(sha256_hex(&server.object_path(key)).as_str()),
+        "{key}: x-amz-meta-sha256 is not the SHA-256 of the object\n{meta:#}"
+    );
+}
+
+/// [`assert_object_is`] without the metadata, for an object written before
+/// the server restarted (rclone keeps metadata in memory only).
+#[track_caller]
+fn assert_object_bytes(server: &S3Server, age: &AgeKey, key: &str, archive: &[u8]) {
     let p = server.object_path(key);
     assert!(
         p.is_file(),
@@ -165,12 +181,6 @@ fn assert_object_is(server: &S3Server, age: &AgeKey, key: &str, archive: &[u8]) 
         plain.len(),
         archive.len(),
         first_difference(&plain, archive)
-    );
-    let meta = server.metadata(key);
-    assert_eq!(
-        meta["sha256"].as_str(),
-        Some(sha256_hex(&p).as_str()),
-        "{key}: x-amz-meta-sha256 is not the SHA-256 of the object\n{meta:#}"
     );
 }
 
@@ -494,7 +504,9 @@ fn server_killed_mid_multipart_fails_the_run_and_the_next_push_completes_it() {
     assert_eq!(pushed(&json, "GROS")["state"], "copied", "{json:#}");
     assert_eq!(pushed(&json, "GROS")["key"], k.as_str(), "{json:#}");
     assert_object_is(&server, &age, &k, &before["GROS"]);
-    assert_object_is(&server, &age, &key(PREFIX, "PETIT", &s1), &before["PETIT"]);
+    // PETIT may have gone up before the server died: its metadata then
+    // died with it.
+    assert_object_bytes(&server, &age, &key(PREFIX, "PETIT", &s1), &before["PETIT"]);
     assert_eq!(staged(&base), Vec::<String>::new(), "staged copies left");
     assert_eq!(
         local_archives(&base),
@@ -556,13 +568,14 @@ fn svgauto_killed_mid_upload_the_next_push_resumes() {
     let sent = d["bytes_sent"].as_u64().unwrap();
     let received = proxy.stats().body_bytes;
     // Two parts were stored before the kill: a resumed upload sends them
-    // no more.
+    // no more (the proxy also counts the small XML bodies of the requests
+    // that complete the upload).
     assert!(
         sent + 2 * PART <= size,
         "the resumed push says it sent {sent} of {size} bytes\n{json:#}"
     );
     assert!(
-        received + 2 * PART <= size,
+        received + 2 * PART <= size + XML_SLACK,
         "the server received {received} bytes of request bodies for an object of {size}\n{json:#}\n--- proxy ---\n{}",
         proxy.log()
     );
@@ -908,6 +921,8 @@ fn two_bases_under_two_prefixes_are_both_listed_by_status_url() {
             "--config",
             config.to_str().unwrap(),
         ])
+        // The day of the last push: nothing is late yet, whatever today is.
+        .env("SVGAUTO_NOW", NIGHT_2)
         .envs(S3_KEYS),
     );
     out.code(0);

@@ -90,6 +90,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):
+        if self.path.startswith("/__proxy/"):
+            return
         sys.stderr.write("proxy: " + (fmt % args) + "\n")
         sys.stderr.flush()
 

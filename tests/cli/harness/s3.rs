@@ -216,11 +216,18 @@ impl S3Server {
     }
 
     /// The objects of the bucket: key → size, walking its folder (rclone
-    /// serves plain files; a multipart upload not completed is no file).
+    /// serves plain files). A multipart upload not completed is no object:
+    /// rclone keeps its parts in a `.rclone_temp_multipart_<id>` file of
+    /// the key's folder, which S3 clients never see, left out here.
     pub fn objects(&self) -> BTreeMap<String, u64> {
         let dir = self.root.join(&self.bucket);
         let mut out = BTreeMap::new();
         walk_files(&dir, &mut |p| {
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".rclone_temp_multipart_"))
+            {
+                return;
+            }
             let key = p
                 .strip_prefix(&dir)
                 .unwrap()
