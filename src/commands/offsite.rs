@@ -83,7 +83,7 @@ pub fn push_command(
     let catalog = Catalog::open(&base.state_dir())?;
     let states = catalog.states()?;
     let deadline = max_duration.map(|d| Instant::now() + d);
-    let (report, _catalog) = match crate::offsite::push(
+    let (result, _catalog) = crate::offsite::push(
         &target,
         catalog,
         &states,
@@ -92,15 +92,16 @@ pub fn push_command(
         clock.now(),
         deadline,
         interrupted,
-    ) {
+    );
+    let report = match result {
         Ok(r) => r,
-        Err((PushError::Unusable(e), _)) => {
+        Err(PushError::Unusable(e)) => {
             return Err(invalid(
                 "[offsite]",
                 target.unusable(&e, &base.effective.settings.offsite),
             ));
         }
-        Err((e, _)) => return Err(invalid("offsite push", e.to_string())),
+        Err(e) => return Err(invalid("offsite push", e.to_string())),
     };
     let exit = push_exit(&report);
     let url = target.location.url();

@@ -171,7 +171,7 @@ struct Job {
 /// catalog are relative to it), `backup_dir` where the staged copies go
 /// (`<backup_dir>/offsite/`). `deadline`: no part starts after it.
 /// Errors only when nothing can be pushed; a dossier's failure is in the
-/// report.
+/// report. The catalog is handed back either way.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
     target: &Target,
@@ -182,7 +182,7 @@ pub fn push(
     now: DateTime<Local>,
     deadline: Option<Instant>,
     interrupted: &AtomicBool,
-) -> Result<(PushReport, Catalog), (PushError, Catalog)> {
+) -> (Result<PushReport, PushError>, Catalog) {
     let cell = Mutex::new(catalog);
     let result = push_inner(
         target,
@@ -194,11 +194,7 @@ pub fn push(
         deadline,
         interrupted,
     );
-    let catalog = cell.into_inner().unwrap_or_else(|e| e.into_inner());
-    match result {
-        Ok(r) => Ok((r, catalog)),
-        Err(e) => Err((e, catalog)),
-    }
+    (result, cell.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// The catalog, taken by one thread at a time (it is one SQLite

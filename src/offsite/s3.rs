@@ -164,11 +164,14 @@ impl fmt::Debug for Store {
     }
 }
 
+/// Gives a request's body from its start, again at each retry.
+pub type Opener<'a> = dyn FnMut() -> io::Result<Box<dyn Read + 'a>> + 'a;
+
 /// A request body: bytes in memory, or a reader of a known length.
-enum Body<'a> {
+enum Body<'a, 'b> {
     None,
     Bytes(&'a [u8]),
-    Reader(&'a mut dyn FnMut() -> io::Result<Box<dyn Read + 'a>>, u64),
+    Reader(&'a mut Opener<'b>, u64),
 }
 
 /// The answer of a request that went through.
@@ -249,7 +252,7 @@ impl Store {
         method: &str,
         url: &url::Url,
         headers: &[(&str, &str)],
-        mut body: Body<'_>,
+        mut body: Body<'_, '_>,
     ) -> Result<Answer, S3Error> {
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
@@ -277,7 +280,7 @@ impl Store {
         method: &str,
         url: &url::Url,
         headers: &[(&str, &str)],
-        body: &mut Body<'_>,
+        body: &mut Body<'_, '_>,
     ) -> Result<Answer, S3Error> {
         let mut builder = ureq::http::Request::builder()
             .method(method)
@@ -416,10 +419,10 @@ impl Store {
     /// Puts a whole object in one request: `open` gives its bytes (again
     /// at each retry), `len` long, whose MD5 is `md5` and SHA-256 `sha256`
     /// (hex, stored in the metadata).
-    pub fn put<'b>(
+    pub fn put(
         &self,
         key: &str,
-        open: &'b mut dyn FnMut() -> io::Result<Box<dyn Read + 'b>>,
+        open: &mut Opener<'_>,
         len: u64,
         md5: &[u8; 16],
         sha256: &str,
@@ -458,12 +461,12 @@ impl Store {
 
     /// Sends part `number` (1-based) of upload `upload_id`; returns its
     /// ETag.
-    pub fn upload_part<'b>(
+    pub fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
         number: u16,
-        open: &'b mut dyn FnMut() -> io::Result<Box<dyn Read + 'b>>,
+        open: &mut Opener<'_>,
         len: u64,
         md5: &[u8; 16],
     ) -> Result<String, S3Error> {

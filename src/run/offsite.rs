@@ -73,7 +73,7 @@ pub(crate) fn offsite_stage(
     };
     let deadline = opts.max_duration.map(|d| started + d);
     let bucket = format!("s3://{}", target.location.bucket);
-    let (pushed, catalog): (PushReport, Catalog) = match crate::offsite::push(
+    let (result, catalog) = crate::offsite::push(
         &target,
         catalog,
         &states,
@@ -82,9 +82,10 @@ pub(crate) fn offsite_stage(
         clock.now(),
         deadline,
         interrupted,
-    ) {
+    );
+    let pushed: PushReport = match result {
         Ok(r) => r,
-        Err((e, catalog)) => {
+        Err(e) => {
             let why = match &e {
                 PushError::Unusable(s3) => target.unusable(s3, settings),
                 e => e.to_string(),

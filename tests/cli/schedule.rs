@@ -950,6 +950,12 @@ fn man_dir_writes_one_page_per_command() {
         .code(0);
     let mut want = vec!["svgauto.1".to_owned()];
     want.extend(subcommands().iter().map(|s| format!("svgauto-{s}.1")));
+    // Subcommands of `offsite` get a page each, too.
+    want.extend(
+        ["push", "status", "restore", "verify"]
+            .iter()
+            .map(|s| format!("svgauto-offsite-{s}.1")),
+    );
     want.sort();
     assert_eq!(list_dir(&dir), want);
     let save = fs::read_to_string(dir.join("svgauto-save.1")).unwrap();
