@@ -441,7 +441,10 @@ fn server_killed_mid_multipart_fails_the_run_and_the_next_push_completes_it() {
     );
     // In the middle of the multipart upload: a part stored, more to come.
     assert!(
-        wait_until(Duration::from_secs(60), || proxy.stats().parts_done >= 1),
+        poll_every(Duration::from_millis(20), Duration::from_secs(60), || proxy
+            .stats()
+            .parts_done
+            >= 1),
         "no part of GROS reached the server within 60 s\n--- proxy ---\n{}",
         proxy.log()
     );
@@ -545,7 +548,10 @@ fn svgauto_killed_mid_upload_the_next_push_resumes() {
         "push",
     );
     assert!(
-        wait_until(Duration::from_secs(60), || proxy.stats().parts_done >= 2),
+        poll_every(Duration::from_millis(20), Duration::from_secs(60), || proxy
+            .stats()
+            .parts_done
+            >= 2),
         "two parts of GROS did not reach the server within 60 s\n--- proxy ---\n{}",
         proxy.log()
     );
