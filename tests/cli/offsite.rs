@@ -12,7 +12,10 @@
 //! credentials, a missing bucket, transient and permanent server errors;
 //! `offsite restore` of a deleted dossier; retention over 400 simulated days
 //! against restic's rules computed here; two bases under two prefixes of one
-//! bucket seen by `offsite status --url`.
+//! bucket seen by `offsite status --url`; `offsite status --base`; the
+//! restore drill (`offsite verify`), the version it verified surviving
+//! retention, and `offsite restore --at`; and a self-test of the harness
+//! with rclone as the client.
 //!
 //! Every test needs rclone and age: `#[ignore]`d for a plain `cargo test`,
 //! run by scripts/test, failing (never skipping) without them.
@@ -1082,4 +1085,170 @@ fn the_harness_server_proxy_and_keys_work_with_a_real_client() {
     let o = copy(&proxy.endpoint(), &plain, &format!("{BUCKET}/autre"));
     assert!(!o.status.success());
     assert!(proxy.stats().failed >= 1);
+}
+
+// ---------------------------------------------------------------------------
+// status of a base, drills, older versions
+// ---------------------------------------------------------------------------
+
+/// `offsite status --base --json`: per dossier the newest local backup, the
+/// newest off-site version and their count, late when the newest local
+/// backup is not off-site.
+#[test]
+#[ignore = "needs rclone and age (scripts/test installs them)"]
+fn status_of_a_base_says_which_dossiers_are_late() {
+    let server = S3Server::start(BUCKET);
+    let age = AgeKey::new();
+    let base = offsite_base(&server.endpoint(), PREFIX, &age);
+    base.set("offsite", "after_run", "true");
+    base.dossier("A").file("a.dat", text_bytes(101, 5_000));
+    base.dossier("B").file("b.dat", text_bytes(102, 5_000));
+    run_at(&base, NIGHT_1, &[]).code(0);
+    // The next night B changes, and the push is not done.
+    base.set("offsite", "after_run", "false");
+    base.write("B", "b.dat", text_bytes(103, 6_000));
+    run_at(&base, NIGHT_2, &[]).code(0);
+
+    let status = |now: &str| {
+        let out = Out::of(
+            base.command(&[
+                "offsite",
+                "status",
+                "--base",
+                base.root().to_str().unwrap(),
+                "--json",
+            ])
+            .env("SVGAUTO_NOW", now)
+            .envs(S3_KEYS),
+        );
+        let json = parse_json(&out);
+        assert_eq!(json["format"], 1, "{out}");
+        let dossiers: BTreeMap<String, Value> = json["dossiers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no `dossiers`\n{out}"))
+            .iter()
+            .map(|d| (d["code"].as_str().unwrap().to_owned(), d.clone()))
+            .collect();
+        (out, json, dossiers)
+    };
+    let (out, json, d) = status(NIGHT_2);
+    out.exited_0_or_1();
+    assert_eq!(json["url"], server.url(PREFIX).as_str(), "{json:#}");
+    assert_eq!(d.keys().map(String::as_str).collect::<Vec<_>>(), ["A", "B"]);
+    assert_eq!(
+        (&d["A"]["offsite"], &d["A"]["versions"], &d["A"]["late"]),
+        (
+            &Value::from(stamp(NIGHT_1)),
+            &Value::from(1),
+            &Value::from(false)
+        ),
+        "{json:#}"
+    );
+    assert_eq!(
+        (&d["B"]["offsite"], &d["B"]["versions"], &d["B"]["late"]),
+        (
+            &Value::from(stamp(NIGHT_1)),
+            &Value::from(1),
+            &Value::from(true)
+        ),
+        "{json:#}"
+    );
+    for code in ["A", "B"] {
+        assert!(d[code]["local"].is_string(), "{json:#}");
+        assert_eq!(d[code]["verified_at"], Value::Null, "{json:#}");
+    }
+    // Late dossiers first.
+    assert_eq!(json["dossiers"][0]["code"], "B", "{json:#}");
+
+    // Pushed: nobody late.
+    push_json(&base, &[]).0.code(0);
+    let (out, json, d) = status(NIGHT_2);
+    out.code(0);
+    assert_eq!(
+        (&d["B"]["offsite"], &d["B"]["versions"], &d["B"]["late"]),
+        (
+            &Value::from(stamp(NIGHT_2)),
+            &Value::from(2),
+            &Value::from(false)
+        ),
+        "{json:#}"
+    );
+}
+
+/// `offsite verify` (the restore drill) downloads, decrypts and checks a
+/// version: exit 0 on a sound copy; a byte changed in the stored object is
+/// found (exit 1). The version a drill verified is never deleted by
+/// retention, and `offsite restore --at` fetches it.
+#[test]
+#[ignore = "needs rclone and age (scripts/test installs them)"]
+fn a_drill_verified_version_is_kept_and_restore_at_fetches_it() {
+    let server = S3Server::start(BUCKET);
+    let age = AgeKey::new();
+    let base = offsite_base(&server.endpoint(), PREFIX, &age);
+    base.set("offsite", "after_run", "true");
+    base.set("offsite", "keep_daily", "1");
+    base.set("offsite", "keep_weekly", "0");
+    base.set("offsite", "keep_monthly", "0");
+    base.dossier("D")
+        .file("journal.dat", text_bytes(111, 8_000));
+    run_at(&base, NIGHT_1, &[]).code(0);
+    let day1 = base.dossier_snapshot("D", false).without_times();
+    let identity = age.identity.to_str().unwrap();
+    let drill = |env: &[(&str, &str)]| {
+        offsite(
+            &base,
+            "verify",
+            &["--sample", "1", "--identity", identity],
+            env,
+        )
+    };
+    drill(&[("SVGAUTO_NOW", "2026-03-02T22:00:00")]).code(0);
+
+    for (i, now) in [NIGHT_2, NIGHT_3].into_iter().enumerate() {
+        base.write("D", "journal.dat", text_bytes(112 + i as u64, 9_000));
+        run_at(&base, now, &[]).code(0);
+    }
+    // keep_daily 1 keeps the newest; the drill's version stays too.
+    assert_eq!(
+        server.keys_under(PREFIX),
+        [
+            key(PREFIX, "D", &stamp(NIGHT_1)),
+            key(PREFIX, "D", &stamp(NIGHT_3))
+        ],
+        "versions left"
+    );
+
+    let to = base.scratch("ailleurs");
+    fs::create_dir_all(&to).unwrap();
+    let out = offsite(
+        &base,
+        "restore",
+        &[
+            "--dossier",
+            "D",
+            "--identity",
+            identity,
+            "--at",
+            &stamp(NIGHT_1),
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        &[],
+    );
+    out.code(0);
+    assert_same_snapshot(
+        &day1,
+        &snapshot(&to.join("D"), &|rel| rel == "dossier.lock").without_times(),
+        "version of the first night, restored elsewhere",
+    );
+
+    // A byte of the newest object changed on the server's disk: the drill
+    // of that dossier fails.
+    let newest = server.object_path(&key(PREFIX, "D", &stamp(NIGHT_3)));
+    let mut bytes = fs::read(&newest).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    fs::write(&newest, &bytes).unwrap();
+    let out = drill(&[]);
+    out.code(1);
 }
