@@ -18,14 +18,16 @@
 //!            ▼           │
 //!           run ◄────────┘ (RunOptions)
 //!            │
-//!            ├─► restore ─► report ─► notify
+//!            ├─► offsite ──┐ (the push after a run; commands::offsite)
+//!            ├─► restore ──┴► report ─► notify
 //!            ▼      │
 //!         archive ◄─┘
 //!            │
 //!            ▼
 //!          scan ─► base ─► config
 //!
-//! catalog: named by run, commands and error, names only what is below
+//! catalog: named by run, commands, offsite and error, names only what is
+//! below
 //! below everything: state, sys, clock, progress, exit
 //! ```
 //!
@@ -34,7 +36,7 @@
 //!   type goes further.
 //! - [`commands`]: one module per subcommand that does a base's work
 //!   other than `run` — `save` (on an event), `restore`, `import`,
-//!   `verify`, `status`, `schedule`, `hold` — and `safeguard`, the save
+//!   `verify`, `status`, `schedule`, `hold`, `offsite` — and `safeguard`, the save
 //!   before a restore (`mail-test` is in [`notify`], `config` in [`config`],
 //!   `completions` and `man` in [`cli`]). Each returns what it has to say
 //!   ([`exit::Output`]) or its typed error.
@@ -49,6 +51,11 @@
 //!   and what a killed restore left settled (`switch`). The save before a
 //!   restore comes in as a [`restore::Guard`], so the run can call
 //!   [`restore::recover`] without the restore depending on the run.
+//! - [`offsite`]: off-site copies (DESIGN §10) — each archive sealed with
+//!   age to the firm's public keys (`seal`), sent to S3-compatible storage
+//!   by resumable multipart uploads (`s3`, `upload`, state in the
+//!   catalog), checked, then pruned by restic's rules (`retention`);
+//!   `push` drives it, for `offsite push` and the end of a run.
 //! - [`report`]: the report files, their JSON twin and the error list
 //!   (DESIGN §7); [`notify`]: the mail.
 //! - [`archive`]: the `B<CODE>.SVG` format (DESIGN §5), both directions —

@@ -721,6 +721,11 @@ fn describe_io(e: &io::Error) -> String {
             "connexion coupée par le serveur".into()
         }
         K::TimedOut | K::WouldBlock => "délai dépassé".into(),
+        // The resolver's failure comes as an `io::Error` of kind Other or
+        // Uncategorized, its text from getaddrinfo.
+        _ if e.to_string().contains("lookup") => {
+            "nom du serveur introuvable (DNS) : vérifier offsite.endpoint".into()
+        }
         _ => e.to_string(),
     }
 }

@@ -33,6 +33,12 @@ Scenarios (each on its own base, under --work; DESIGN.md's words):
                               restore, naming the entry, nothing changed
   archive_held_without_delete_sharing   B<CODE>.SVG held by holder.exe
                               without delete sharing while a run replaces it
+  offsite_push_and_restore    a run pushing to a real S3 server on 127.0.0.1
+                              (rclone serve s3, from target/s3-venv as
+                              scripts/test installs it): one object per
+                              dossier, in two parts for the big one, each
+                              decrypting with Debian's `age` to the archive;
+                              then `offsite restore` of a deleted dossier
 
 Ends with the line "windows: N passed, N failed, N skipped"; exit 1 if any
 failed. A skipped scenario says why; SVGAUTO_EXPECT_RENAME_RETRY=1 turns the
@@ -777,6 +783,72 @@ def scenario_archive_held_without_delete_sharing():
     extract_and_compare(b, "H1", live(b, "H1"))
 
 
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scenario_offsite_push_and_restore():
+    """The Windows build's HTTP client, TLS-free path, age and multipart
+    upload against the S3 server the Linux tests use."""
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    rclone = os.environ.get("SVGAUTO_TEST_RCLONE") or os.path.join(repo, "target", "s3-venv", "bin", "rclone")
+    assert os.path.exists(rclone) and shutil.which("age-keygen"), \
+        "needs rclone (%s) and Debian's age: scripts/test-windows installs them" % rclone
+    store = os.path.join(ARGS.work, "s3")
+    os.makedirs(os.path.join(store, "win"))
+    port = free_port()
+    server = subprocess.Popen(
+        [rclone, "serve", "s3", store, "--addr", "127.0.0.1:%d" % port,
+         "--auth-key", "WINACCESSKEY1,WINSECRETKEY1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        import socket
+
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        key = os.path.join(ARGS.work, "offsite-key.txt")
+        tool("age-keygen", "-o", key)
+        with open(key, encoding="utf-8") as f:
+            public = re.search(r"age1[0-9a-z]+", f.read()).group(0)
+        # Names not starting with SVGAUTO_: wine_env() passes them through.
+        os.environ["S3_WIN_ACCESS"] = "WINACCESSKEY1"
+        os.environ["S3_WIN_SECRET"] = "WINSECRETKEY1"
+        b = Base("offsite", settings=(
+            '[offsite]\nurl = "s3://win/agence"\nendpoint = "http://127.0.0.1:%d"\n'
+            'access_key_env = "S3_WIN_ACCESS"\nsecret_key_env = "S3_WIN_SECRET"\n'
+            'recipients = ["%s"]\n' % (port, public)))
+        b.dossier("GROS", {"donnees.bin": random_bytes(60, 12 * 1024 * 1024)})
+        b.dossier("PETIT", {"compta/plan.dat": text_bytes(61, 30_000), "Clôture/pv.txt": text_bytes(62, 2_000)})
+        r, report = b.run(expect=0)
+        assert "Copie externalisée vers s3://win/agence : 2 / 2 archive(s) copiée(s)" in report_lines(report), report
+        for code in ("GROS", "PETIT"):
+            found = []
+            for dirpath, _, files in os.walk(os.path.join(store, "win", "agence", code)):
+                found += [os.path.join(dirpath, f) for f in files if f == "B%s.SVG.age" % code]
+            assert len(found) == 1, (code, found)
+            plain = os.path.join(ARGS.work, "B%s.dec" % code)
+            tool("age", "-d", "-i", key, "-o", plain, found[0])
+            assert file_bytes(plain) == file_bytes(b.archive(code)), code
+        want = live(b, "PETIT")
+        shutil.rmtree(b.dossier_dir("PETIT"))
+        os.remove(b.archive("PETIT"))
+        r = svgauto("offsite", "restore", "--base", b.w, "--dossier", "PETIT",
+                    "--identity", winpath(key)).expect(0)
+        assert_same_tree(live(b, "PETIT"), want, "offsite restore")
+    finally:
+        server.kill()
+        server.wait()
+
+
 SCENARIOS = [
     scenario_first_run_and_quiet_night,
     scenario_original_command_line,
@@ -787,6 +859,7 @@ SCENARIOS = [
     scenario_kill_in_the_middle,
     scenario_linux_archive_with_windows_names,
     scenario_archive_held_without_delete_sharing,
+    scenario_offsite_push_and_restore,
 ]
 
 
