@@ -1252,3 +1252,68 @@ fn a_drill_verified_version_is_kept_and_restore_at_fetches_it() {
     let out = drill(&[]);
     out.code(1);
 }
+
+/// `offsite push --max-duration`: past the budget no part starts; the
+/// dossier is `deferred`, nothing is visible, and the next push resumes
+/// the upload where it stopped.
+#[test]
+#[ignore = "needs rclone and age (scripts/test installs them)"]
+fn a_push_past_its_max_duration_defers_and_the_next_resumes() {
+    let server = S3Server::start(BUCKET);
+    let proxy = S3Proxy::start(&server);
+    let age = AgeKey::new();
+    let base = offsite_base(&proxy.endpoint(), PREFIX, &age);
+    base.set("offsite", "after_run", "false");
+    base.set("offsite", "bandwidth", "\"8MB/s\"");
+    base.dossier("GROS")
+        .file("ged/scan.bin", random_bytes(121, 40 << 20));
+    run_at(&base, NIGHT_1, &[]).code(0);
+    let archive = fs::read(base.archive("GROS")).unwrap();
+
+    let started = Instant::now();
+    let out = offsite(&base, "push", &["--json", "--max-duration", "2s"], &[]);
+    let took = started.elapsed();
+    let json = parse_json(&out);
+    out.exited_0_or_1();
+    let d = pushed(&json, "GROS");
+    assert_eq!(d["state"], "deferred", "{json:#}");
+    let first = d["bytes_sent"].as_u64().unwrap();
+    assert!(
+        first >= PART && first < archive.len() as u64,
+        "the first push sent {first} bytes\n{json:#}"
+    );
+    // The part in flight at the deadline ends (at 8 MB/s, ~1 s a part).
+    assert!(took < Duration::from_secs(20), "the push took {took:?}");
+    assert!(
+        server.keys_under(PREFIX).is_empty(),
+        "{:?}",
+        server.objects()
+    );
+
+    proxy.reset();
+    let (out, json) = push_json(&base, &[]);
+    out.code(0);
+    let d = pushed(&json, "GROS");
+    assert_eq!(
+        (&d["state"], &d["resumed"]),
+        (&Value::from("copied"), &Value::from(true)),
+        "{json:#}"
+    );
+    let size = d["size"].as_u64().unwrap();
+    let sent = d["bytes_sent"].as_u64().unwrap();
+    assert!(
+        sent + PART <= size,
+        "the second push sent {sent} of {size}\n{json:#}"
+    );
+    assert!(
+        proxy.stats().body_bytes + PART <= size + XML_SLACK,
+        "{:?}",
+        proxy.stats()
+    );
+    assert_object_is(
+        &server,
+        &age,
+        &key(PREFIX, "GROS", &stamp(NIGHT_1)),
+        &archive,
+    );
+}
