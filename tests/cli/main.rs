@@ -5,8 +5,8 @@
 //! the binary. The others are `#[ignore = "needs …: scripts/test"]` or
 //! `#[ignore = "large …"]`, so cargo lists them as ignored: those that need
 //! root (tmpfs and loop mounts, `setpriv` to `nobody`), 7-Zip (`7zz` or
-//! `7z`, found on the PATH), Info-ZIP `unzip`, strace, aiosmtpd or FUSE
-//! (fusepy), and the largest. `scripts/test` installs the tools and runs
+//! `7z`, found on the PATH), Info-ZIP `unzip`, strace, aiosmtpd, FUSE
+//! (fusepy), rclone and age (the off-site tests), and the largest. `scripts/test` installs the tools and runs
 //! everything (`cargo test -- --include-ignored`); a test run without what
 //! it needs fails and says what is missing, it never skips.
 
@@ -28,6 +28,7 @@ mod kill;
 mod leftout;
 mod leftovers;
 mod mail;
+mod offsite;
 mod powercut;
 mod racy;
 mod report;

@@ -20,6 +20,8 @@
 //! - [`zip_craft`]: [`Craft`], to make damaged or hostile archives;
 //! - [`data`]: deterministic test data ([`Rng`], file contents, ready-made
 //!   bases);
+//! - [`s3`]: the off-site tests' S3 server (rclone), fault proxy, age keys
+//!   and `[offsite]` settings;
 //! - [`tools`]: other programs (found on the PATH, run), and who runs the tests.
 
 #![allow(dead_code)] // every test module uses a different part of it
@@ -28,6 +30,7 @@ pub mod archive;
 pub mod data;
 pub mod report;
 pub mod run;
+pub mod s3;
 pub mod tools;
 pub mod tree;
 pub mod zip_craft;
@@ -36,6 +39,7 @@ pub use archive::*;
 pub use data::*;
 pub use report::*;
 pub use run::*;
+pub use s3::*;
 pub use tools::*;
 pub use tree::*;
 pub use zip_craft::*;

@@ -104,6 +104,17 @@ impl Base {
     /// Starts `svgauto <args>` in the background, its output going to
     /// `<tag>.stdout` and `<tag>.stderr` in the scratch folder.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], tag: &str) -> Running {
+        self.spawn_env(args, &[], tag)
+    }
+
+    /// [`Base::spawn`] with `env` set for svgauto (the off-site tests'
+    /// credential variables, `SVGAUTO_NOW`).
+    pub fn spawn_env<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+        env: &[(&str, &str)],
+        tag: &str,
+    ) -> Running {
         self.settle();
         self.note_new_reports();
         let stdout = self.scratch(&format!("{tag}.stdout"));
@@ -112,6 +123,7 @@ impl Base {
             .args(args)
             .env_remove("SVGAUTO_CONFIG")
             .env_remove("SVGAUTO_NOW")
+            .envs(env.iter().copied())
             .current_dir(self.tmp.path())
             .stdin(Stdio::null())
             .stdout(fs::File::create(&stdout).unwrap())
