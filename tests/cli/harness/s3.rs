@@ -238,6 +238,19 @@ impl S3Server {
         out
     }
 
+    /// rclone's files of multipart uploads not completed nor aborted.
+    pub fn unfinished_uploads(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk_files(&self.root.join(&self.bucket), &mut |p| {
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".rclone_temp_multipart_"))
+            {
+                out.push(p.to_owned());
+            }
+        });
+        out
+    }
+
     /// The keys of the bucket under `prefix/` (all with an empty prefix).
     pub fn keys_under(&self, prefix: &str) -> Vec<String> {
         let p = if prefix.is_empty() {
