@@ -106,7 +106,7 @@ pub enum Command {
     },
     /// Print, ready to paste, the scheduled task running the batch every day.
     Schedule(ScheduleArgs),
-    /// Off-site copies in S3-compatible storage, encrypted with age ([offsite]).
+    /// Off-site copies in S3-compatible storage, encrypted with age (`[offsite]`).
     #[command(subcommand)]
     Offsite(OffsiteCommand),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
@@ -168,7 +168,7 @@ pub enum OffsiteCommand {
         /// The version: its stamp (YYYYMMDD-HHMMSS, UTC) or a time (the newest at or before it).
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
-        /// Restore into DIR/<CODE>/ instead of the base.
+        /// Restore into `DIR/<CODE>/` instead of the base.
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
         #[command(flatten)]
