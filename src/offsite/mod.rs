@@ -97,6 +97,12 @@ impl Target {
             ));
         }
         let bandwidth = throttle::parse_bandwidth(&s.bandwidth).map_err(|w| bad("bandwidth", w))?;
+        if s.region.trim().is_empty() {
+            return Err(bad(
+                "region",
+                "vide : la région du fournisseur est nécessaire à la signature des requêtes (us-east-1 si le fournisseur n'en a pas)".into(),
+            ));
+        }
         let var = |key: &str, name: &str| -> Result<String, TargetError> {
             if name.trim().is_empty() {
                 return Err(bad(

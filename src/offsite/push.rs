@@ -226,7 +226,9 @@ fn push_inner(
             return Err(PushError::Unusable(e));
         }
         Err(e) => {
-            // Down or failing: every dossier needing a copy gets the reason.
+            // Down or failing: every dossier needing a copy gets the reason,
+            // and the warning says it even when none needed one.
+            report.warnings.push(format!("{} : {e}", loc.url()));
             let known = lock(catalog).offsite_versions()?;
             for (code, stamp, _) in wanted(states, &known, None) {
                 report.dossiers.push(DossierPush {
