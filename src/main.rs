@@ -159,20 +159,26 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
     })
 }
 
-/// `svgauto run`: Ctrl-C asks the run to stop cleanly (a second one ends
-/// the process), a progress bar on a terminal, or the plan of a dry run.
-fn run_command(request: RunRequest) -> anyhow::Result<Exit> {
-    let clock = clock::from_env()?;
+/// The flag a first Ctrl-C sets (saying `then`, what happens next); a
+/// second one ends the process: the user insists.
+fn on_ctrl_c(then: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            // Second Ctrl-C: the user insists.
             std::process::exit(Exit::Interrupted.code());
         }
-        warn!("svgauto : interruption demandée ; fin propre des sauvegardes en cours…");
+        warn!("svgauto : interruption demandée ; {then}");
     })
     .context("installation du gestionnaire de Ctrl-C")?;
+    Ok(interrupted)
+}
+
+/// `svgauto run`: Ctrl-C asks the run to stop cleanly (a second one ends
+/// the process), a progress bar on a terminal, or the plan of a dry run.
+fn run_command(request: RunRequest) -> anyhow::Result<Exit> {
+    let clock = clock::from_env()?;
+    let interrupted = on_ctrl_c("fin propre des sauvegardes en cours…")?;
     let progress: Box<dyn Progress> = if request.progress && std::io::stderr().is_terminal() {
         Box::new(Bar::new())
     } else {
@@ -207,15 +213,7 @@ fn offsite_command(c: OffsiteCommand) -> anyhow::Result<Exit> {
             json,
             settings,
         } => {
-            let interrupted = Arc::new(AtomicBool::new(false));
-            let flag = interrupted.clone();
-            ctrlc::set_handler(move || {
-                if flag.swap(true, Ordering::SeqCst) {
-                    std::process::exit(Exit::Interrupted.code());
-                }
-                warn!("svgauto : interruption demandée ; l'envoi reprendra à la prochaine partie…");
-            })
-            .context("installation du gestionnaire de Ctrl-C")?;
+            let interrupted = on_ctrl_c("l'envoi reprendra à la prochaine partie…")?;
             print(offsite::push_command(
                 &base,
                 settings.file.as_deref(),

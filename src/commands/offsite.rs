@@ -20,7 +20,7 @@ use crate::config::{self, Layer, LayerTable};
 use crate::error::CommandError;
 use crate::exit::{Exit, Line, Output};
 use crate::offsite::location::{VersionKey, stamp, stamp_time};
-use crate::offsite::push::{PushError, PushReport, STAGING};
+use crate::offsite::push::{PushError, PushReport, PushRequest, STAGING};
 use crate::offsite::{S3Error, Target, seal};
 
 fn invalid(what: impl Into<String>, detail: impl Into<String>) -> CommandError {
@@ -82,17 +82,17 @@ pub fn push_command(
     let _held = base.lock_run()?;
     let catalog = Catalog::open(&base.state_dir())?;
     let states = catalog.states()?;
-    let deadline = max_duration.map(|d| Instant::now() + d);
-    let (result, _catalog) = crate::offsite::push(
-        &target,
-        catalog,
-        &states,
-        &base.root,
-        &base.backup_dir(),
-        clock.now(),
-        deadline,
+    let backup_dir = base.backup_dir();
+    let request = PushRequest {
+        target: &target,
+        states: &states,
+        root: &base.root,
+        backup_dir: &backup_dir,
+        now: clock.now(),
+        deadline: max_duration.map(|d| Instant::now() + d),
         interrupted,
-    );
+    };
+    let (result, _catalog) = crate::offsite::push(&request, catalog);
     let report = match result {
         Ok(r) => r,
         Err(PushError::Unusable(e)) => {

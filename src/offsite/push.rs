@@ -166,34 +166,33 @@ struct Job {
     pending: Option<PendingUpload>,
 }
 
-/// Pushes the newest archive of every dossier of `states` (the catalog's)
-/// not off-site yet; `root` is the base's folder (archive paths in the
-/// catalog are relative to it), `backup_dir` where the staged copies go
-/// (`<backup_dir>/offsite/`). `deadline`: no part starts after it.
-/// Errors only when nothing can be pushed; a dossier's failure is in the
-/// report. The catalog is handed back either way.
-#[allow(clippy::too_many_arguments)]
-pub fn push(
-    target: &Target,
-    catalog: Catalog,
-    states: &HashMap<String, DossierState>,
-    root: &Path,
-    backup_dir: &Path,
-    now: DateTime<Local>,
-    deadline: Option<Instant>,
-    interrupted: &AtomicBool,
-) -> (Result<PushReport, PushError>, Catalog) {
+/// What a push works on, besides the catalog.
+#[derive(Debug)]
+pub struct PushRequest<'a> {
+    /// Where and how copies go.
+    pub target: &'a Target,
+    /// The catalog's states of the dossiers: their last backups.
+    pub states: &'a HashMap<String, DossierState>,
+    /// The base's folder (archive paths in the catalog are relative to it).
+    pub root: &'a Path,
+    /// The backup folder; staged copies go into `<backup_dir>/offsite/`.
+    pub backup_dir: &'a Path,
+    /// The time of the push (`SVGAUTO_NOW` pins it).
+    pub now: DateTime<Local>,
+    /// No part starts after it (`--max-duration`).
+    pub deadline: Option<Instant>,
+    /// Set by Ctrl-C: no part starts after it either.
+    pub interrupted: &'a AtomicBool,
+}
+
+/// Pushes the newest archive of every dossier of `req.states` not off-site
+/// yet, then applies retention and aborts abandoned uploads. Errors only
+/// when nothing can be pushed (the bucket refuses us or does not exist);
+/// a dossier's failure is in the report. The catalog is handed back
+/// either way.
+pub fn push(req: &PushRequest<'_>, catalog: Catalog) -> (Result<PushReport, PushError>, Catalog) {
     let cell = Mutex::new(catalog);
-    let result = push_inner(
-        target,
-        &cell,
-        states,
-        root,
-        backup_dir,
-        now,
-        deadline,
-        interrupted,
-    );
+    let result = push_inner(req, &cell);
     (result, cell.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
@@ -203,17 +202,16 @@ fn lock(c: &Mutex<Catalog>) -> std::sync::MutexGuard<'_, Catalog> {
     c.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_inner(
-    target: &Target,
-    catalog: &Mutex<Catalog>,
-    states: &HashMap<String, DossierState>,
-    root: &Path,
-    backup_dir: &Path,
-    now: DateTime<Local>,
-    deadline: Option<Instant>,
-    interrupted: &AtomicBool,
-) -> Result<PushReport, PushError> {
+fn push_inner(req: &PushRequest<'_>, catalog: &Mutex<Catalog>) -> Result<PushReport, PushError> {
+    let PushRequest {
+        target,
+        states,
+        root,
+        backup_dir,
+        now,
+        deadline,
+        interrupted,
+    } = *req;
     let store = &target.store;
     let loc = &target.location;
     let mut report = PushReport::default();

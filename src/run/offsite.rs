@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
-use crate::offsite::push::PushError;
+use crate::offsite::push::{PushError, PushRequest};
 use crate::offsite::{PushReport, Pushed, Target};
 use crate::report::Report;
 
@@ -71,18 +71,18 @@ pub(crate) fn offsite_stage(
             return (stage, catalog);
         }
     };
-    let deadline = opts.max_duration.map(|d| started + d);
     let bucket = format!("s3://{}", target.location.bucket);
-    let (result, catalog) = crate::offsite::push(
-        &target,
-        catalog,
-        &states,
-        &setup.base.root,
-        &setup.base.backup_dir(),
-        clock.now(),
-        deadline,
+    let backup_dir = setup.base.backup_dir();
+    let request = PushRequest {
+        target: &target,
+        states: &states,
+        root: &setup.base.root,
+        backup_dir: &backup_dir,
+        now: clock.now(),
+        deadline: opts.max_duration.map(|d| started + d),
         interrupted,
-    );
+    };
+    let (result, catalog) = crate::offsite::push(&request, catalog);
     let pushed: PushReport = match result {
         Ok(r) => r,
         Err(e) => {

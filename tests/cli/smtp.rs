@@ -11,14 +11,13 @@
 #![allow(dead_code)] // each test uses a different part of it
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::harness::ready_port;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/smtp_server.py");
 
@@ -168,19 +167,7 @@ impl Server {
             });
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let res = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = tx.send(res);
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(line)) => line
-                .trim()
-                .strip_prefix("ready ")
-                .and_then(|p| p.parse().ok()),
-            _ => None,
-        };
+        let port = ready_port(stdout);
         let Some(port) = port else {
             let _ = child.kill();
             let _ = child.wait();

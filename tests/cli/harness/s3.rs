@@ -13,14 +13,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{Base, walk_files};
+use super::{Base, ready_port, walk_files};
 
 /// The variable svgauto reads the access key from, in these tests.
 pub const ACCESS_ENV: &str = "SVGAUTO_TEST_S3_ACCESS_KEY_ID";
@@ -397,19 +396,7 @@ impl S3Proxy {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {} {PROXY_SCRIPT}: {e}", python()));
         let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let res = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = tx.send(res);
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(line)) => line
-                .trim()
-                .strip_prefix("ready ")
-                .and_then(|p| p.parse().ok()),
-            _ => None,
-        };
+        let port = ready_port(stdout);
         let Some(port) = port else {
             let _ = child.kill();
             let _ = child.wait();

@@ -51,3 +51,23 @@ pub fn sh(program: &str, args: &[&std::ffi::OsStr]) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The port a test server started by the tests listens on: the first line
+/// it writes on `stdout`, `ready <port>`, within 30 s; `None` if it wrote
+/// something else, or nothing in time (the SMTP server, the S3 proxy).
+pub fn ready_port(stdout: std::process::ChildStdout) -> Option<u16> {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let res = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(res);
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(Ok(line)) => line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok()),
+        _ => None,
+    }
+}
