@@ -349,11 +349,25 @@ pub static KEYS: &[KeyDef] = &[
         },
         "Versions gardées : une par mois, pour les N derniers"
     ),
+    key!(
+        "monitoring",
+        "ping_url",
+        "",
+        Accepts::Str,
+        "Supervision : adresse de ping (healthchecks.io, Uptime Kuma)"
+    ),
 ];
 
 /// Sections a settings file may hold; `base.toml` also holds `collaborators`.
 const SECTIONS: &[&str] = &[
-    "backup", "events", "report", "smtp", "archive", "run", "offsite",
+    "backup",
+    "events",
+    "report",
+    "smtp",
+    "archive",
+    "run",
+    "offsite",
+    "monitoring",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -453,6 +467,12 @@ pub struct Offsite {
     pub keep_monthly: u32,
 }
 
+/// `[monitoring]` (DESIGN §11); `monitoring::pinger` reads the URL.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Monitoring {
+    pub ping_url: String,
+}
+
 /// The effective settings, every value validated.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -463,6 +483,7 @@ pub struct Settings {
     pub archive: Archive,
     pub run: Run,
     pub offsite: Offsite,
+    pub monitoring: Monitoring,
 }
 
 /// The effective settings with, for each key, its value and its layer.

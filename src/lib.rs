@@ -56,6 +56,8 @@
 //!   by resumable multipart uploads (`s3`, `upload`, state in the
 //!   catalog), checked, then pruned by restic's rules (`retention`);
 //!   `push` drives it, for `offsite push` and the end of a run.
+//! - [`monitoring`]: the pings of `[monitoring] ping_url` (healthchecks.io
+//!   and Uptime Kuma conventions), sent by `run`, `offsite push`, `import`.
 //! - [`report`]: the report files, their JSON twin and the error list
 //!   (DESIGN §7); [`notify`]: the mail.
 //! - [`archive`]: the `B<CODE>.SVG` format (DESIGN §5), both directions —
@@ -88,6 +90,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exit;
+pub mod monitoring;
 pub mod notify;
 pub mod offsite;
 pub mod options;

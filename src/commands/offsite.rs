@@ -78,6 +78,20 @@ pub fn push_command(
     interrupted: &AtomicBool,
 ) -> Result<Output, CommandError> {
     let base = Base::open(root, workstation)?;
+    let monitoring = base.effective.settings.monitoring.clone();
+    super::with_pings(&monitoring, || {
+        push_base(base, max_duration, json, clock, interrupted)
+    })
+}
+
+/// `offsite push` once the base is open.
+fn push_base(
+    base: Base,
+    max_duration: Option<std::time::Duration>,
+    json: bool,
+    clock: &dyn Clock,
+    interrupted: &AtomicBool,
+) -> Result<Output, CommandError> {
     let target = target_of(&base)?;
     let _held = base.lock_run()?;
     let catalog = Catalog::open(&base.state_dir())?;

@@ -28,6 +28,7 @@ pub(crate) fn finish(
     interrupted: &AtomicBool,
     executed: Executed,
     started: std::time::Instant,
+    pinger: Option<&crate::monitoring::Pinger>,
 ) -> Result<RunOutcome, RunError> {
     let Executed {
         recorded,
@@ -82,6 +83,16 @@ pub(crate) fn finish(
     };
     let mut warnings = warnings(setup, mail.as_deref());
     warnings.extend(offsite.warnings);
+    // The end of the run for the monitoring, before the JSON twin so that
+    // a ping that failed is in it; the summary as the body.
+    let mut body = summary.lines();
+    body.extend(offsite.summary.iter().cloned());
+    body.push(format!("Rapport : {}", txt_path.display()));
+    warnings.extend(crate::monitoring::ping(
+        pinger,
+        crate::monitoring::Signal::of_exit(exit.code()),
+        &body.join("\n"),
+    ));
     let json = RunReport {
         format: 1,
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),

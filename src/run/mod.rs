@@ -50,6 +50,7 @@ use crate::base::BaseError;
 use crate::catalog::CatalogError;
 use crate::clock::Clock;
 use crate::exit::Exit;
+use crate::monitoring::{self, Signal};
 use crate::notify::MailSettingsError;
 use crate::progress::Progress;
 use crate::report::Summary;
@@ -165,17 +166,53 @@ pub fn run(
 ) -> Result<RunOutcome, RunError> {
     let started = Instant::now();
     let prepare::Prepared {
-        setup,
+        mut setup,
         catalog,
         report,
-    } = prepare::prepare(opts, clock)?;
-    let plan = plan::plan(opts, &setup)?;
-    let writer = writer::Writer::new(catalog, report, progress, setup.id);
-    let stops = pool::Stops {
-        interrupted,
-        max_duration: opts.max_duration,
-        started,
+    } = match prepare::prepare(opts, clock) {
+        Ok(p) => p,
+        Err(e) => {
+            // A run that cannot start says so to the monitoring too, when
+            // the settings can be read.
+            if let Ok(base) = crate::base::Base::open(&opts.base, opts.workstation.as_deref())
+                && let Ok(Some(p)) = monitoring::pinger(&base.effective.settings.monitoring)
+            {
+                let _ = p.send(Signal::Fail, &e.to_string());
+            }
+            return Err(e);
+        }
     };
-    let executed = pool::execute(opts, &setup, clock, plan, writer, &stops);
-    finish::finish(opts, &setup, clock, interrupted, executed, started)
+    let pinger = match monitoring::pinger(&setup.base.effective.settings.monitoring) {
+        Ok(p) => p,
+        Err(w) => {
+            setup.warnings.push(w);
+            None
+        }
+    };
+    setup
+        .warnings
+        .extend(monitoring::ping(pinger.as_ref(), Signal::Start, ""));
+    let outcome = (|| {
+        let plan = plan::plan(opts, &setup)?;
+        let writer = writer::Writer::new(catalog, report, progress, setup.id);
+        let stops = pool::Stops {
+            interrupted,
+            max_duration: opts.max_duration,
+            started,
+        };
+        let executed = pool::execute(opts, &setup, clock, plan, writer, &stops);
+        finish::finish(
+            opts,
+            &setup,
+            clock,
+            interrupted,
+            executed,
+            started,
+            pinger.as_ref(),
+        )
+    })();
+    if let Err(e) = &outcome {
+        let _ = monitoring::ping(pinger.as_ref(), Signal::Fail, &e.to_string());
+    }
+    outcome
 }

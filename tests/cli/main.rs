@@ -28,6 +28,7 @@ mod kill;
 mod leftout;
 mod leftovers;
 mod mail;
+mod monitoring;
 mod offsite;
 mod powercut;
 mod racy;

@@ -239,6 +239,15 @@ fn take_back_changed(maj: &Path) -> io::Result<Vec<String>> {
 
 /// `svgauto import`: every archive of `<base>/maj/` that has settled.
 pub fn import_command(base: &Path, clock: &dyn Clock) -> Result<Output, CommandError> {
+    let monitoring = crate::base::Base::open(base, None)?
+        .effective
+        .settings
+        .monitoring;
+    super::with_pings(&monitoring, || import_base(base, clock))
+}
+
+/// `import` between its pings.
+fn import_base(base: &Path, clock: &dyn Clock) -> Result<Output, CommandError> {
     let (base, _held, catalog, mut lines) = open_for_writing(base)?;
     let maj = base.root.join(crate::base::MAJ_DIR);
     let stamp = clock.now().format("%Y%m%d-%H%M%S").to_string();

@@ -1,0 +1,208 @@
+//! The pings of `[monitoring] ping_url` (DESIGN §11, issue 16 point 1),
+//! received by a real HTTP server on 127.0.0.1 (`ping_server.py`, Debian's
+//! python3): healthchecks.io's `/start`, success and `/fail`, Uptime
+//! Kuma's push parameters, and services that refuse or never answer — a
+//! ping never changes the outcome and says why it failed, on stderr and
+//! in the JSON report.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/ping_server.py");
+
+/// The check's id in the URL, as healthchecks.io gives one.
+const CHECK: &str = "5f1e0a6c-7d2b-4c1e-9a0f-2b8c3d4e5f60";
+
+/// A monitoring endpoint: requests are recorded, one JSON line each.
+struct PingServer {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PingServer {
+    fn start(args: &[&str]) -> PingServer {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("requests.jsonl");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(SCRIPT)
+            .arg(&log)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs the ping server");
+        let port = ready_port(child.stdout.take().unwrap()).expect("the ping server started");
+        PingServer {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Every request received so far: (method, path, query, body).
+    fn requests(&self) -> Vec<(String, String, String, String)> {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap().to_owned();
+                (s("method"), s("path"), s("query"), s("body"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for PingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pinged_base(url: &str) -> Base {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("821516")
+        .file("compta/ecritures.dat", text_bytes(1, 20_000));
+    base.dossier("PRESSE")
+        .file("compta/ecritures.dat", text_bytes(2, 20_000));
+    base.set("monitoring", "ping_url", &format!("\"{url}\""));
+    base
+}
+
+#[test]
+#[ignore = "needs python3 (the ping server)"]
+fn a_run_pings_start_then_success_with_its_summary() {
+    let server = PingServer::start(&[]);
+    let base = pinged_base(&server.url(&format!("/{CHECK}")));
+    base.run(&["--user", "COMPT"]).code(0);
+    let got = server.requests();
+    let paths: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(m, p, _, _)| (m.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("POST", format!("/{CHECK}/start").as_str()),
+            ("POST", format!("/{CHECK}").as_str())
+        ],
+        "{got:?}"
+    );
+    assert!(got[1].3.contains("2 / 2 dossier(s) traité(s)"), "{got:?}");
+    assert!(got[1].3.contains("Rapport : "), "{got:?}");
+    assert_eq!(base.report_json().value["warnings"], serde_json::json!([]));
+}
+
+#[test]
+#[ignore = "needs python3 (the ping server)"]
+fn a_run_with_a_dossier_in_error_pings_fail() {
+    let server = PingServer::start(&[]);
+    let base = pinged_base(&server.url(&format!("/{CHECK}/")));
+    let _held = base.hold("PRESSE");
+    base.run(&["--user", "COMPT"]).code(1);
+    let got = server.requests();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].1, format!("/{CHECK}/start"));
+    assert_eq!(got[1].1, format!("/{CHECK}/fail"));
+    assert!(
+        got[1].3.contains("1 / 2 dossier(s) en erreur(s)"),
+        "{got:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs python3 (the ping server)"]
+fn uptime_kuma_push_urls_get_their_status_and_message() {
+    let server = PingServer::start(&[]);
+    let base = pinged_base(&server.url("/api/push/AbC123?status=up&msg=OK&ping="));
+    base.run(&["--user", "COMPT"]).code(0);
+    let got = server.requests();
+    assert_eq!(got.len(), 1, "no start signal for Kuma: {got:?}");
+    let (method, path, query, _) = &got[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("GET", "/api/push/AbC123")
+    );
+    assert!(query.contains("status=up"), "{query}");
+    assert!(query.contains("msg=2+%2F+2+dossier"), "{query}");
+}
+
+/// A service that accepts and never answers, then one that is not there:
+/// the run ends as it would without pings (exit 0, archives made), each
+/// ping gives up after its 10 s, and the failures are said on stderr and
+/// in the JSON report, without the URL.
+#[test]
+#[ignore = "needs python3 (the ping server)"]
+fn pings_that_fail_change_nothing_but_are_said() {
+    let hanging = PingServer::start(&["--hang"]);
+    let base = pinged_base(&hanging.url(&format!("/{CHECK}")));
+    let start = Instant::now();
+    let out = base.run(&["--user", "COMPT"]);
+    out.code(0);
+    // A guard against a hang, not a measure: two pings of at most 10 s.
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(base.archive("821516").is_file() && base.archive("PRESSE").is_file());
+    for what in ["début", "succès"] {
+        let line = format!("ping de supervision ({what}) non envoyé : pas de réponse en 10 s");
+        assert!(out.stderr.contains(&line), "{line}\n{out}");
+    }
+    assert!(!out.stderr.contains(CHECK), "the URL leaked: {out}");
+    let warnings = base.report_json().value["warnings"].to_string();
+    assert!(
+        warnings.contains("ping de supervision (succès) non envoyé"),
+        "{warnings}"
+    );
+    drop(hanging);
+
+    // Nobody listens there any more: refused at once.
+    let out = base.run(&["--user", "COMPT", "--all"]);
+    out.code(0);
+    assert!(
+        out.stderr
+            .contains("ping de supervision (début) non envoyé : connexion refusée"),
+        "{out}"
+    );
+    // A service answering 404 (a check deleted): said with its status.
+    let gone = PingServer::start(&["--status", "404"]);
+    base.set(
+        "monitoring",
+        "ping_url",
+        &format!("\"{}\"", gone.url(&format!("/{CHECK}"))),
+    );
+    let out = base.run(&["--user", "COMPT", "--all"]);
+    out.code(0);
+    assert!(
+        out.stderr.contains("le service a répondu HTTP 404"),
+        "{out}"
+    );
+}
+
+/// `import`, scheduled on its own, pings too (an empty `maj/`: success).
+#[test]
+#[ignore = "needs python3 (the ping server)"]
+fn import_pings_on_its_own() {
+    let server = PingServer::start(&[]);
+    let base = pinged_base(&server.url(&format!("/{CHECK}")));
+    base.svgauto(&["import", "--base", base.root().to_str().unwrap()])
+        .code(0);
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.1).collect();
+    assert_eq!(paths, [format!("/{CHECK}/start"), format!("/{CHECK}")]);
+}
