@@ -118,7 +118,8 @@ CREATE TABLE offsite_upload (
     code       TEXT NOT NULL,
     stamp      TEXT NOT NULL,
     upload_id  TEXT NOT NULL,
-    staged     TEXT NOT NULL,    -- the encrypted copy being sent
+    staged     TEXT NOT NULL,    -- the copy being sent: its name in <backup dir>/offsite/
+    sealed_for TEXT NOT NULL,    -- who it is encrypted to (offsite::seal::sealed_for)
     size       INTEGER NOT NULL,
     sha256     TEXT NOT NULL,
     part_size  INTEGER NOT NULL,

@@ -46,8 +46,12 @@ pub struct PendingUpload {
     pub stamp: String,
     /// The server's upload id.
     pub upload_id: String,
-    /// The encrypted copy being sent (absolute path).
+    /// The copy being sent: its file name in the staging folder
+    /// (`<backup dir>/offsite/`), whatever path the base was opened by.
     pub staged: String,
+    /// Who that copy is encrypted to (`offsite::seal::sealed_for`): an
+    /// upload is resumed only with the recipients of the settings.
+    pub sealed_for: String,
     /// Its size in bytes.
     pub size: u64,
     /// Hex SHA-256 of its bytes.
@@ -171,7 +175,7 @@ impl Catalog {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT key, code, stamp, upload_id, staged, size, sha256, part_size, started_at
+                "SELECT key, code, stamp, upload_id, staged, size, sha256, part_size, started_at, sealed_for
                  FROM offsite_upload ORDER BY code, stamp",
             )
             .map_err(|e| self.err(e))?;
@@ -187,6 +191,7 @@ impl Catalog {
                     sha256: r.get(6)?,
                     part_size: r.get::<_, i64>(7)? as u64,
                     started_at: time(&r.get::<_, String>(8)?),
+                    sealed_for: r.get(9)?,
                     parts: BTreeMap::new(),
                 })
             })
@@ -221,8 +226,8 @@ impl Catalog {
         tx.execute("DELETE FROM offsite_part WHERE key = ?1", [&u.key])
             .map_err(|e| self.err(e))?;
         tx.execute(
-            "INSERT OR REPLACE INTO offsite_upload (key, code, stamp, upload_id, staged, size, sha256, part_size, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR REPLACE INTO offsite_upload (key, code, stamp, upload_id, staged, size, sha256, part_size, started_at, sealed_for)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 u.key,
                 u.code,
@@ -232,7 +237,8 @@ impl Catalog {
                 u.size as i64,
                 u.sha256,
                 u.part_size as i64,
-                rfc3339::text(&u.started_at)
+                rfc3339::text(&u.started_at),
+                u.sealed_for
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -258,6 +264,27 @@ impl Catalog {
         tx.execute("DELETE FROM offsite_upload WHERE key = ?1", [key])
             .map_err(|e| self.err(e))?;
         self.commit(tx)
+    }
+
+    /// When dossier `code`'s last backup was taken (`None`: never, or a
+    /// time that does not read), read now: a push checks, around sealing an
+    /// archive, that it is still the dossier's last backup.
+    pub fn last_backup_of(
+        &self,
+        code: &str,
+    ) -> Result<Option<DateTime<FixedOffset>>, CatalogError> {
+        use rusqlite::OptionalExtension;
+        let t: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT last_backup_at FROM dossier WHERE code = ?1",
+                [code],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(t.flatten()
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok()))
     }
 
     /// Records a restore drill.

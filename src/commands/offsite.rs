@@ -58,9 +58,11 @@ struct PushJson<'a> {
 }
 
 /// What a push's outcome makes of the exit code: 1 when a dossier was not
-/// copied (deferred ones resume next time, as the batch's).
+/// copied, in error or deferred (`--max-duration`, Ctrl-C): DESIGN §10's
+/// "at least one dossier not copied".
 pub fn push_exit(report: &PushReport) -> Exit {
-    if report.counts().1 > 0 {
+    let (_, errors, deferred) = report.counts();
+    if errors + deferred > 0 {
         Exit::DossierErrors
     } else {
         Exit::Ok
@@ -440,7 +442,9 @@ fn fetch(
 ) -> Result<(PathBuf, String), String> {
     fs::create_dir_all(dir).map_err(|e| format!("{} : {e}", dir.display()))?;
     let object = dir.join(format!("{}.download", crate::base::file_name(code)));
-    let mut f = File::create(&object).map_err(|e| format!("{} : {e}", object.display()))?;
+    // Owner-only, as the local archives: the decrypted copy is the data.
+    let mut f = crate::sys::owner_only::replace(&object)
+        .map_err(|e| format!("{} : {e}", object.display()))?;
     target
         .store
         .get(key, &mut f)
@@ -450,7 +454,8 @@ fn fetch(
     let archive = dir.join(crate::base::file_name(code));
     if key.ends_with(crate::offsite::location::AGE_SUFFIX) {
         let ids = ids.ok_or("copie chiffrée : --identity est nécessaire")?;
-        let mut out = File::create(&archive).map_err(|e| format!("{} : {e}", archive.display()))?;
+        let mut out = crate::sys::owner_only::replace(&archive)
+            .map_err(|e| format!("{} : {e}", archive.display()))?;
         let input = File::open(&object).map_err(|e| format!("{} : {e}", object.display()))?;
         seal::unseal(input, ids, &mut out).map_err(|e| format!("{key} : {e}"))?;
         out.sync_all()

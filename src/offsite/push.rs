@@ -161,8 +161,12 @@ impl From<CatalogError> for PushError {
 struct Job {
     code: String,
     stamp: String,
-    /// The local archive (absolute), for a new version.
+    /// The local archive of this version (absolute), when it is the
+    /// dossier's last backup: what is sealed (again).
     archive: Option<PathBuf>,
+    /// Its size when it was written (the catalog's `last_bytes`).
+    bytes: Option<u64>,
+    /// The upload under way that sends it, to resume.
     pending: Option<PendingUpload>,
 }
 
@@ -228,7 +232,7 @@ fn push_inner(req: &PushRequest<'_>, catalog: &Mutex<Catalog>) -> Result<PushRep
             // and the warning says it even when none needed one.
             report.warnings.push(format!("{} : {e}", loc.url()));
             let known = lock(catalog).offsite_versions()?;
-            for (code, stamp, _) in wanted(states, &known, None) {
+            for (code, stamp, _, _) in wanted(states, &known, root) {
                 report.dossiers.push(DossierPush {
                     key: loc.key(&code, &stamp, target.encrypted()),
                     code,
@@ -261,40 +265,61 @@ fn push_inner(req: &PushRequest<'_>, catalog: &Mutex<Catalog>) -> Result<PushRep
     });
 
     let staging = backup_dir.join(STAGING);
+    // A backup folder on a share that is offline: the staged copies are
+    // not lost, only unseen; nothing is aborted nor removed then.
+    let staging_seen = std::fs::read_dir(&staging).is_ok();
+    let sealed_for = seal::sealed_for(&target.recipients);
     let pending = lock(catalog).pending_uploads()?;
+    let archives = wanted(states, &known, root);
+    let archive_of = |code: &str, stamp: &str| {
+        archives
+            .iter()
+            .find(|w| w.0 == code && w.1 == stamp)
+            .map(|w| (w.2.clone(), w.3))
+    };
     let mut jobs: Vec<Job> = Vec::new();
     let mut taken = HashSet::new();
-    // Pending uploads first, whose staged copy is still there.
+    // Pending uploads first, whose staged copy is still there and still
+    // sealed as the settings say (the same key name, the same recipients).
     for p in &pending {
         let done = known.iter().any(|v| v.code == p.code && v.stamp == p.stamp);
-        if done || !Path::new(&p.staged).is_file() {
+        let stale =
+            p.key != loc.key(&p.code, &p.stamp, target.encrypted()) || p.sealed_for != sealed_for;
+        let staged = staging.join(&p.staged);
+        if done || stale || (staging_seen && !staged.is_file()) {
             let _ = store.abort(&p.key, &p.upload_id);
             let _ = lock(catalog).drop_upload(&p.key);
+            let _ = std::fs::remove_file(&staged);
             continue;
         }
         taken.insert((p.code.clone(), p.stamp.clone()));
+        let (archive, bytes) = archive_of(&p.code, &p.stamp).unzip();
         jobs.push(Job {
             code: p.code.clone(),
             stamp: p.stamp.clone(),
-            archive: None,
+            archive,
+            bytes: bytes.flatten(),
             pending: Some(p.clone()),
         });
     }
-    for (code, stamp, archive) in wanted(states, &known, Some(root)) {
+    for (code, stamp, archive, bytes) in archives.iter().cloned() {
         if taken.contains(&(code.clone(), stamp.clone())) {
             continue;
         }
         jobs.push(Job {
             code,
             stamp,
-            archive,
+            archive: Some(archive),
+            bytes,
             pending: None,
         });
     }
 
     // Staged copies no upload holds any more (a push killed while sealing,
     // or before its single request went through) are made again if needed.
-    remove_unheld(&staging, &jobs);
+    if staging_seen {
+        remove_unheld(&staging, &jobs);
+    }
     if !jobs.is_empty() {
         crate::sys::owner_only::create_dir_all(&staging)
             .map_err(|e| PushError::Staging(staging.clone(), e))?;
@@ -341,25 +366,25 @@ fn remove_unheld(staging: &Path, jobs: &[Job]) {
     let Ok(entries) = std::fs::read_dir(staging) else {
         return;
     };
-    let held: HashSet<PathBuf> = jobs
+    let held: HashSet<std::ffi::OsString> = jobs
         .iter()
-        .filter_map(|j| j.pending.as_ref().map(|p| PathBuf::from(&p.staged)))
+        .filter_map(|j| j.pending.as_ref().map(|p| p.staged.clone().into()))
         .collect();
     for e in entries.flatten() {
-        let path = e.path();
-        if e.file_type().is_ok_and(|t| t.is_file()) && !held.contains(&path) {
-            let _ = std::fs::remove_file(&path);
+        if e.file_type().is_ok_and(|t| t.is_file()) && !held.contains(&e.file_name()) {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }
 
 /// The newest version of each dossier of `states` that `known` does not
-/// hold: code, stamp, and its archive (absolute) when `root` is given.
+/// hold: code, stamp, its archive (absolute: `root` joined with the
+/// catalog's path) and its size when written.
 fn wanted(
     states: &HashMap<String, DossierState>,
     known: &[OffsiteVersion],
-    root: Option<&Path>,
-) -> Vec<(String, String, Option<PathBuf>)> {
+    root: &Path,
+) -> Vec<(String, String, PathBuf, Option<u64>)> {
     let mut out: Vec<_> = states
         .iter()
         .filter_map(|(code, st)| {
@@ -369,7 +394,7 @@ fn wanted(
             if known.iter().any(|v| &v.code == code && v.stamp == s) {
                 return None;
             }
-            Some((code.clone(), s, root.map(|r| r.join(archive))))
+            Some((code.clone(), s, root.join(archive), st.last_bytes))
         })
         .collect();
     out.sort();
@@ -386,7 +411,12 @@ fn run_jobs(shared: &Shared<'_>, staging: &Path, jobs: Vec<Job>) -> Vec<DossierP
                 loop {
                     let job = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                     let Some(job) = job else { break };
-                    let line = one(shared, staging, job);
+                    // Past the deadline, after Ctrl-C or once the server
+                    // failed, nothing more is sealed: each job says why.
+                    let line = match shared.must_stop() {
+                        Some(why) => stopped_line(shared, &job, why),
+                        None => one(shared, staging, job),
+                    };
                     out.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                 }
             });
@@ -413,63 +443,48 @@ fn one(shared: &Shared<'_>, staging: &Path, job: Job) -> DossierPush {
     };
     let sent = AtomicU64::new(0);
     let result = (|| {
-        let sealed = match &job.pending {
-            Some(p) => {
-                // The staged copy must still be the bytes the upload began
-                // with.
-                let path = PathBuf::from(&p.staged);
-                match seal::sha256_of(&path) {
-                    Ok((sha, size)) if sha == p.sha256 && size == p.size => Sealed {
+        let mut pending = job.pending.clone();
+        let mut sealed = None;
+        if let Some(p) = &pending {
+            // The staged copy must still be the bytes the upload began
+            // with; if not, the upload is dropped and the copy made again.
+            let path = staging.join(&p.staged);
+            match seal::sha256_of(&path) {
+                Ok((sha, size)) if sha == p.sha256 && size == p.size => {
+                    sealed = Some(Sealed {
                         path,
                         size,
                         sha256: sha,
-                    },
-                    _ => {
-                        return Err(Stopped::Failed(format!(
-                            "la copie chiffrée en attente {} a changé ; elle sera refaite au prochain envoi",
-                            path.display()
-                        )));
-                    }
+                    });
                 }
-            }
-            None => {
-                let Some(archive) = &job.archive else {
-                    return Err(Stopped::Failed("archive locale inconnue".into()));
-                };
-                if !archive.is_file() {
+                Ok(_) => {
+                    let _ = target.store.abort(&p.key, &p.upload_id);
+                    let _ = lock(shared.catalog).drop_upload(&p.key);
+                    let _ = std::fs::remove_file(&path);
+                    pending = None;
+                }
+                Err(e) => {
                     return Err(Stopped::Failed(format!(
-                        "l'archive locale {} est introuvable",
-                        archive.display()
+                        "la copie en attente d'envoi {} est illisible : {e}",
+                        path.display()
                     )));
                 }
-                let staged = staging.join(format!(
-                    "B{}-{}.SVG{}",
-                    job.code,
-                    job.stamp,
-                    if target.encrypted() {
-                        super::location::AGE_SUFFIX
-                    } else {
-                        ""
-                    }
-                ));
-                seal::seal(archive, &staged, &target.recipients).map_err(|e| {
-                    Stopped::Failed(format!(
-                        "chiffrement de {} impossible : {e}",
-                        archive.display()
-                    ))
-                })?
+            }
+        }
+        let sealed = match sealed {
+            Some(s) => s,
+            None => {
+                let Some(archive) = &job.archive else {
+                    return Err(Stopped::Failed(format!(
+                        "la version {} n'est plus la dernière sauvegarde locale et sa copie en attente a changé : elle ne peut plus être envoyée",
+                        job.stamp
+                    )));
+                };
+                seal_current(shared, staging, &job, archive)?
             }
         };
         line.size = sealed.size;
-        let resumed = upload::send(
-            shared,
-            &job.code,
-            &job.stamp,
-            &key,
-            &sealed,
-            job.pending.clone(),
-            &sent,
-        )?;
+        let resumed = upload::send(shared, &job.code, &job.stamp, &key, &sealed, pending, &sent)?;
         let version = OffsiteVersion {
             code: job.code.clone(),
             stamp: job.stamp.clone(),
@@ -503,6 +518,81 @@ fn one(shared: &Shared<'_>, staging: &Path, job: Job) -> DossierPush {
         }
     }
     line
+}
+
+/// The line of a job not started: past the deadline or Ctrl-C (deferred),
+/// or the server's failure.
+fn stopped_line(shared: &Shared<'_>, job: &Job, why: Stopped) -> DossierPush {
+    let target = shared.target;
+    let (state, error) = match why {
+        Stopped::Deferred => (Pushed::Deferred, None),
+        Stopped::Global(e) => (Pushed::Error, Some(e.to_string())),
+        Stopped::Failed(e) => (Pushed::Error, Some(e)),
+    };
+    DossierPush {
+        code: job.code.clone(),
+        state,
+        key: target
+            .location
+            .key(&job.code, &job.stamp, target.encrypted()),
+        size: 0,
+        bytes_sent: 0,
+        resumed: false,
+        error,
+    }
+}
+
+/// Seals `archive`, the dossier's last backup, checking around it that it
+/// still is: `svgauto save` does not take the run lock, and an event
+/// backup may replace the archive during a push. A version replaced
+/// before or while it is sealed is deferred (the newer one goes next
+/// time), never sent under the older stamp.
+fn seal_current(
+    shared: &Shared<'_>,
+    staging: &Path,
+    job: &Job,
+    archive: &Path,
+) -> Result<Sealed, Stopped> {
+    let target = shared.target;
+    let still =
+        || -> Result<bool, Stopped> {
+            let at = lock(shared.catalog)
+                .last_backup_of(&job.code)
+                .map_err(|e| Stopped::Failed(format!("catalogue : {e}")))?;
+            let size = std::fs::metadata(archive).map(|m| m.len()).ok();
+            Ok(at.is_some_and(|t| stamp(&t) == job.stamp)
+                && (job.bytes.is_none() || size == job.bytes))
+        };
+    if !archive.is_file() {
+        return Err(Stopped::Failed(format!(
+            "l'archive locale {} est introuvable",
+            archive.display()
+        )));
+    }
+    if !still()? {
+        return Err(Stopped::Deferred);
+    }
+    let staged = staging.join(format!(
+        "B{}-{}.SVG{}",
+        job.code,
+        job.stamp,
+        if target.encrypted() {
+            super::location::AGE_SUFFIX
+        } else {
+            ""
+        }
+    ));
+    let sealed = seal::seal(archive, &staged, &target.recipients).map_err(|e| {
+        Stopped::Failed(format!(
+            "chiffrement de {} impossible : {e}",
+            archive.display()
+        ))
+    })?;
+    if !still()? {
+        let _ = std::fs::remove_file(&sealed.path);
+        return Err(Stopped::Deferred);
+    }
+    Ok(sealed)
 }
 
 /// Retention over what the bucket listed (and what this push added).
@@ -541,12 +631,20 @@ fn retain(
             .iter()
             .filter_map(|(s, _)| Some((s.as_str(), stamp_time(s)?.with_timezone(&Local))))
             .collect();
-        let verified = known
+        // Never deleted: the newest version a drill checked, and the
+        // newest one checked after its upload (the catalog's), whatever
+        // newer object failed its check.
+        let drilled = known
             .iter()
             .filter(|v| v.code == code && v.verified_at.is_some())
             .map(|v| v.stamp.as_str())
             .max();
-        let protected: Vec<&str> = verified.into_iter().collect();
+        let uploaded = known
+            .iter()
+            .filter(|v| v.code == code)
+            .map(|v| v.stamp.as_str())
+            .max();
+        let protected: Vec<&str> = drilled.into_iter().chain(uploaded).collect();
         let keep = retention::keep(&times, target.policy, &protected);
         for (stamp, key) in &versions {
             if keep.contains(stamp.as_str()) {
@@ -593,7 +691,10 @@ fn abort_abandoned(
         .collect();
     let day_ago = now.with_timezone(&chrono::Utc) - Duration::days(1);
     for u in uploads {
-        if ours.contains(&u.upload_id) || u.initiated.is_none_or(|t| t > day_ago) {
+        // Under this prefix only: `agence` must not abort the uploads of
+        // `agence/annexe`, another server's.
+        let mine = VersionKey::parse(&u.key).is_some_and(|v| v.prefix == target.location.prefix);
+        if !mine || ours.contains(&u.upload_id) || u.initiated.is_none_or(|t| t > day_ago) {
             continue;
         }
         match target.store.abort(&u.key, &u.upload_id) {

@@ -78,6 +78,11 @@ impl S3Error {
 impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            S3Error::Denied { code, message }
+                if matches!(code.as_str(), "RequestTimeTooSkewed" | "RequestExpired") =>
+            {
+                write!(f, "requête refusée par le serveur S3 ({code}) : {message}")
+            }
             S3Error::Denied { code, message } => write!(
                 f,
                 "accès refusé par le serveur S3 ({code}{}) : vérifier les clés d'accès et leurs droits sur le bucket",
@@ -674,6 +679,10 @@ fn error_of(status: u16, text: &str) -> S3Error {
         Err(_) => (String::new(), String::new()),
     };
     match (status, code.as_str()) {
+        (_, "RequestTimeTooSkewed" | "RequestExpired") => S3Error::Denied {
+            code,
+            message: "l'horloge de ce serveur est trop loin de celle du service S3 : la mettre à l'heure (synchronisation NTP)".into(),
+        },
         (_, "NoSuchBucket") => S3Error::NoBucket,
         (_, "NoSuchKey") => S3Error::NoKey,
         (_, "NoSuchUpload") => S3Error::NoUpload,
@@ -699,7 +708,7 @@ fn error_of(status: u16, text: &str) -> S3Error {
 fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Io(io) => describe_io(io),
-        ureq::Error::Timeout(t) => format!("délai dépassé ({t})"),
+        ureq::Error::Timeout(_) => "délai dépassé".into(),
         ureq::Error::HostNotFound => "nom du serveur introuvable (DNS)".into(),
         ureq::Error::ConnectionFailed => "connexion impossible".into(),
         ureq::Error::Tls(t) => format!("échec TLS : {t}"),

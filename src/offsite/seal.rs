@@ -31,6 +31,23 @@ pub fn parse_recipients(keys: &[String]) -> Result<Recipients, String> {
         .collect()
 }
 
+/// Who a staged copy is encrypted to, as the catalog records it with an
+/// upload under way: `plain`, or `age:` and the SHA-256 of the sorted
+/// public keys. An upload is resumed only when this is still what the
+/// settings say (a key added or removed, or `allow_plain` changed, means
+/// a new copy).
+pub fn sealed_for(recipients: &Recipients) -> String {
+    if recipients.is_empty() {
+        return "plain".into();
+    }
+    let mut keys: Vec<String> = recipients.iter().map(|r| r.to_string()).collect();
+    keys.sort();
+    format!(
+        "age:{}",
+        hex::encode(Sha256::digest(keys.join("\n").as_bytes()))
+    )
+}
+
 /// A staged file ready to go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
@@ -62,10 +79,15 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Seals `archive` into `staged`: encrypted to `recipients`, or a plain
-/// copy when there are none (`allow_plain`). Written to `<staged>.partial`,
-/// flushed, then renamed: a `staged` file is always whole.
+/// copy when there are none (`allow_plain`). Written to `<staged>.tmp`
+/// (never a name ending in `.SVG.partial`, which a run takes for one of its
+/// own leftovers), flushed, then renamed — retried while another program
+/// (an antivirus) holds the new file (`sys::replace`): a `staged` file is
+/// always whole.
 pub fn seal(archive: &Path, staged: &Path, recipients: &Recipients) -> io::Result<Sealed> {
-    let partial = staged.with_extension("partial");
+    let mut partial = staged.as_os_str().to_owned();
+    partial.push(".tmp");
+    let partial = PathBuf::from(partial);
     let result = (|| {
         let mut input = BufReader::with_capacity(1 << 20, File::open(archive)?);
         // Owner-only, as the archives (`sys::owner_only`).
@@ -98,7 +120,19 @@ pub fn seal(archive: &Path, staged: &Path, recipients: &Recipients) -> io::Resul
             return Err(e);
         }
     };
-    fs::rename(&partial, staged)?;
+    crate::sys::replace::replace(&partial, staged).map_err(|e| match e {
+        crate::sys::replace::ReplaceError::Io(e) => e,
+        crate::sys::replace::ReplaceError::Held(h) => io::Error::other(format!(
+            "{} est tenu ouvert par un autre programme{} (réessayé pendant {} s)",
+            staged.display(),
+            if h.holders.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", h.holders.join(", "))
+            },
+            h.waited.as_secs()
+        )),
+    })?;
     Ok(Sealed {
         path: staged.to_owned(),
         size,
@@ -183,7 +217,7 @@ mod tests {
             sha256_of(&staged).unwrap(),
             (sealed.sha256.clone(), sealed.size)
         );
-        assert!(!d.path().join("BX.SVG.partial").exists());
+        assert!(!d.path().join("BX.SVG.age.tmp").exists());
 
         use age::secrecy::ExposeSecret;
         let idfile = d.path().join("key.txt");

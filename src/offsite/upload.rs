@@ -68,8 +68,9 @@ fn catalog_err(e: crate::catalog::CatalogError) -> Stopped {
 }
 
 impl Shared<'_> {
-    /// Whether the upload must stop before its next request.
-    fn must_stop(&self) -> Option<Stopped> {
+    /// Whether the upload must stop before its next request (or the
+    /// push before its next dossier).
+    pub(super) fn must_stop(&self) -> Option<Stopped> {
         if let Some(e) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Some(Stopped::Global(e));
         }
@@ -132,12 +133,17 @@ pub(super) fn send(
             match store.list_parts(key, &p.upload_id) {
                 Ok(held) => {
                     for (n, etag) in &p.parts {
-                        if held.get(n).is_some_and(|h| &h.etag == etag) {
+                        if held.get(n).is_some_and(|h| same_etag(&h.etag, etag)) {
                             done.insert(*n, etag.clone());
                         }
                     }
                     resumed = !done.is_empty();
                     upload_id = Some(p.upload_id);
+                }
+                // Completed by an earlier push that was killed before it
+                // recorded the version: the object is there, whole.
+                Err(S3Error::NoUpload) if already_there(shared, key, sealed)? => {
+                    return Ok(true);
                 }
                 // Forgotten by the server (aborted, or a server that
                 // restarted): start over with a new upload.
@@ -154,7 +160,12 @@ pub(super) fn send(
                     code: code.to_owned(),
                     stamp: stamp.to_owned(),
                     upload_id: id.clone(),
-                    staged: sealed.path.display().to_string(),
+                    staged: sealed
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    sealed_for: super::seal::sealed_for(&shared.target.recipients),
                     size: sealed.size,
                     sha256: sealed.sha256.clone(),
                     part_size: part,
@@ -185,7 +196,12 @@ pub(super) fn send(
             done.insert(n as u32, etag);
         }
         let etags: Vec<String> = done.into_values().collect();
-        store.complete(key, &upload_id, &etags)?;
+        match store.complete(key, &upload_id, &etags) {
+            // A completion retried after its answer was lost: the first
+            // went through.
+            Err(S3Error::NoUpload) if already_there(shared, key, sealed)? => {}
+            r => r?,
+        }
     }
 
     // Checked, not assumed: the object the server now shows.
@@ -212,4 +228,32 @@ pub(super) fn send(
         }
     }
     Ok(resumed)
+}
+
+/// Whether two ETags are the same: servers differ in quoting them and in
+/// the case of their hex digits.
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim_matches('"')
+        .eq_ignore_ascii_case(b.trim_matches('"'))
+}
+
+/// Whether `key` is already the whole of `sealed` on the server (its size
+/// and its SHA-256 metadata).
+fn already_there(shared: &Shared<'_>, key: &str, sealed: &Sealed) -> Result<bool, Stopped> {
+    match shared.target.store.head(key) {
+        Ok((size, Some(sha))) => {
+            Ok(size == sealed.size && sha.eq_ignore_ascii_case(&sealed.sha256))
+        }
+        Ok(_) | Err(S3Error::NoKey) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags_compare_without_quotes_nor_case() {
+        assert!(super::same_etag("\"AbC\"", "abc"));
+        assert!(!super::same_etag("\"abc\"", "abd"));
+    }
 }

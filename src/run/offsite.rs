@@ -49,6 +49,11 @@ pub(crate) fn offsite_stage(
 ) -> (OffsiteStage, Catalog) {
     let settings = &setup.base.effective.settings.offsite;
     let mut stage = OffsiteStage::default();
+    if settings.url.trim().is_empty() || !settings.after_run {
+        // Pushed by `offsite push` on its own, if at all: its settings
+        // (the key variables…) are its business, not the run's.
+        return (stage, catalog);
+    }
     let env = |name: &str| std::env::var(name).ok();
     let target = match Target::from_settings(settings, &env, None) {
         Ok(Some(t)) if t.after_run => t,
@@ -110,7 +115,10 @@ pub(crate) fn offsite_stage(
         let _ = report.line(&line);
         stage.summary = Some(line);
     }
-    stage.failed = errors > 0;
+    // Deferred copies (`--max-duration`) are not off-site either: the run
+    // says so by its exit code, or a budget always spent would never warn.
+    let (_, _, deferred) = pushed.counts();
+    stage.failed = errors > 0 || deferred > 0;
     stage.warnings.extend(pushed.warnings.iter().cloned());
     stage.json = serde_json::to_value(&pushed).ok();
     (stage, catalog)

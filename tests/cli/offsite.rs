@@ -568,6 +568,36 @@ fn push_killed_after_parts(
     (server, proxy, age, base)
 }
 
+/// The firm changes its keys (one was on a stolen laptop) while an upload
+/// is cut: the copy under way, sealed for the old keys, is not resumed —
+/// the upload is aborted and the archive sealed again for the new keys
+/// only. The same when `allow_plain` copies are given keys: nothing plain
+/// goes up after the keys are there.
+#[test]
+#[ignore = "needs rclone and age (scripts/test installs them)"]
+fn an_upload_cut_before_the_keys_changed_is_sealed_again_for_the_new_keys() {
+    let (server, proxy, _old, base) = push_killed_after_parts(58, 30 << 20, 1);
+    let new = AgeKey::new();
+    base.set("offsite", "recipients", &format!("[\"{}\"]", new.recipient));
+    proxy.reset();
+    let (out, json) = push_json(&base, &[]);
+    out.code(0);
+    let d = pushed(&json, "GROS");
+    assert_eq!(
+        (&d["state"], &d["resumed"]),
+        (&Value::from("copied"), &Value::from(false)),
+        "{json:#}"
+    );
+    let k = key(PREFIX, "GROS", &stamp(NIGHT_1));
+    assert_object_is(&server, &new, &k, &fs::read(base.archive("GROS")).unwrap());
+    assert_eq!(
+        server.unfinished_uploads(),
+        Vec::<PathBuf>::new(),
+        "the old upload is left open"
+    );
+    assert_eq!(staged(&base), Vec::<String>::new(), "staged copies left");
+}
+
 /// A multipart upload the catalog lost (svgauto killed mid-upload, then
 /// the catalog's record of it gone: a catalog rebuilt, a base restored) is
 /// left alone for a day, then aborted by the next push — and the version
@@ -1343,7 +1373,8 @@ fn a_push_past_its_max_duration_defers_and_the_next_resumes() {
     let out = offsite(&base, "push", &["--json", "--max-duration", "2s"], &[]);
     let took = started.elapsed();
     let json = parse_json(&out);
-    out.exited_0_or_1();
+    // Not copied, if only deferred: DESIGN §10's exit 1.
+    out.code(1);
     let d = pushed(&json, "GROS");
     assert_eq!(d["state"], "deferred", "{json:#}");
     let first = d["bytes_sent"].as_u64().unwrap();
