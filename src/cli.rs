@@ -101,6 +101,9 @@ pub enum Command {
         /// Dossiers not saved for more than this many days stand out.
         #[arg(long, default_value_t = 7, value_name = "DAYS")]
         stale_days: u32,
+        /// Also rewrite this Prometheus textfile (node_exporter) with the catalog's metrics.
+        #[arg(long, value_name = "FILE")]
+        textfile: Option<PathBuf>,
         #[command(flatten)]
         settings: SettingsArg,
     },

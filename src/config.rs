@@ -356,6 +356,13 @@ pub static KEYS: &[KeyDef] = &[
         Accepts::Str,
         "Supervision : adresse de ping (healthchecks.io, Uptime Kuma)"
     ),
+    key!(
+        "monitoring",
+        "textfile",
+        "",
+        Accepts::Str,
+        "Supervision : fichier de métriques Prometheus (collecteur textfile)"
+    ),
 ];
 
 /// Sections a settings file may hold; `base.toml` also holds `collaborators`.
@@ -467,10 +474,12 @@ pub struct Offsite {
     pub keep_monthly: u32,
 }
 
-/// `[monitoring]` (DESIGN §11); `monitoring::pinger` reads the URL.
+/// `[monitoring]` (DESIGN §11); `monitoring::pinger` reads the URL,
+/// `monitoring::textfile` writes the file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Monitoring {
     pub ping_url: String,
+    pub textfile: String,
 }
 
 /// The effective settings, every value validated.

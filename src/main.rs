@@ -110,14 +110,25 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             base,
             json,
             stale_days,
+            textfile,
             settings,
-        } => print(status::status_command(
-            &base,
-            settings.file.as_deref(),
-            stale_days,
-            Format::json_if(json),
-            clock::from_env()?.as_ref(),
-        )?),
+        } => {
+            let mut out = status::status_command(
+                &base,
+                settings.file.as_deref(),
+                stale_days,
+                Format::json_if(json),
+                clock::from_env()?.as_ref(),
+            )?;
+            if let Some(file) = textfile {
+                out.lines.extend(
+                    status::write_textfile(&base, settings.file.as_deref(), &file)
+                        .err()
+                        .map(svgauto::exit::Line::Stderr),
+                );
+            }
+            print(out)
+        }
         Command::Schedule(a) => {
             let o: ScheduleOptions = a.into();
             let entry = schedule::schedule_command(&o)?;

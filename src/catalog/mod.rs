@@ -153,6 +153,20 @@ impl DossierState {
     }
 }
 
+/// A run that ended, as the catalog's `run` table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedRun {
+    /// When it started and ended.
+    pub started_at: DateTime<FixedOffset>,
+    pub finished_at: DateTime<FixedOffset>,
+    /// Dossiers concerned, saved, in error.
+    pub concerned: usize,
+    pub saved: usize,
+    pub errors: usize,
+    /// Its exit code.
+    pub exit_code: i32,
+}
+
 /// An event backup (`svgauto save --event …`) as the catalog's `event`
 /// table records it.
 #[derive(Debug, Clone, Copy)]
@@ -287,6 +301,40 @@ impl Catalog {
             )
             .map(drop)
             .map_err(|e| self.err(e))
+    }
+
+    /// The last run that ended (`status --textfile`).
+    pub fn last_ended_run(&self) -> Result<Option<EndedRun>, CatalogError> {
+        use rusqlite::OptionalExtension;
+        let row = self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at, concerned, saved, errors, exit_code FROM run
+                 WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<i64>>(2)?.unwrap_or(0) as usize,
+                        r.get::<_, Option<i64>>(3)?.unwrap_or(0) as usize,
+                        r.get::<_, Option<i64>>(4)?.unwrap_or(0) as usize,
+                        r.get::<_, Option<i64>>(5)?.unwrap_or(2) as i32,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|(s, f, concerned, saved, errors, exit_code)| {
+            Some(EndedRun {
+                started_at: DateTime::parse_from_rfc3339(&s).ok()?,
+                finished_at: DateTime::parse_from_rfc3339(&f).ok()?,
+                concerned,
+                saved,
+                errors,
+                exit_code,
+            })
+        }))
     }
 
     /// Marks a dossier's backup as under way, before its archive is started.

@@ -85,6 +85,9 @@ pub(crate) fn finish(
     warnings.extend(offsite.warnings);
     // The end of the run for the monitoring, before the JSON twin so that
     // a ping that failed is in it; the summary as the body.
+    warnings.extend(write_textfile(
+        setup, &catalog, &lines, &summary, exit, finished, started,
+    ));
     let mut body = summary.lines();
     body.extend(offsite.summary.iter().cloned());
     body.push(format!("Rapport : {}", txt_path.display()));
@@ -132,6 +135,54 @@ pub(crate) fn finish(
         report: txt_path,
         warnings,
     })
+}
+
+/// Rewrites `[monitoring] textfile`, if set, with this run's metrics and
+/// the catalog's dossiers (DESIGN §11); the warning if it could not be.
+fn write_textfile(
+    setup: &Setup,
+    catalog: &crate::catalog::Catalog,
+    lines: &[crate::report::DossierLine],
+    summary: &Summary,
+    exit: Exit,
+    finished: chrono::DateTime<chrono::Local>,
+    started: std::time::Instant,
+) -> Option<String> {
+    use crate::monitoring::textfile::{self, LastRun, Metrics};
+    let settings = &setup.base.effective.settings;
+    let file = settings.monitoring.textfile.trim();
+    if file.is_empty() {
+        return None;
+    }
+    let (read, written) = lines.iter().fold((0, 0), |(r, w), l| match &l.outcome {
+        Outcome::Saved {
+            bytes_in,
+            bytes_out,
+            ..
+        } => (r + bytes_in, w + bytes_out),
+        _ => (r, w),
+    });
+    let states = catalog.states().unwrap_or_default();
+    let versions = if settings.offsite.url.trim().is_empty() {
+        None
+    } else {
+        Some(catalog.offsite_versions().unwrap_or_default())
+    };
+    let text = textfile::render(&Metrics {
+        last_run: Some(LastRun {
+            finished,
+            exit_code: exit.code(),
+            duration_s: started.elapsed().as_secs_f64(),
+            saved: summary.saved,
+            errors: summary.errors,
+            deferred: summary.deferred,
+            bytes: Some((read, written)),
+        }),
+        states: &states,
+        offsite: versions.as_deref(),
+    });
+    // Relative: to the base, as `backup.dir`.
+    textfile::write(&setup.base.root.join(file), &text).err()
 }
 
 /// The run's exit code: the catalog or the report failing first, then

@@ -292,6 +292,40 @@ pub fn status_command(
     })
 }
 
+/// `status --textfile FILE`: rewrites FILE with the metrics of the
+/// catalog (the last run that ended, every dossier, the off-site lag) for
+/// a cron job or a scheduled task between runs; the bytes of the last run
+/// are not in the catalog and are left out. Errors: the French warning.
+pub fn write_textfile(root: &Path, workstation: Option<&Path>, file: &Path) -> Result<(), String> {
+    use crate::monitoring::textfile::{self, LastRun, Metrics};
+    let base = Base::open(root, workstation).map_err(|e| e.to_string())?;
+    let catalog = Catalog::open_read_only(&base.state_dir()).map_err(|e| e.to_string())?;
+    let (states, versions, last) = match &catalog {
+        Some(c) => (
+            c.states().map_err(|e| e.to_string())?,
+            c.offsite_versions().map_err(|e| e.to_string())?,
+            c.last_ended_run().map_err(|e| e.to_string())?,
+        ),
+        None => Default::default(),
+    };
+    let last_run = last.map(|r| LastRun {
+        finished: r.finished_at.with_timezone(&chrono::Local),
+        exit_code: r.exit_code,
+        duration_s: (r.finished_at - r.started_at).num_milliseconds().max(0) as f64 / 1000.0,
+        saved: r.saved,
+        errors: r.errors,
+        deferred: r.concerned.saturating_sub(r.saved + r.errors),
+        bytes: None,
+    });
+    let offsite_on = !base.effective.settings.offsite.url.trim().is_empty();
+    let text = textfile::render(&Metrics {
+        last_run,
+        states: &states,
+        offsite: offsite_on.then_some(versions.as_slice()),
+    });
+    textfile::write(file, &text)
+}
+
 /// What is known at once for every dossier.
 struct Context<'a> {
     now: DateTime<Local>,

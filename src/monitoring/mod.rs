@@ -1,5 +1,7 @@
-//! Pings to the firm's monitoring (DESIGN §11, `[monitoring] ping_url`):
-//! a dead man's switch that knows when a night did not run at all.
+//! The firm's monitoring (DESIGN §11): here the pings of
+//! `[monitoring] ping_url`, a dead man's switch that knows when a night did
+//! not run at all; in [`textfile`] the Prometheus metrics file of
+//! `[monitoring] textfile`.
 //!
 //! The conventions are healthchecks.io's (<https://healthchecks.io/docs/http_api/>):
 //! `<url>/start` when a run starts, `<url>` when it succeeds, `<url>/fail`
@@ -13,6 +15,8 @@
 //! outcome: its failure is a warning, in French, said by the caller on
 //! stderr and in the JSON report. The URL is never in a message: the
 //! token in it is what lets anybody ping the check.
+
+pub mod textfile;
 
 use std::time::Duration;
 
@@ -201,6 +205,7 @@ mod tests {
     fn of(url: &str) -> Pinger {
         pinger(&config::Monitoring {
             ping_url: url.into(),
+            textfile: String::new(),
         })
         .unwrap()
         .unwrap()
@@ -244,16 +249,15 @@ mod tests {
         for bad in ["hc-ping.com/x", "ftp://x/y"] {
             let e = pinger(&config::Monitoring {
                 ping_url: bad.into(),
+                textfile: String::new(),
             })
             .unwrap_err();
             assert!(e.contains("monitoring.ping_url"), "{e}");
         }
-        assert!(
-            pinger(&config::Monitoring {
-                ping_url: " ".into()
-            })
-            .unwrap()
-            .is_none()
-        );
+        let blank = config::Monitoring {
+            ping_url: " ".into(),
+            textfile: String::new(),
+        };
+        assert!(pinger(&blank).unwrap().is_none());
     }
 }
