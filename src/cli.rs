@@ -104,6 +104,9 @@ pub enum Command {
         /// Also rewrite this Prometheus textfile (node_exporter) with the catalog's metrics.
         #[arg(long, value_name = "FILE")]
         textfile: Option<PathBuf>,
+        /// Mail the report's recipients when something needs attention (a daily task of its own).
+        #[arg(long)]
+        mail_if_attention: bool,
         #[command(flatten)]
         settings: SettingsArg,
     },

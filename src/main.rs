@@ -111,6 +111,7 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             json,
             stale_days,
             textfile,
+            mail_if_attention,
             settings,
         } => {
             let mut out = status::status_command(
@@ -120,6 +121,20 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
                 Format::json_if(json),
                 clock::from_env()?.as_ref(),
             )?;
+            if mail_if_attention {
+                let (said, attention) = status::mail_if_attention(
+                    &base,
+                    settings.file.as_deref(),
+                    stale_days,
+                    clock::from_env()?.as_ref(),
+                )?;
+                // Something needs attention (the run stopped, say, with
+                // every dossier saved): the task shows it too.
+                if attention {
+                    out.exit = svgauto::exit::Exit::DossierErrors;
+                }
+                out.lines.extend(said);
+            }
             if let Some(file) = textfile {
                 out.lines.extend(
                     status::write_textfile(&base, settings.file.as_deref(), &file)

@@ -200,6 +200,29 @@ impl Mailer {
         })
     }
 
+    /// `status --mail-if-attention`: `subject` and `body` to every
+    /// recipient, with `attachments` (file name, UTF-8 text) — the status
+    /// that needs attention.
+    pub fn send_attention(
+        &self,
+        subject: &str,
+        body: &str,
+        attachments: &[(String, String)],
+    ) -> Vec<Sent> {
+        self.send_each(|to| {
+            let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(body.to_owned()));
+            for (name, content) in attachments {
+                parts = parts.singlepart(Attachment::new(name.clone()).body(
+                    content.clone().into_bytes(),
+                    ContentType::parse("text/plain; charset=utf-8").expect("valid"),
+                ));
+            }
+            self.message(to, subject)
+                .multipart(parts)
+                .map_err(|e| e.to_string())
+        })
+    }
+
     /// `svgauto mail-test`: a short message to every recipient.
     pub fn send_test(&self) -> Vec<Sent> {
         self.send_each(|to| {

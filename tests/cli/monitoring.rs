@@ -339,3 +339,108 @@ fn the_textfile_holds_the_runs_metrics_and_promtool_takes_it() {
         );
     }
 }
+
+/// A base mailing `expert@cabinet.fr` through `smtp`.
+fn mailing_base(smtp: &crate::smtp::Server) -> Base {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("821516")
+        .file("compta/ecritures.dat", text_bytes(6, 20_000));
+    base.dossier("PRESSE")
+        .file("compta/ecritures.dat", text_bytes(7, 20_000));
+    base.set("report", "recipients", "[\"expert@cabinet.fr\"]");
+    base.set("smtp", "email", "\"svgauto@cabinet.fr\"");
+    base.set("smtp", "server", "\"127.0.0.1\"");
+    base.set("smtp", "port", &smtp.port.to_string());
+    base.set("smtp", "delay_s", "0");
+    base
+}
+
+fn mail_if_attention(base: &Base) -> Out {
+    base.svgauto(&[
+        "status",
+        "--base",
+        base.root().to_str().unwrap(),
+        "--mail-if-attention",
+    ])
+}
+
+/// The daily check of `status --mail-if-attention`: silent when all is
+/// well; a mail saying what when a dossier failed; and the case the run's
+/// own mail can never tell — the run no longer runs.
+#[test]
+#[ignore = "needs aiosmtpd (the SMTP server)"]
+fn mail_if_attention_mails_what_needs_attention_and_only_then() {
+    use crate::smtp::{Mode, Server as SmtpServer};
+    let smtp = SmtpServer::start(Mode::Plain, None, None);
+    let base = mailing_base(&smtp);
+
+    // All well: no mail.
+    base.run(&["--user", "COMPT"]).code(0);
+    let out = mail_if_attention(&base);
+    out.code(0);
+    assert!(out.stdout.contains("Rien à signaler"), "{out}");
+    assert_eq!(smtp.messages().len(), 0);
+
+    // PRESSE in error at the last run.
+    base.write("PRESSE", "compta/ecritures.dat", text_bytes(8, 21_000));
+    let held = base.hold("PRESSE");
+    base.run(&["--user", "COMPT"]).code(1);
+    drop(held);
+    let before = smtp.messages().len(); // the run's own mail on error
+    let out = mail_if_attention(&base);
+    out.code(1);
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), before + 1, "{out}");
+    let m = &mails[before];
+    let subject = m.subject.clone().unwrap_or_default();
+    assert!(
+        subject.starts_with("svgauto : sauvegardes de "),
+        "{subject}"
+    );
+    assert!(subject.contains("le dernier traitement"), "{subject}");
+    let body = m.body.clone().unwrap_or_default();
+    assert!(
+        body.contains("1 dossier(s) en erreur au dernier traitement"),
+        "{body}"
+    );
+    let state = String::from_utf8(m.attachment("svgauto-etat.txt").bytes()).unwrap();
+    assert!(state.contains("PRESSE"), "{state}");
+    assert!(
+        out.stdout
+            .contains("Mail d'alerte envoyé à expert@cabinet.fr"),
+        "{out}"
+    );
+}
+
+#[test]
+#[ignore = "needs aiosmtpd (the SMTP server)"]
+fn mail_if_attention_says_when_the_run_stopped_running() {
+    use crate::smtp::{Mode, Server as SmtpServer};
+    let smtp = SmtpServer::start(Mode::Plain, None, None);
+    let base = mailing_base(&smtp);
+    // The last run ended three days ago; nothing since.
+    let three_days_ago = (chrono::Local::now() - chrono::Duration::days(3))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    Out::of(
+        base.command(&base.run_args(&["--user", "COMPT"]))
+            .env("SVGAUTO_NOW", &three_days_ago),
+    )
+    .code(0);
+    let out = mail_if_attention(&base);
+    out.code(1);
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{out}");
+    let subject = mails[0].subject.clone().unwrap_or_default();
+    assert!(
+        subject.contains("aucun traitement terminé depuis le"),
+        "{subject}"
+    );
+
+    // Without mail settings the check cannot warn: it says so, exit 1.
+    let quiet = Base::new().collaborator("COMPT", "*");
+    quiet.dossier("X1").file("a.dat", text_bytes(9, 1_000));
+    let out = mail_if_attention(&quiet);
+    out.code(1);
+    assert!(out.stderr.contains("mail d'alerte impossible"), "{out}");
+}

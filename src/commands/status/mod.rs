@@ -49,6 +49,7 @@
 //! least one dossier needs attention; `2` the status could not be established (base, settings or
 //! catalog unreadable).
 
+pub mod attention;
 mod render;
 mod whole_base;
 
@@ -290,6 +291,70 @@ pub fn status_command(
         lines: lines.into_iter().map(Line::Stdout).collect(),
         exit,
     })
+}
+
+/// `status --mail-if-attention`: the status of the base; when something
+/// needs attention ([`attention::reasons`]: the run stopped or failed,
+/// dossiers in error, stale, archives missing…), a mail to the report's
+/// recipients with the same SMTP settings as the run's, its subject
+/// saying what, the status attached. Returns the lines saying whether a
+/// mail went (stdout) or why not (stderr), and whether something needs
+/// attention (the command then exits 1, as it does when the mail could
+/// not go).
+pub fn mail_if_attention(
+    root: &Path,
+    workstation: Option<&Path>,
+    stale_days: u32,
+    clock: &dyn Clock,
+) -> Result<(Vec<Line>, bool), CommandError> {
+    let now = clock.now();
+    let report = status(root, workstation, stale_days, now)?;
+    let base = Base::open(root, workstation)?;
+    let last = match Catalog::open_read_only(&base.state_dir())? {
+        Some(c) => c.last_ended_run()?,
+        None => None,
+    };
+    let reasons = attention::reasons(&report, last.as_ref(), now);
+    if reasons.is_empty() {
+        let line = Line::Stdout("Rien à signaler : aucun mail d'alerte envoyé".into());
+        return Ok((vec![line], false));
+    }
+    let mailer = match crate::notify::Mailer::from_settings(&base.effective) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            let line = Line::Stderr(
+                "mail d'alerte impossible : report.recipients ou smtp.server ne sont pas renseignés".into(),
+            );
+            return Ok((vec![line], true));
+        }
+        Err(e) => {
+            let line = Line::Stderr(format!("mail d'alerte impossible : {e}"));
+            return Ok((vec![line], true));
+        }
+    };
+    let text = report.render().join("\n");
+    let body = format!(
+        "Les sauvegardes de la base {} demandent votre attention :\n{}\n\nL'état complet est joint (svgauto-etat.txt).\n",
+        report.base,
+        reasons
+            .iter()
+            .map(|r| format!("- {r}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let subject = attention::subject(&report.base, &reasons);
+    let sent = mailer.send_attention(&subject, &body, &[("svgauto-etat.txt".into(), text)]);
+    let lines = sent
+        .into_iter()
+        .map(|s| match s.error {
+            None => Line::Stdout(format!("Mail d'alerte envoyé à {} : {subject}", s.to)),
+            Some(e) => Line::Stderr(format!(
+                "mail d'alerte au destinataire {} non envoyé : {e}",
+                s.to
+            )),
+        })
+        .collect();
+    Ok((lines, true))
 }
 
 /// `status --textfile FILE`: rewrites FILE with the metrics of the
