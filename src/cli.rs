@@ -107,6 +107,9 @@ pub enum Command {
         /// Mail the report's recipients when something needs attention (a daily task of its own).
         #[arg(long)]
         mail_if_attention: bool,
+        /// Also write the status as one self-contained HTML page (charts of the last runs).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         #[command(flatten)]
         settings: SettingsArg,
     },

@@ -112,6 +112,7 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
             stale_days,
             textfile,
             mail_if_attention,
+            html,
             settings,
         } => {
             let mut out = status::status_command(
@@ -134,6 +135,19 @@ fn dispatch(command: Command) -> anyhow::Result<Exit> {
                     out.exit = svgauto::exit::Exit::DossierErrors;
                 }
                 out.lines.extend(said);
+            }
+            if let Some(file) = html {
+                out.lines.extend(
+                    status::write_html(
+                        &base,
+                        settings.file.as_deref(),
+                        stale_days,
+                        &file,
+                        clock::from_env()?.as_ref(),
+                    )
+                    .err()
+                    .map(svgauto::exit::Line::Stderr),
+                );
             }
             if let Some(file) = textfile {
                 out.lines.extend(

@@ -201,21 +201,21 @@ impl Mailer {
     }
 
     /// `status --mail-if-attention`: `subject` and `body` to every
-    /// recipient, with `attachments` (file name, UTF-8 text) — the status
-    /// that needs attention.
+    /// recipient, with `attachments` (file name, text, its MIME type) —
+    /// the status that needs attention.
     pub fn send_attention(
         &self,
         subject: &str,
         body: &str,
-        attachments: &[(String, String)],
+        attachments: &[(String, String, &str)],
     ) -> Vec<Sent> {
         self.send_each(|to| {
             let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(body.to_owned()));
-            for (name, content) in attachments {
-                parts = parts.singlepart(Attachment::new(name.clone()).body(
-                    content.clone().into_bytes(),
-                    ContentType::parse("text/plain; charset=utf-8").expect("valid"),
-                ));
+            for (name, content, mime) in attachments {
+                let mime = ContentType::parse(mime).map_err(|e| e.to_string())?;
+                parts = parts.singlepart(
+                    Attachment::new(name.clone()).body(content.clone().into_bytes(), mime),
+                );
             }
             self.message(to, subject)
                 .multipart(parts)

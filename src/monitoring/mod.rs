@@ -180,6 +180,13 @@ impl Pinger {
             Err(ureq::Error::Io(e)) if e.to_string().contains("lookup") => {
                 "nom du serveur introuvable (DNS)".into()
             }
+            Err(ureq::Error::Io(e)) => match e.kind() {
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::BrokenPipe => "connexion coupée par le service".into(),
+                _ => format!("erreur réseau : {e}"),
+            },
             Err(e) => {
                 // Some errors quote the URL: keep what comes before it.
                 let text = e.to_string();

@@ -444,3 +444,103 @@ fn mail_if_attention_says_when_the_run_stopped_running() {
     out.code(1);
     assert!(out.stderr.contains("mail d'alerte impossible"), "{out}");
 }
+
+/// `status --html`: one self-contained page (no script, no external file)
+/// with the verdict first, the dossier in error before the others, a
+/// chart bar per run; rendered by headless Chromium (Debian's `chromium`)
+/// into a PNG, as a person would open it.
+#[test]
+#[ignore = "needs chromium (scripts/test installs it)"]
+fn the_status_page_is_self_contained_and_chromium_renders_it() {
+    let base = Base::new().collaborator("COMPT", "*");
+    base.dossier("821516")
+        .file("compta/ecritures.dat", text_bytes(10, 20_000));
+    base.dossier("PRESSE")
+        .file("compta/ecritures.dat", text_bytes(11, 20_000));
+    for i in 0..3 {
+        base.write(
+            "821516",
+            "compta/ecritures.dat",
+            text_bytes(12 + i, 20_000 + 5_000 * i as usize),
+        );
+        base.run(&["--user", "COMPT"]).code(0);
+    }
+    base.write("PRESSE", "compta/ecritures.dat", text_bytes(20, 25_000));
+    let held = base.hold("PRESSE");
+    base.run(&["--user", "COMPT"]).code(1);
+    drop(held);
+
+    let page = base.scratch("etat.html");
+    base.svgauto(&[
+        "status",
+        "--base",
+        base.root().to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ])
+    .code(1);
+    let html = fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    let verdict = html
+        .find("class=\"verdict bad\"")
+        .expect("a verdict in red first");
+    assert!(html[verdict..].contains("le dernier traitement"), "{html}");
+    for outside in [
+        "<script", "src=", "href=", "url(", "@import", "http://", "https://",
+    ] {
+        assert!(
+            !html.contains(outside),
+            "the page refers outside itself ({outside})"
+        );
+    }
+    // Four runs: four bars in each of the three charts.
+    assert_eq!(html.matches("<figure>").count(), 3, "{html}");
+    assert_eq!(html.matches("<rect ").count(), 3 * 4, "{html}");
+    // The dossier in error heads the table, marked.
+    let table = &html[html.find("<table>").unwrap()..];
+    assert!(
+        table.find("<tr class=\"att\"><td>PRESSE").unwrap() < table.find("<td>821516").unwrap(),
+        "{table}"
+    );
+    assert!(
+        table.contains("<svg class=\"spark\""),
+        "no size sparkline: {table}"
+    );
+
+    let png = base.scratch("etat.png");
+    // Chromium renders what svgauto wrote, whatever the date: it runs
+    // without scripts/test's faketime (preloaded), which slows it tenfold.
+    let out = Command::new("chromium")
+        .env_remove("LD_PRELOAD")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1100,1200",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", page.display()),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium runs (scripts/test installs Debian's chromium)");
+    let bytes = fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    // A PNG of the window's size, not an empty page: the charts and the
+    // table make it weigh.
+    assert_eq!(&bytes[1..4], b"PNG");
+    let (w, h) = (
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1100, 1200));
+    assert!(
+        bytes.len() > 30_000,
+        "a nearly blank screenshot: {} bytes",
+        bytes.len()
+    );
+}

@@ -50,6 +50,7 @@
 //! catalog unreadable).
 
 pub mod attention;
+pub mod html;
 mod render;
 mod whole_base;
 
@@ -333,8 +334,13 @@ pub fn mail_if_attention(
         }
     };
     let text = report.render().join("\n");
+    let page = html::render(
+        &report,
+        &reasons,
+        &html::read_history(&base.backup_dir().join(crate::base::LOG_DIR)),
+    );
     let body = format!(
-        "Les sauvegardes de la base {} demandent votre attention :\n{}\n\nL'état complet est joint (svgauto-etat.txt).\n",
+        "Les sauvegardes de la base {} demandent votre attention :\n{}\n\nL'état complet est joint : svgauto-etat.html (à ouvrir dans un navigateur) et svgauto-etat.txt.\n",
         report.base,
         reasons
             .iter()
@@ -343,7 +349,14 @@ pub fn mail_if_attention(
             .join("\n")
     );
     let subject = attention::subject(&report.base, &reasons);
-    let sent = mailer.send_attention(&subject, &body, &[("svgauto-etat.txt".into(), text)]);
+    let sent = mailer.send_attention(
+        &subject,
+        &body,
+        &[
+            ("svgauto-etat.html".into(), page, "text/html; charset=utf-8"),
+            ("svgauto-etat.txt".into(), text, "text/plain; charset=utf-8"),
+        ],
+    );
     let lines = sent
         .into_iter()
         .map(|s| match s.error {
@@ -355,6 +368,27 @@ pub fn mail_if_attention(
         })
         .collect();
     Ok((lines, true))
+}
+
+/// `status --html FILE`: writes the status page (see [`html`]) into FILE.
+pub fn write_html(
+    root: &Path,
+    workstation: Option<&Path>,
+    stale_days: u32,
+    file: &Path,
+    clock: &dyn Clock,
+) -> Result<(), String> {
+    let now = clock.now();
+    let report = status(root, workstation, stale_days, now).map_err(|e| e.to_string())?;
+    let base = Base::open(root, workstation).map_err(|e| e.to_string())?;
+    let last = match Catalog::open_read_only(&base.state_dir()).map_err(|e| e.to_string())? {
+        Some(c) => c.last_ended_run().map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let reasons = attention::reasons(&report, last.as_ref(), now);
+    let runs = html::read_history(&base.backup_dir().join(crate::base::LOG_DIR));
+    std::fs::write(file, html::render(&report, &reasons, &runs))
+        .map_err(|e| format!("page {} non écrite : {e}", file.display()))
 }
 
 /// `status --textfile FILE`: rewrites FILE with the metrics of the
