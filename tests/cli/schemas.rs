@@ -178,6 +178,14 @@ fn every_output_of_a_base_through_its_nights_matches_its_schema() {
     for a in ["save", "error", "skip"] {
         assert!(actions.contains(&a), "no {a} line in {plan:#}");
     }
+    assert!(
+        plan["dossiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["why"] == "retry" && d["last_error"].is_string()),
+        "no retried dossier with its last error in {plan:#}"
+    );
 
     // A budget already spent: what was to be saved is deferred.
     base.run_compt(&["--max-duration", "0s"]).exited_0_or_1();
@@ -311,6 +319,27 @@ fn outputs_the_schemas_do_not_describe_are_refused() {
         "dry-run",
         &changed(&plan, &|d| d["dry_run"] = false.into()),
         "dry_run false",
+    );
+    let skip = plan["dossiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|d| d["action"] == "skip")
+        .unwrap();
+    assert_invalid(
+        "dry-run",
+        &changed(&plan, &|d| d["dossiers"][skip]["last_error"] = "x".into()),
+        "a last error on a dossier not retried",
+    );
+    assert_invalid(
+        "dry-run",
+        &changed(&plan, &|d| {
+            d["dossiers"][skip]
+                .as_object_mut()
+                .unwrap()
+                .remove("reason");
+        }),
+        "a skipped dossier without its reason",
     );
 }
 
