@@ -21,6 +21,11 @@ use crate::state::Outcome;
 
 pub const EOL: &str = if cfg!(windows) { "\r\n" } else { "\n" };
 pub const ERROR_LIST: &str = "Svgauto-DossiersEnErreur.isa";
+/// The version of the JSON outputs' schemas (`schemas/` : the run's JSON
+/// twin, `status --json`, `run --dry-run --json`), written as
+/// `schema_version` at their top level. It changes when a field is removed
+/// or changes meaning; adding a field does not change it.
+pub const SCHEMA_VERSION: u32 = 1;
 pub const IN_USE: &str = "Les données concernées sont utilisées par un utilisateur. Ce ou ces utilisateurs doivent fermer les fenêtres ouvertes.";
 
 /// `text` on one line: a file name holding a line break (legal on Linux)
@@ -103,6 +108,8 @@ impl Summary {
 #[derive(Debug, Serialize)]
 pub struct RunReport<'a> {
     pub format: u32,
+    /// [`SCHEMA_VERSION`]: `schemas/run-report.schema.json`.
+    pub schema_version: u32,
     pub generator: String,
     pub base: String,
     pub user: &'a str,

@@ -35,6 +35,8 @@ use super::{RunError, RunOptions};
 pub struct DryRun {
     /// The JSON form's version.
     pub format: u32,
+    /// [`crate::report::SCHEMA_VERSION`]: `schemas/dry-run.schema.json`.
+    pub schema_version: u32,
     /// Always `true`: says what this JSON is.
     pub dry_run: bool,
     /// The base's folder.
@@ -181,6 +183,7 @@ pub fn dry_run(opts: &RunOptions, clock: &dyn Clock) -> Result<DryRun, RunError>
     dossiers.extend(others);
     Ok(DryRun {
         format: 1,
+        schema_version: crate::report::SCHEMA_VERSION,
         dry_run: true,
         base: base.root.display().to_string(),
         user: opts.user.clone(),

@@ -98,6 +98,7 @@ pub(crate) fn finish(
     ));
     let json = RunReport {
         format: 1,
+        schema_version: crate::report::SCHEMA_VERSION,
         generator: format!("svgauto {}", env!("CARGO_PKG_VERSION")),
         base: setup.base.root.display().to_string(),
         user: &opts.user,

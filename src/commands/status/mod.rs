@@ -242,6 +242,8 @@ pub struct Totals {
 /// `svgauto status`, as the JSON shows it.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
+    /// [`crate::report::SCHEMA_VERSION`]: `schemas/status.schema.json`.
+    pub schema_version: u32,
     pub base: String,
     #[serde(serialize_with = "rfc3339::serialize")]
     pub now: DateTime<Local>,
@@ -522,6 +524,7 @@ pub fn status(
     let deleted = deleted_dossiers(&states, &archives, &here);
     let totals = Totals::count(&dossiers, deleted.len(), orphan_restore_leftovers.len());
     Ok(StatusReport {
+        schema_version: crate::report::SCHEMA_VERSION,
         base: base.root.display().to_string(),
         now,
         stale_days,
