@@ -58,8 +58,10 @@ pub struct DossierLine {
     pub name: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
-    /// The text report's line, for dossiers that have one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The text report's line, for dossiers that have one. Its key is
+    /// `report_line`: an error's outcome has a `message` of its own (what
+    /// went wrong), which a flattened `message` here wrote twice.
+    #[serde(rename = "report_line", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// When its save ended, for dossiers saved or tried.
     #[serde(
@@ -325,7 +327,7 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&line).unwrap(),
             format!(
-                r#"{{"code":"A","outcome":"saved","why":"new","archive":"sauve/BA.SVG","bytes_in":3,"bytes_out":2,"files":1,"fingerprint":"2:f","skipped":["tube (fichier spécial)"],"message":"Traitement réussi (1 élément(s) non sauvegardé(s) : tube (fichier spécial))","finished_at":"{}"}}"#,
+                r#"{{"code":"A","outcome":"saved","why":"new","archive":"sauve/BA.SVG","bytes_in":3,"bytes_out":2,"files":1,"fingerprint":"2:f","skipped":["tube (fichier spécial)"],"report_line":"Traitement réussi (1 élément(s) non sauvegardé(s) : tube (fichier spécial))","finished_at":"{}"}}"#,
                 t.to_rfc3339()
             )
         );
