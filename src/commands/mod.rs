@@ -1,9 +1,10 @@
-//! The subcommands other than the run, one module each, and what two of
+//! The subcommands other than the run, one module each, and what some of
 //! them share (`safeguard`: the save before a restore, which `restore` and
-//! `import` make; [`with_pings`], the monitoring's pings around a command; `import::settle` tells whether a file dropped for
-//! `import` is still being copied). A command takes options
-//! already validated (`options.rs`), never a clap type, and returns what it
-//! has to say (`exit::Output`) or a typed error.
+//! `import` make; `import::settle` tells whether a file dropped for
+//! `import` is still being copied; `with_pings`, the monitoring's pings
+//! around `import` and `offsite push`). A command takes options already
+//! validated (`options.rs`), never a clap type, and returns what it has to
+//! say (`exit::Output`) or a typed error.
 
 pub mod hold;
 pub mod import;
