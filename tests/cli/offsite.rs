@@ -281,6 +281,14 @@ fn a_run_pushes_its_archives_and_a_quiet_night_sends_nothing() {
         );
     }
     assert!(!report.text.contains(COPY_FAILED), "{report}");
+    // The JSON twin has the push, as schemas/run-report.schema.json says.
+    let twin = base.report_json().value;
+    assert_eq!(
+        twin["offsite"]["dossiers"].as_array().map(Vec::len),
+        Some(2),
+        "{twin:#}"
+    );
+    crate::schemas::assert_valid("run-report", &twin, "the JSON twin of a run that pushed");
     let s1 = stamp(NIGHT_1);
     let want: BTreeSet<String> = ["821516", "PRESSE"]
         .iter()
@@ -473,6 +481,11 @@ fn server_killed_mid_multipart_fails_the_run_and_the_next_push_completes_it() {
         "the batch saved GROS\n{report}"
     );
     copy_failed_reason(&base, "GROS");
+    crate::schemas::assert_valid(
+        "run-report",
+        &base.report_json().value,
+        "the JSON twin of a run whose push failed",
+    );
     assert_eq!(
         local_archives(&base),
         before,

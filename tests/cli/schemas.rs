@@ -40,7 +40,7 @@ fn errors(name: &str, doc: &Value) -> Vec<String> {
 
 /// `doc` is valid against `schemas/<name>.schema.json`, and says its
 /// `schema_version`.
-fn assert_valid(name: &str, doc: &Value, what: &str) {
+pub(crate) fn assert_valid(name: &str, doc: &Value, what: &str) {
     let errs = errors(name, doc);
     assert!(
         errs.is_empty(),
