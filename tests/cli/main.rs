@@ -39,6 +39,7 @@ mod run;
 mod safeguard;
 mod save;
 mod schedule;
+#[cfg(unix)]
 mod schemas;
 mod settings;
 mod smtp;
